@@ -1,0 +1,3 @@
+from paperlink.cli import main
+
+main()

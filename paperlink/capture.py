@@ -1,0 +1,471 @@
+"""Capture a run: what ran, on what, what came out, where, when and how it ended, as a :class:`Record`.
+
+:class:`RunCapture` does the work around any computation (``begin`` before it, ``finish`` after it);
+:func:`capture_run` runs a command on the host with it, streaming the command's output live while keeping it.
+The row is written when the run starts, so a run whose paperlink is killed shows as incomplete, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any, BinaryIO
+
+from paperlink import __version__
+from paperlink.codeversion import snapshot_code
+from paperlink.config import Project
+from paperlink.environment import (
+    ToolProbe,
+    collect_platform,
+    is_python,
+    recorded_environment,
+    redact_argv,
+    version_flag,
+)
+from paperlink.errors import CaptureError, ExitCode, UsageError
+from paperlink.filestate import DigestCache, FileState, changed_paths, doubtful, snapshot_tree
+from paperlink.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.records import (
+    STATUS_FAILED,
+    STATUS_FINISHED,
+    STATUS_INTERRUPTED,
+    STATUS_KILLED,
+    Executable,
+    FileDigest,
+    Outcome,
+    Record,
+    check_label,
+    format_time,
+    parse_time,
+    utc_now,
+)
+from paperlink.store import RecordStore
+from paperlink.streams import StreamKeeper, tee
+
+PARAMETER_SUFFIXES = (".json", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".conf", ".param", ".params")
+SCRIPT_SUFFIXES = (".py", ".r", ".jl", ".sh", ".pl", ".rb", ".js", ".m", ".ipynb", ".do", ".sas")
+MAX_PARAMETER_FILE_BYTES = 1 << 20
+_ALWAYS_SKIPPED = (".git", ".paperlink")
+
+ProgressFactory = Callable[[str], ProgressCallback | None]
+
+
+def default_label(moment: Any) -> str:
+    """Sumatra's timestamp label, ``YYYYMMDD-HHMMSS``, in UTC so labels sort the same on every machine."""
+    return str(moment.strftime("%Y%m%d-%H%M%S"))
+
+
+class RunCapture:
+    """Records one computation: call :meth:`begin` before it and :meth:`finish` after it."""
+
+    def __init__(
+        self,
+        project: Project,
+        store: RecordStore,
+        *,
+        argv: list[str],
+        kind: str = "command",
+        label: str | None = None,
+        reason: str | None = None,
+        tags: Iterable[str] = (),
+        inputs: Iterable[str | os.PathLike[str]] = (),
+        outputs: Iterable[str | os.PathLike[str]] = (),
+        environ: Mapping[str, str] | None = None,
+        source_date_epoch: int | None = None,
+        executable: str | None = None,
+        on_progress: ProgressFactory | None = None,
+    ) -> None:
+        self.project = project
+        self.store = store
+        self.argv = list(argv)
+        self.kind = kind
+        self.label = check_label(label) if label is not None else None
+        self.reason = reason
+        self.tags = [check_label(tag) for tag in tags]
+        self.inputs = [Path(p) for p in inputs]
+        self.outputs = [Path(p) for p in outputs]
+        self.environ = dict(os.environ if environ is None else environ)
+        self.source_date_epoch = source_date_epoch
+        self.executable = executable
+        self.cache = DigestCache(store, on_progress)
+        self.record: Record | None = None
+        self._before: dict[str, FileState] = {}
+        self._doubt: dict[str, str] = {}
+        self._probe: _Probe | None = None
+        self._t0 = 0.0
+
+    # -- before ---------------------------------------------------------------------------------------
+    def begin(self) -> Record:
+        """Snapshot everything the run starts from and write the running record; returns it."""
+        start = utc_now()
+        self._t0 = time.perf_counter()
+        project = self.project
+        missing = [str(p) for p in self.inputs if not p.exists()]
+        if missing:
+            raise CaptureError(
+                f"declared input not found: {', '.join(missing)}",
+                hint="check the --input paths (relative to the current folder)",
+            )
+        self._before = snapshot_tree(project.root, project.output_dirs)
+        self._before = {p: s for p, s in self._before.items() if not p.startswith(_ALWAYS_SKIPPED)}
+        doubt_paths = [project.root / p for p in doubtful(self._before)]
+        for path, found in self.cache.digests(doubt_paths).items():
+            if isinstance(found, Digests):
+                self._doubt[project.relative(path)] = found.sha256
+        code = snapshot_code(project.root, tuple(project.output_dirs))
+        if code.diff:
+            code.version.diff_sha256 = digest_bytes(code.diff).sha256
+            code.version.diff_size = len(code.diff)
+            self.store.put_blob(code.diff, code.version.diff_sha256)
+        script, parameter_files, values = self._script_and_parameters()
+        if script is not None:
+            code.version.main_script = self._file_digest(script, role="script")
+        inputs = [self._file_digest(p) for p in self.inputs]
+        parameters: dict[str, Any] = dict(values)
+        for path in parameter_files:
+            item = self._file_digest(path, role="parameters")
+            inputs.append(item)
+            content = path.read_bytes()
+            if item.sha256:
+                self.store.put_blob(content, item.sha256)
+            for key, value in _parse_parameters(path, content).items():
+                parameters[key] = value
+        epoch = self._epoch(code.version.commit_time, start)
+        self.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+        self._probe = _Probe(self.store, self.executable or _resolve(self.argv, self.environ), self.environ)
+        record = Record(
+            label=self.label or default_label(start),
+            project=project.name,
+            run_id=str(uuid.uuid4()),
+            kind=self.kind,
+            argv=redact_argv(self.argv, self.environ),
+            working_directory=project.relative(Path.cwd()),
+            executable=Executable(path=self._probe.executable, name=Path(self.argv[0]).name if self.argv else None),
+            code=code.version,
+            parameters=parameters,
+            inputs=inputs,
+            platform=collect_platform(),
+            environment=recorded_environment(self.environ, project.env_allow),
+            start_time=format_time(start),
+            reason=self.reason,
+            tags=sorted(set(self.tags)),
+            source_date_epoch=epoch,
+            paperlink_version=__version__,
+        )
+        record.label = self.store.start_record(record, label_is_default=self.label is None)
+        self._probe.start()
+        self.record = record
+        return record
+
+    def _epoch(self, commit_time: str | None, start: Any) -> int:
+        if self.source_date_epoch is not None:
+            return self.source_date_epoch
+        given = self.environ.get("SOURCE_DATE_EPOCH")
+        if given and given.isdigit():
+            return int(given)
+        if self.project.source_date_epoch is not None:
+            return self.project.source_date_epoch
+        if commit_time:
+            return int(parse_time(commit_time).timestamp())
+        return int(start.timestamp())
+
+    def _script_and_parameters(self) -> tuple[Path | None, list[Path], dict[str, Any]]:
+        """The main script (an interpreter's first file argument, or the command itself when it is a
+        script), parameter files named after it, and ``key=value`` arguments."""
+        if not self.argv:
+            return None, [], {}
+        first = Path(self.argv[0])
+        rest = self.argv[1:]
+        script: Path | None = None
+        if first.suffix.lower() in SCRIPT_SUFFIXES and first.is_file():
+            script = first
+        elif is_python(self.argv[0]) or version_flag(self.argv[0]) is not None:
+            for index, arg in enumerate(rest):
+                if arg == "-m" or arg == "-c":
+                    break
+                if not arg.startswith("-") and Path(arg).is_file():
+                    script, rest = Path(arg), rest[index + 1 :]
+                    break
+        files: list[Path] = []
+        values: dict[str, Any] = {}
+        for arg in rest:
+            candidate = Path(arg)
+            if candidate.suffix.lower() in PARAMETER_SUFFIXES and candidate.is_file():
+                if candidate.stat().st_size <= MAX_PARAMETER_FILE_BYTES:
+                    files.append(candidate)
+            elif "=" in arg and not arg.startswith("-"):
+                key, _, value = arg.partition("=")
+                if key.isidentifier() or key.replace(".", "_").isidentifier():
+                    values[key] = _typed(value)
+        return script, files, values
+
+    def _file_digest(self, path: Path, *, role: str | None = None) -> FileDigest:
+        rel = self.project.relative(path)
+        if path.is_symlink() and not path.exists():
+            return FileDigest(path=rel, kind="symlink", target=os.readlink(path), role=role)
+        if path.is_dir():
+            raise CaptureError(f"{rel} is a folder; name the files in it", hint="use one --input per file")
+        found = self.cache.digests([path])[path]
+        if isinstance(found, CaptureError):
+            return FileDigest(path=rel, kind="unreadable", error=found.message, role=role)
+        return FileDigest(
+            path=rel, size=found.size, sha256=found.sha256, md5=found.md5, sha1=found.sha1, role=role
+        )
+
+    # -- after ----------------------------------------------------------------------------------------
+    def finish(
+        self,
+        *,
+        exit_status: int | None,
+        status: str,
+        signal_number: int | None = None,
+        error: str | None = None,
+        stdout: StreamKeeper | None = None,
+        stderr: StreamKeeper | None = None,
+        extra_outputs: Iterable[str | os.PathLike[str]] = (),
+    ) -> Record:
+        """Find and digest the outputs, complete the record and store it; returns the finished record."""
+        record = self.record
+        if record is None:
+            raise UsageError("RunCapture.finish() called before begin()")
+        end = utc_now()
+        record.end_time = format_time(end)
+        record.duration_seconds = round(time.perf_counter() - self._t0, 6)
+        root = self.project.root
+        after = snapshot_tree(root, self.project.output_dirs)
+        after = {p: s for p, s in after.items() if not p.startswith(_ALWAYS_SKIPPED)}
+
+        def rehash(rel: str) -> str | None:
+            found = self.cache.digests([root / rel])[root / rel]
+            return found.sha256 if isinstance(found, Digests) else None
+
+        paths = changed_paths(self._before, after, self._doubt, rehash)
+        declared = [*self.outputs, *(Path(p) for p in extra_outputs)]
+        for path in declared:
+            for item in _expand(path):
+                rel = self.project.relative(item)
+                if rel not in paths:
+                    paths.append(rel)
+        outputs = [self._output_digest(rel) for rel in paths]
+        record.outputs = sorted(outputs, key=lambda item: item.path)
+        record.outcome = Outcome(status=status, exit_status=exit_status, signal=signal_number, error=error)
+        if stdout is not None:
+            record.outcome.stdout = stdout.info()
+            self.store.put_stream(record.label, "stdout", stdout.parts())
+        if stderr is not None:
+            record.outcome.stderr = stderr.info()
+            self.store.put_stream(record.label, "stderr", stderr.parts())
+        if self._probe is not None:
+            record.executable.version, record.packages = self._probe.result()
+        self.store.finish_record(record)
+        self.cache.flush()
+        return record
+
+    def _output_digest(self, rel: str) -> FileDigest:
+        path = Path(rel) if Path(rel).is_absolute() else self.project.root / rel
+        if not path.exists() and not path.is_symlink():
+            return FileDigest(path=rel, kind="missing", error="declared output was not written")
+        if path.is_symlink():
+            return FileDigest(path=rel, kind="symlink", target=os.readlink(path))
+        if not path.is_file():
+            return FileDigest(path=rel, kind="unreadable", error="not a regular file")
+        return self._file_digest(path)
+
+
+def _expand(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink())
+    return [path]
+
+
+def _typed(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _parse_parameters(path: Path, content: bytes) -> dict[str, Any]:
+    """Flattened ``dotted.key: value`` pairs of a JSON or TOML parameter file (other formats: none)."""
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(content)
+        elif path.suffix.lower() == ".toml":
+            from paperlink.config import tomllib
+
+            data = tomllib.loads(content.decode("utf-8"))
+        else:
+            return {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        else:
+            flat[prefix or path.name] = value
+
+    walk("", data)
+    return flat
+
+
+def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
+    if not argv:
+        return None
+    return shutil.which(argv[0], path=environ.get("PATH"))
+
+
+class _Probe:
+    """Finds the interpreter's version and packages in a thread while the run goes on, through the cache."""
+
+    def __init__(self, store: RecordStore, executable: str | None, environ: Mapping[str, str]) -> None:
+        self.executable = executable
+        python = executable if executable and is_python(executable) else shutil.which("python3", path=environ.get("PATH"))
+        self._version_probe = ToolProbe(executable, environ) if executable else None
+        self._package_probe = ToolProbe(python or sys.executable, environ)
+        self._store = store
+        self._version_key = self._version_probe.cache_keys()[0] if self._version_probe else None
+        self._packages_key = self._package_probe.cache_keys()[1]
+        self._version = store.cache_get(self._version_key) if self._version_key else None
+        cached = store.cache_get(self._packages_key)
+        self._packages: dict[str, str] | None = json.loads(cached) if cached else None
+        self._thread: threading.Thread | None = None
+        self._found_version: str | None = None
+
+    def start(self) -> None:
+        need_version = self._version_probe is not None and self._version is None
+        if need_version or self._packages is None:
+            self._thread = threading.Thread(target=self._work, name="paperlink-probe", daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        if self._version_probe is not None and self._version is None:
+            self._found_version = self._version_probe.version() or ""
+        if self._packages is None:
+            self._packages = self._package_probe.packages()
+
+    def result(self) -> tuple[str | None, dict[str, str]]:
+        if self._thread is not None:
+            self._thread.join()
+            if self._found_version is not None and self._version_key:
+                self._version = self._found_version
+                self._store.cache_put(self._version_key, self._found_version)
+            if self._packages is not None:
+                self._store.cache_put(self._packages_key, json.dumps(self._packages))
+        return (self._version or None), dict(self._packages or {})
+
+
+def capture_run(
+    project: Project,
+    store: RecordStore,
+    argv: list[str],
+    *,
+    label: str | None = None,
+    reason: str | None = None,
+    tags: Iterable[str] = (),
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    outputs: Iterable[str | os.PathLike[str]] = (),
+    source_date_epoch: int | None = None,
+    stdout_sink: BinaryIO | None = None,
+    stderr_sink: BinaryIO | None = None,
+    on_progress: ProgressFactory | None = None,
+    on_start: Callable[[Record], None] | None = None,
+) -> Record:
+    """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
+
+    A command that cannot be found (127) or executed (126) still leaves a failed record. Raises
+    :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
+    """
+    if not argv:
+        raise UsageError("no command given", hint="put the command after '--': paperlink run -- python3 fig.py")
+    run = RunCapture(
+        project, store, argv=argv, label=label, reason=reason, tags=tags, inputs=inputs,
+        outputs=outputs, source_date_epoch=source_date_epoch, on_progress=on_progress,
+    )  # fmt: skip
+    record = run.begin()
+    if on_start is not None:
+        on_start(record)
+    executable = run._probe.executable if run._probe else None
+    if executable is None:
+        return run.finish(
+            exit_status=ExitCode.COMMAND_NOT_FOUND,
+            status=STATUS_FAILED,
+            error=f"command not found: {argv[0]}",
+        )
+    limit = project.max_stream_bytes
+    out_keeper, err_keeper = StreamKeeper(limit), StreamKeeper(limit)
+    try:
+        child = subprocess.Popen(  # noqa: S603 - running the user's command is the point
+            [executable, *argv[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=run.environ,
+        )
+    except OSError as exc:
+        code = ExitCode.NOT_EXECUTABLE if isinstance(exc, PermissionError) else ExitCode.COMMAND_NOT_FOUND
+        return run.finish(exit_status=code, status=STATUS_FAILED, error=f"cannot execute {argv[0]}: {exc.strerror}")
+    assert child.stdout is not None and child.stderr is not None
+    pumps = [tee(child.stdout, stdout_sink, out_keeper), tee(child.stderr, stderr_sink, err_keeper)]
+    received: list[int] = []
+    with _forward_signals(child, received):
+        returncode = child.wait()
+    for pump in pumps:
+        pump.join()
+    status, exit_status, signal_number = _outcome(returncode, received)
+    return run.finish(
+        exit_status=exit_status, status=status, signal_number=signal_number,
+        stdout=out_keeper, stderr=err_keeper,
+    )  # fmt: skip
+
+
+def _outcome(returncode: int, received: list[int]) -> tuple[str, int, int | None]:
+    if returncode < 0:
+        number = -returncode
+        status = STATUS_INTERRUPTED if number == signal.SIGINT or received else STATUS_KILLED
+        return status, 128 + number, number
+    if received and returncode != 0:
+        return STATUS_INTERRUPTED, returncode, received[0]
+    return (STATUS_FINISHED if returncode == 0 else STATUS_FAILED), returncode, None
+
+
+class _forward_signals:
+    """While the child runs, SIGTERM and SIGHUP sent to paperlink go to the child too, and Ctrl-C (which the
+    terminal already sends to the child, in the same process group) does not kill paperlink before it has
+    recorded how the child ended."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, child: subprocess.Popen[bytes], received: list[int]) -> None:
+        self.child = child
+        self.received = received
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        self.received.append(number)
+        if number != signal.SIGINT or not sys.stdin.isatty():
+            try:
+                self.child.send_signal(number)
+            except OSError:
+                pass
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                self.previous[number] = signal.signal(number, self._handle)
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+

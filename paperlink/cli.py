@@ -1,0 +1,224 @@
+"""The ``paperlink`` command: a thin shell over the library. Each command turns options into arguments, calls
+one library function and renders its result; errors are reported in one place (:class:`PaperlinkGroup`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from paperlink import __version__
+from paperlink.errors import EXIT_CODE_HELP, ExitCode, PaperlinkError
+
+
+@dataclass
+class Settings:
+    store: str | None
+    project_dir: str | None
+    debug: bool
+
+
+class PaperlinkGroup(click.Group):
+    """Reports a :class:`PaperlinkError` as ``Error: …`` on stderr and exits with its code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PaperlinkError as exc:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            if settings is not None and settings.debug:
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+
+
+@click.group(cls=PaperlinkGroup, epilog=EXIT_CODE_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="paperlink")
+@click.option("--store", metavar="PATH|URL", envvar="PAPERLINK_STORE", help="Record store to use instead of the project's.")
+@click.option("-C", "--project", "project_dir", metavar="DIR", help="Run as if started in DIR.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, project_dir: str | None, debug: bool) -> None:
+    """paperlink ties every figure in a paper to the computation that made it."""
+    ctx.obj = Settings(store=store, project_dir=project_dir, debug=debug)
+
+
+def _project(ctx: click.Context) -> Any:
+    from paperlink.config import find_project, store_path_from_url
+
+    settings: Settings = ctx.obj
+    project = find_project(settings.project_dir)
+    if settings.store:
+        project.store = str(store_path_from_url(settings.store, Path.cwd()))
+    return project
+
+
+def _store(ctx: click.Context) -> Any:
+    from paperlink.store import RecordStore
+
+    project = _project(ctx)
+    store = RecordStore(project.store_path)
+    ctx.call_on_close(store.close)
+    return project, store
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@cli.command()
+@click.option("--name", help="Project name (default: the folder's name).")
+@click.option("--store", "store_url", metavar="PATH|URL", help="Where the record store lives.")
+@click.option("--output", "outputs", multiple=True, metavar="DIR", help="Output folder (repeatable; default: figures, results).")
+@click.pass_context
+def init(ctx: click.Context, name: str | None, store_url: str | None, outputs: tuple[str, ...]) -> None:
+    """Start a paperlink project in the current folder."""
+    from paperlink.project import init_project
+
+    settings: Settings = ctx.obj
+    root = Path(settings.project_dir or Path.cwd()).resolve()
+    project = init_project(root, name=name, store=store_url, outputs=list(outputs))
+    click.echo(f"Initialised paperlink project '{project.name}' in {root}")
+    click.echo(f"  records: {project.store_path}")
+    click.echo(f"  outputs: {', '.join(project.output_dirs)}")
+    click.echo("Record a run with: paperlink run -- python3 analysis.py")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--label", help="Record label (default: a UTC timestamp, YYYYMMDD-HHMMSS).")
+@click.option("--reason", help="Why this run was made.")
+@click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
+@click.option("--input", "inputs", multiple=True, type=click.Path(), help="Input file (repeatable).")
+@click.option("--output", "outputs", multiple=True, type=click.Path(), help="Output file or folder outside the output folders (repeatable).")
+@click.option("--source-date-epoch", type=int, help="SOURCE_DATE_EPOCH for the run (default: the commit time).")
+@click.option("-q", "--quiet", is_flag=True, help="Do not print the summary line.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, label: str | None, reason: str | None, tags: tuple[str, ...], inputs: tuple[str, ...],
+        outputs: tuple[str, ...], source_date_epoch: int | None, quiet: bool, command: tuple[str, ...]) -> None:  # fmt: skip
+    """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]..."""
+    from paperlink.capture import capture_run
+    from paperlink.progress import file_progress
+
+    project, store = _store(ctx)
+    with file_progress() as progress:
+        record = capture_run(
+            project, store, list(command), label=label, reason=reason, tags=tags, inputs=inputs,
+            outputs=outputs, source_date_epoch=source_date_epoch, stdout_sink=sys.stdout.buffer,
+            stderr_sink=sys.stderr.buffer, on_progress=progress,
+        )  # fmt: skip
+    outcome = record.outcome
+    if not quiet:
+        made = ", ".join(o.path for o in record.outputs[:4]) + (" …" if len(record.outputs) > 4 else "")
+        click.echo(
+            f"paperlink: recorded {record.label}: {outcome.status} (exit {outcome.exit_status}), "
+            f"{len(record.outputs)} output(s){': ' + made if made else ''}",
+            err=True,
+        )
+        if outcome.error:
+            click.echo(f"paperlink: {outcome.error}", err=True)
+    ctx.exit(outcome.exit_status or 0)
+
+
+@cli.command(name="list")
+@click.option("--tag", help="Only records with this tag.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_records(ctx: click.Context, tag: str | None, limit: int | None, as_json: bool) -> None:
+    """List records, newest first."""
+    from paperlink.report import list_table
+
+    _, store = _store(ctx)
+    summaries = store.summaries(tag=tag, limit=limit)
+    if as_json:
+        _echo_json([s.__dict__ | {"tags": list(s.tags)} for s in summaries])
+    else:
+        click.echo(list_table(summaries))
+
+
+@cli.command()
+@click.argument("label")
+@click.option("--json", "as_json", is_flag=True, help="Print the record's canonical JSON.")
+@click.option("--code-diff", is_flag=True, help="Print the stored diff of uncommitted changes.")
+@click.option("--stdout", "stream", flag_value="stdout", help="Print the stored stdout.")
+@click.option("--stderr", "stream", flag_value="stderr", help="Print the stored stderr.")
+@click.pass_context
+def show(ctx: click.Context, label: str, as_json: bool, code_diff: bool, stream: str | None) -> None:
+    """Show one record."""
+    from paperlink.report import show_text
+
+    _, store = _store(ctx)
+    record = store.get(label)
+    if as_json:
+        click.echo(record.to_json(indent=2))
+    elif code_diff:
+        if record.code.diff_sha256:
+            sys.stdout.buffer.write(store.get_blob(record.code.diff_sha256))
+    elif stream:
+        parts = store.get_stream(label, stream)
+        sys.stdout.buffer.write(parts.get("head", b""))
+        if "tail" in parts:
+            sys.stdout.buffer.write(b"\n[... paperlink kept only the head and the tail of this stream ...]\n")
+            sys.stdout.buffer.write(parts["tail"])
+    else:
+        click.echo(show_text(record))
+
+
+@cli.command()
+@click.argument("left")
+@click.argument("right")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def diff(ctx: click.Context, left: str, right: str, as_json: bool) -> None:
+    """Show what differs between two records."""
+    from paperlink.compare import diff_records
+    from paperlink.report import diff_text
+
+    _, store = _store(ctx)
+    result = diff_records(store.get(left), store.get(right))
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(diff_text(result))
+
+
+@cli.command()
+@click.argument("label")
+@click.argument("tags", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Remove the tags instead of adding them.")
+@click.pass_context
+def tag(ctx: click.Context, label: str, tags: tuple[str, ...], remove: bool) -> None:
+    """Add (or remove) tags on a record."""
+    from paperlink.records import check_label
+
+    _, store = _store(ctx)
+    checked = [check_label(t) for t in tags]
+    if remove:
+        store.remove_tags(label, checked)
+    else:
+        store.add_tags(label, checked)
+    click.echo(f"{label}: {', '.join(store.get(label).tags) or '(no tags)'}")
+
+
+@cli.command()
+@click.argument("label")
+@click.argument("text")
+@click.pass_context
+def reason(ctx: click.Context, label: str, text: str) -> None:
+    """Set the reason of a record."""
+    _, store = _store(ctx)
+    store.set_reason(label, text or None)
+    click.echo(f"{label}: reason set")
+
+
+def main() -> None:
+    cli(prog_name="paperlink")

@@ -1,0 +1,276 @@
+"""Where a run happened: platform, interpreter packages, the recorded environment variables.
+
+The environment is never stored wholesale: only an allow-list of variables, and any whose name looks like a
+token, secret, password or key is redacted, as is its value wherever else it appears (argv, URLs).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import getpass
+import hashlib
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from paperlink.records import Platform
+
+REDACTED = "<redacted>"
+
+ENV_ALLOW = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ",
+    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONNOUSERSITE", "VIRTUAL_ENV", "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "MPLBACKEND", "SOURCE_DATE_EPOCH",
+    "LD_LIBRARY_PATH", "R_LIBS", "R_LIBS_USER", "JULIA_PROJECT", "JULIA_NUM_THREADS",
+    "SLURM_JOB_ID", "SLURM_CPUS_PER_TASK", "PBS_JOBID",
+)  # fmt: skip
+
+_SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|AUTH|COOKIE|SESSION|SIGNATURE|APIKEY|ACCESSKEY"
+    r"|(^|_)KEY($|_)|(^|_)PASS($|_)|(^|_)PWD_",
+    re.IGNORECASE,
+)
+_SECRET_OPTION = re.compile(r"^--?[\w-]*(token|secret|passw|apikey|api-key|api_key|key|auth)[\w-]*$", re.I)
+# Secret values shorter than this are not hunted for in other strings: too many false hits.
+_MIN_SECRET_LENGTH = 6
+
+# Interpreters whose --version is safe to ask; any other program might do real work when called.
+_VERSIONED = {
+    "python": "--version", "Rscript": "--version", "R": "--version", "julia": "--version",
+    "perl": "--version", "ruby": "--version", "node": "--version", "bash": "--version",
+    "octave": "--version", "java": "-version", "java.exe": "-version", "pypy3": "--version",
+}  # fmt: skip
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable or option name looks like it holds a credential."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def secret_values(environ: Mapping[str, str]) -> list[str]:
+    """Values of the secret-looking variables, longest first, to hunt for in other recorded strings."""
+    values = {v for k, v in environ.items() if looks_secret(k) and len(v) >= _MIN_SECRET_LENGTH}
+    return sorted(values, key=len, reverse=True)
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def recorded_environment(
+    environ: Mapping[str, str], extra_allow: Iterable[str] = ()
+) -> dict[str, str]:
+    """The allow-listed variables of ``environ``, with secret-looking ones redacted."""
+    patterns = (*ENV_ALLOW, *extra_allow)
+    secrets = secret_values(environ)
+    kept: dict[str, str] = {}
+    for name, value in environ.items():
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+            continue
+        kept[name] = REDACTED if looks_secret(name) else redact_text(value, secrets)
+    return kept
+
+
+def redact_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
+    """``argv`` with values of secret-looking options (``--token X``, ``--password=X``) and any secret
+    environment value replaced by ``<redacted>``."""
+    secrets = secret_values(environ)
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if _SECRET_OPTION.match(name):
+            if eq:
+                out.append(f"{name}={REDACTED}")
+                continue
+            hide_next = True
+        out.append(redact_text(arg, secrets))
+    return out
+
+
+def redact_url(url: str) -> str:
+    """A URL without its user-info (``https://user:token@host/…`` → ``https://host/…``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def collect_platform() -> Platform:
+    uname = platform.uname()
+    return Platform(
+        hostname=socket.gethostname(),
+        user=_user(),
+        os=uname.system,
+        os_release=_os_release(),
+        kernel=f"{uname.release} {uname.version}",
+        machine=uname.machine,
+        cpu_model=_cpu_model(),
+        cpu_cores=os.cpu_count() or 0,
+        memory_bytes=_memory_bytes(),
+        python_version=platform.python_version(),
+        python_executable=sys.executable,
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def _os_release() -> str:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return platform.platform()
+    for line in text.splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return platform.platform()
+
+
+def _cpu_model() -> str:
+    try:
+        with Path("/proc/cpuinfo").open() as stream:
+            for line in stream:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def is_python(executable: str) -> bool:
+    name = Path(executable).name
+    return bool(re.fullmatch(r"(python|pypy)(\d+(\.\d+)?)?(\.exe)?", name))
+
+
+def version_flag(executable: str) -> str | None:
+    name = Path(executable).name
+    if is_python(executable):
+        return "--version"
+    return _VERSIONED.get(name)
+
+
+class ToolProbe:
+    """Asks an interpreter for its version and, for Python, its installed distributions.
+
+    The answers are cached by the caller under :meth:`cache_keys`, which change when the interpreter or its
+    site-packages change, so a run pays for the subprocesses only the first time.
+    """
+
+    def __init__(self, executable: str, environ: Mapping[str, str]) -> None:
+        self.executable = executable
+        self.environ = dict(environ)
+
+    def cache_keys(self) -> tuple[str, str]:
+        """(version key, packages key). The packages key covers the folders Python imports from."""
+        real = os.path.realpath(self.executable)
+        try:
+            st = os.stat(real)
+            ident = f"{real}:{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            ident = real
+        version_key = "version:" + ident
+        folders: list[str] = []
+        if is_python(self.executable):
+            # A venv's python links to its base: both the venv's and the base's folders count.
+            folders = sorted(
+                {*_python_folders(self.executable, self.environ), *_python_folders(real, self.environ)}
+            )
+        stamp = hashlib.sha256(ident.encode())
+        for folder in folders:
+            try:
+                stamp.update(f"{folder}:{os.stat(folder).st_mtime_ns}".encode())
+            except OSError:
+                stamp.update(folder.encode())
+        return version_key, "packages:" + stamp.hexdigest()
+
+    def version(self) -> str | None:
+        flag = version_flag(self.executable)
+        if flag is None:
+            return None
+        try:
+            done = subprocess.run(
+                [self.executable, flag],
+                capture_output=True,
+                timeout=5,
+                env=self.environ,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        text = (done.stdout or done.stderr).decode("utf-8", "replace").strip()
+        return text.splitlines()[0] if text else None
+
+    def packages(self) -> dict[str, str]:
+        """Installed distributions of this Python (or of paperlink's own Python for other programs)."""
+        python = self.executable if is_python(self.executable) else sys.executable
+        code = (
+            "import importlib.metadata as m, json\n"
+            "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions() "
+            "if d.metadata['Name']}))"
+        )
+        try:
+            done = subprocess.run(
+                [python, "-c", code],
+                capture_output=True,
+                timeout=60,
+                env=self.environ,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+            found = json.loads(done.stdout or b"{}")
+        except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+            return {}
+        return {str(k): str(v) for k, v in sorted(found.items(), key=lambda kv: str(kv[0]).lower())}
+
+
+def _python_folders(python: str, environ: Mapping[str, str]) -> list[str]:
+    """The site-packages folders of an interpreter, found from its prefix without starting it."""
+    prefix = Path(python).parent.parent
+    folders = [str(path) for path in prefix.glob("lib/python3*/site-packages")]
+    folders += [str(path) for path in prefix.glob("lib/python3*/dist-packages")]
+    folders += [str(path) for path in Path("/usr/local/lib").glob("python3*/dist-packages")]
+    folders += [str(path) for path in Path("~/.local/lib").expanduser().glob("python3*/site-packages")]
+    if Path("/usr/lib/python3/dist-packages").is_dir():
+        folders.append("/usr/lib/python3/dist-packages")
+    pythonpath = environ.get("PYTHONPATH")
+    if pythonpath:
+        folders += pythonpath.split(os.pathsep)
+    # venvs: bin/python is a link into the base interpreter, but the venv's own site-packages count
+    cfg = Path(python).parent.parent / "pyvenv.cfg"
+    if cfg.is_file():
+        folders.append(str(cfg))
+    return sorted(set(folders))

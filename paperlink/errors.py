@@ -1,0 +1,126 @@
+"""The one exception hierarchy of paperlink and the exit codes it maps to.
+
+Library code raises a subclass of :class:`PaperlinkError`; the command line catches it in one place, prints
+``Error: <message>`` and exits with the class's ``exit_code``. Messages say what failed, on which object and
+what to do next.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of the ``paperlink`` command (``paperlink run`` passes the command's own status through)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    MISMATCH = 3
+    NOT_IN_PROJECT = 4
+    STORE = 5
+    NOT_FOUND = 6
+    ENGINE_UNAVAILABLE = 7
+    NETWORK = 8
+    NOT_EXECUTABLE = 126
+    COMMAND_NOT_FOUND = 127
+    INTERRUPTED = 130
+
+
+EXIT_CODE_HELP = """\
+Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not inside a paperlink project;
+5 the record store is unusable (corrupted, newer schema, locked); 6 unknown record, file or image;
+7 container engine not available; 8 network or archive service error; 130 interrupted.
+`paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
+
+
+class PaperlinkError(Exception):
+    """Base of every error paperlink reports to a user."""
+
+    exit_code: int = ExitCode.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class UsageError(PaperlinkError):
+    """The arguments are wrong (a malformed label, an option that does not apply)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(PaperlinkError):
+    """``paperlink.toml`` (or ``[tool.paperlink]``) is missing a value or holds a wrong one."""
+
+
+class NotInProjectError(ConfigError):
+    """No paperlink project above the working directory."""
+
+    exit_code = ExitCode.NOT_IN_PROJECT
+
+
+class StoreError(PaperlinkError):
+    """The record store cannot be opened, read or written."""
+
+    exit_code = ExitCode.STORE
+
+
+class RecordNotFound(PaperlinkError):
+    """No record has the label asked for."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class RecordImmutable(StoreError):
+    """A finished record may only change its tags and reason."""
+
+
+class CaptureError(PaperlinkError):
+    """A run could not be captured (unreadable output, bad input path)."""
+
+
+class ContainerError(PaperlinkError):
+    """The container engine refused or failed an operation."""
+
+
+class EngineUnavailable(ContainerError):
+    """No container engine answers (not installed, not running, or the socket is not permitted)."""
+
+    exit_code = ExitCode.ENGINE_UNAVAILABLE
+
+
+class ZenodoError(PaperlinkError):
+    """The archive service answered with an error or could not be reached."""
+
+    exit_code = ExitCode.NETWORK
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        body: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.url = url
+        self.body = body
+
+
+class LatexError(PaperlinkError):
+    """The manuscript or the generated LaTeX data could not be processed."""
+
+
+class VerificationFailed(PaperlinkError):
+    """Something the paper uses does not match its record."""
+
+    exit_code = ExitCode.MISMATCH

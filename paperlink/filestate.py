@@ -1,0 +1,143 @@
+"""What the output folders hold before and after a run, and digests that are only computed once.
+
+A run's outputs are the files created or changed under the output folders, found by comparing two
+snapshots of (size, mtime in nanoseconds, inode). Whole-second timestamps are not enough (two runs a few
+milliseconds apart must not claim each other's files), and even nanosecond mtimes can tie on file systems
+with a coarse clock: a file whose snapshot was taken within :data:`DOUBT_WINDOW_NS` of its last change is
+hashed before the run, and compared by digest afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from paperlink.errors import CaptureError
+from paperlink.hashing import Digests, ProgressCallback, digest_file
+from paperlink.store import RecordStore
+
+# File systems with a coarse clock (FAT: 2 s; some network file systems: 1 s) can give an old and a new
+# version of a file the same mtime; within this window of the snapshot a file is also compared by digest.
+DOUBT_WINDOW_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class FileState:
+    size: int
+    mtime_ns: int
+    inode: int
+    is_link: bool = False
+
+
+def snapshot_tree(root: Path, folders: Iterable[str]) -> dict[str, FileState]:
+    """States of every file under ``root/folder`` for each folder, keyed by path relative to ``root``."""
+    states: dict[str, FileState] = {}
+    for folder in folders:
+        base = root / folder
+        if base.is_dir():
+            _walk(base, root, states)
+        elif base.is_file() or base.is_symlink():
+            _add(base, root, states)
+    return states
+
+
+def _walk(folder: Path, root: Path, states: dict[str, FileState]) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            _walk(Path(entry.path), root, states)
+        else:
+            _add(Path(entry.path), root, states)
+
+
+def _add(path: Path, root: Path, states: dict[str, FileState]) -> None:
+    try:
+        st = path.lstat()
+    except OSError:
+        return
+    rel = path.relative_to(root).as_posix()
+    states[rel] = FileState(st.st_size, st.st_mtime_ns, st.st_ino, path.is_symlink())
+
+
+def doubtful(states: dict[str, FileState], now_ns: int | None = None) -> list[str]:
+    """Paths changed so recently that a rewrite in the same clock tick would go unseen."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return [p for p, s in states.items() if not s.is_link and now_ns - s.mtime_ns < DOUBT_WINDOW_NS]
+
+
+def changed_paths(
+    before: dict[str, FileState],
+    after: dict[str, FileState],
+    digests_before: dict[str, str],
+    rehash: Callable[[str], str | None],
+) -> list[str]:
+    """Paths created or changed between two snapshots, sorted.
+
+    ``digests_before`` holds sha256s taken before the run for doubtful paths; ``rehash`` computes a path's
+    sha256 now (None when unreadable).
+    """
+    changed = []
+    for path, state in after.items():
+        old = before.get(path)
+        if old != state:
+            changed.append(path)
+        elif path in digests_before and rehash(path) != digests_before[path]:
+            changed.append(path)
+    return sorted(changed)
+
+
+class DigestCache:
+    """Digests of files, remembered in the store by (path, size, mtime, inode) so unchanged files are
+    not read again."""
+
+    def __init__(self, store: RecordStore | None, on_progress: Callable[[str], ProgressCallback | None] | None = None) -> None:
+        self.store = store
+        self.on_progress = on_progress
+        self._pending: list[tuple[str, int, int, int, str, str, str]] = []
+
+    def digests(self, paths: list[Path]) -> dict[Path, Digests | CaptureError]:
+        """Digests for each path, or the :class:`CaptureError` that says why it could not be read."""
+        keys = {path: os.path.abspath(path) for path in paths}
+        cached = self.store.cached_digests(keys.values()) if self.store else {}
+        result: dict[Path, Digests | CaptureError] = {}
+        for path, key in keys.items():
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                result[path] = CaptureError(f"cannot read {path}: {exc.strerror or exc}")
+                continue
+            hit = cached.get(key)
+            if hit and hit[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
+                result[path] = Digests(hit[0], hit[3], hit[4], hit[5])
+                continue
+            progress = self.on_progress(str(path)) if self.on_progress else None
+            try:
+                found = digest_file(path, progress)
+            except CaptureError as exc:
+                result[path] = exc
+                continue
+            result[path] = found
+            # A file still being written within the clock's resolution must be hashed again next time.
+            if time.time_ns() - st.st_mtime_ns >= DOUBT_WINDOW_NS:
+                self._pending.append(
+                    (key, st.st_size, st.st_mtime_ns, st.st_ino, found.sha256, found.md5, found.sha1)
+                )
+        return result
+
+    def digest(self, path: Path) -> Digests:
+        found = self.digests([path])[path]
+        if isinstance(found, CaptureError):
+            raise found
+        return found
+
+    def flush(self) -> None:
+        """Write what was learnt to the store (one transaction)."""
+        if self.store and self._pending:
+            self.store.remember_digests(self._pending)
+        self._pending = []

@@ -1,0 +1,160 @@
+"""Plain-text views of records for the terminal: the ``list`` table, ``show`` and ``diff``.
+
+Plain string formatting rather than a table library: ``paperlink list`` prints 100,000 rows in well under
+a second this way, and the output stays pipe-friendly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from paperlink.compare import RecordDiff
+from paperlink.records import FileDigest, Record
+from paperlink.store import RecordSummary
+
+_LIST_COLUMNS = ("LABEL", "STARTED (UTC)", "DURATION", "STATUS", "TAGS", "COMMAND")
+MAX_COMMAND_WIDTH = 60
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def list_table(summaries: Iterable[RecordSummary]) -> str:
+    rows = [
+        (
+            s.label,
+            s.start_time[:19].replace("T", " "),
+            format_duration(s.duration),
+            s.status if s.exit_status in (None, 0) else f"{s.status} ({s.exit_status})",
+            ",".join(s.tags),
+            _clip(s.command),
+        )
+        for s in summaries
+    ]
+    if not rows:
+        return "No records yet: record one with 'paperlink run -- COMMAND'."
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_LIST_COLUMNS)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    lines = [fmt.format(*_LIST_COLUMNS)]
+    lines.extend(fmt.format(*row) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _clip(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= MAX_COMMAND_WIDTH else text[: MAX_COMMAND_WIDTH - 1] + "…"
+
+
+def show_text(record: Record) -> str:
+    """A readable account of one record, section by section."""
+    out: list[str] = []
+    add = out.append
+    o = record.outcome
+    add(f"Record {record.label}  ({record.project})")
+    add(f"  status      {o.status}" + (f", exit {o.exit_status}" if o.exit_status is not None else ""))
+    if o.error:
+        add(f"  error       {o.error}")
+    add(f"  command     {record.command}")
+    add(f"  directory   {record.working_directory or '.'}")
+    add(f"  started     {record.start_time}   ended {record.end_time or '-'}   "
+        f"took {format_duration(record.duration_seconds)}")  # fmt: skip
+    if record.reason:
+        add(f"  reason      {record.reason}")
+    if record.tags:
+        add(f"  tags        {', '.join(record.tags)}")
+    add(f"  run id      {record.run_id}")
+    if record.links:
+        add("  links       " + ", ".join(f"{k}: {v}" for k, v in sorted(record.links.items())))
+    add("Code")
+    c = record.code
+    if c.vcs:
+        add(f"  commit      {c.commit or '(no commits yet)'} on {c.branch or '-'}"
+            + (f"  ({c.commit_time})" if c.commit_time else ""))  # fmt: skip
+        if c.remote:
+            add(f"  remote      {c.remote}")
+        add(f"  dirty       {'yes' if c.dirty else 'no'}"
+            + (f", diff sha256:{c.diff_sha256} ({format_size(c.diff_size)}; "
+               f"'paperlink show {record.label} --code-diff')" if c.diff_sha256 else ""))  # fmt: skip
+    else:
+        add("  not under version control")
+    if c.main_script:
+        add(f"  script      {c.main_script.path}  sha256:{c.main_script.sha256}")
+    exe = record.executable
+    add(f"  executable  {exe.path or exe.name or '-'}" + (f"  ({exe.version})" if exe.version else ""))
+    if record.parameters:
+        add("Parameters")
+        for key, value in sorted(record.parameters.items()):
+            add(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+    _files(out, "Inputs", record.inputs)
+    _files(out, "Outputs", record.outputs)
+    p = record.platform
+    add("Platform")
+    add(f"  host        {p.hostname} ({p.user})   {p.os_release}; {p.os} {p.kernel.split(' ')[0]} {p.machine}")
+    add(f"  cpu         {p.cpu_model} x {p.cpu_cores}   memory {format_size(p.memory_bytes)}")
+    add(f"  python      {p.python_version}   SOURCE_DATE_EPOCH={record.source_date_epoch}")
+    add(f"  packages    {len(record.packages)} recorded ('paperlink show {record.label} --json')")
+    if record.container:
+        ct = record.container
+        add("Container")
+        add(f"  image       {ct.reference}  ->  {ct.pinned_reference or ct.image_id}")
+        add(f"  engine      {ct.engine} {ct.engine_version or ''}")
+    if record.publication and record.publication.doi:
+        pub = record.publication
+        add("Publication")
+        add(f"  doi         {pub.doi}   {pub.url or ''}")
+    add("Streams")
+    for name, info in (("stdout", o.stdout), ("stderr", o.stderr)):
+        extra = f", kept {format_size(info.stored_bytes)} (head and tail)" if info.truncated else ""
+        add(f"  {name:<11} {format_size(info.size)}{extra}")
+    return "\n".join(out)
+
+
+def _files(out: list[str], title: str, items: list[FileDigest]) -> None:
+    out.append(f"{title}" + ("" if items else "  (none)"))
+    for item in items:
+        if item.sha256:
+            role = f"  [{item.role}]" if item.role else ""
+            out.append(f"  {item.path}  {format_size(item.size)}  sha256:{item.sha256}{role}")
+        else:
+            out.append(f"  {item.path}  {item.kind}" + (f": {item.error}" if item.error else "")
+                       + (f" -> {item.target}" if item.target else ""))  # fmt: skip
+
+
+def diff_text(result: RecordDiff) -> str:
+    if result.same:
+        return f"{result.left} and {result.right} do not differ in code, inputs, outputs or environment."
+    lines = [f"--- {result.left}", f"+++ {result.right}"]
+    section = None
+    for d in result.differences:
+        if d.section != section:
+            section = d.section
+            lines.append(f"{section}:")
+        lines.append(f"  {d.key}: {_short(d.left)}  ->  {_short(d.right)}")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 100 else text[:99] + "…"

@@ -1,0 +1,523 @@
+"""The embedded record store: one SQLite file with a versioned schema, migrations and transactions.
+
+Several ``paperlink run`` processes may write at once: the store runs in WAL mode, every write is one short
+``BEGIN IMMEDIATE`` transaction and waits for the lock instead of failing. A run's row is written when it
+starts (status ``running``), so a run whose paperlink process is killed stays visible as ``incomplete``.
+Finished records are immutable but for their tags, reason and annotations (a trigger enforces it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+import socket
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageError
+from paperlink.records import (
+    STATUS_INCOMPLETE,
+    STATUS_RUNNING,
+    Publication,
+    Record,
+    canonical_json,
+    from_dict,
+)
+
+BUSY_TIMEOUT_SECONDS = 120.0
+_MUTABLE_FIELDS = ("tags", "reason", "publication")
+
+
+_INITIAL_SQL = """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE records (
+            label TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL,
+            start_time TEXT NOT NULL,
+            end_time TEXT,
+            duration REAL,
+            command TEXT NOT NULL,
+            exit_status INTEGER,
+            reason TEXT,
+            host TEXT,
+            pid INTEGER,
+            boot_id TEXT,
+            proc_start INTEGER,
+            data TEXT NOT NULL,
+            digest TEXT
+        );
+        CREATE INDEX records_by_start ON records (start_time);
+        CREATE TABLE tags (
+            label TEXT NOT NULL REFERENCES records (label),
+            tag TEXT NOT NULL,
+            PRIMARY KEY (label, tag)
+        );
+        CREATE INDEX tags_by_tag ON tags (tag);
+        CREATE TABLE annotations (
+            label TEXT NOT NULL REFERENCES records (label),
+            name TEXT NOT NULL,
+            data TEXT NOT NULL,
+            updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            PRIMARY KEY (label, name)
+        );
+        CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL);
+        CREATE TABLE streams (
+            label TEXT NOT NULL REFERENCES records (label),
+            stream TEXT NOT NULL,
+            part TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (label, stream, part)
+        );
+        CREATE TABLE digest_cache (
+            path TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            md5 TEXT NOT NULL,
+            sha1 TEXT NOT NULL
+        );
+        CREATE TABLE tool_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TRIGGER records_finished_are_immutable
+        BEFORE UPDATE OF label, run_id, status, start_time, command, data ON records
+        WHEN OLD.status != 'running'
+        BEGIN SELECT RAISE(ABORT, 'paperlink: a finished record is immutable'); END;
+        CREATE TRIGGER records_are_append_only BEFORE DELETE ON records
+        BEGIN SELECT RAISE(ABORT, 'paperlink: records are append-only'); END;
+"""
+
+
+def _migration_initial(db: sqlite3.Connection) -> None:
+    _execute_script(db, _INITIAL_SQL)
+
+
+# Named migrations, applied in order, each in one transaction with the row that records it.
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
+    ("0001_initial", _migration_initial),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """The columns ``paperlink list`` shows, read without parsing the record's JSON."""
+
+    label: str
+    status: str
+    start_time: str
+    duration: float | None
+    command: str
+    exit_status: int | None
+    tags: tuple[str, ...]
+    reason: str | None
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot, to tell a live run from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may hold spaces, so split after its closing parenthesis.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def current_process_identity() -> tuple[str, int, str, int | None]:
+    pid = os.getpid()
+    return socket.gethostname(), pid, _boot_id(), _process_start(pid)
+
+
+class RecordStore:
+    """Records in one SQLite file. Use :meth:`create` for a new store and the constructor for an existing one.
+
+    Raises :class:`StoreError` when the file is missing, corrupted or written by a newer paperlink.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, _create: bool = False) -> None:
+        self.path = Path(path)
+        if not _create and not self.path.is_file():
+            raise StoreError(
+                f"no record store at {self.path}",
+                hint="run 'paperlink init' in the project's top folder, or check the 'store' setting",
+            )
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the record store {self.path}: {exc}") from exc
+        try:
+            self._check_and_migrate(create=_create)
+        except BaseException:
+            self._db.close()
+            raise
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str]) -> RecordStore:
+        """Create the store (and its folder) if it does not exist yet, then open it."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return cls(target, _create=True)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RecordStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------------------------
+    def _check_and_migrate(self, *, create: bool) -> None:
+        try:
+            tables = {
+                row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "migrations" not in tables:
+                if tables or not create:
+                    raise StoreError(
+                        f"{self.path} is not a paperlink record store",
+                        hint="point --store (or 'store' in paperlink.toml) at the project's store",
+                    )
+                self._db.execute("PRAGMA journal_mode=WAL")
+            applied = self._applied_migrations() if "migrations" in tables else []
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the record store {self.path} is corrupted or not a SQLite file ({exc})",
+                hint=f"restore it from a backup, or try 'sqlite3 {self.path} .recover'; "
+                "paperlink has not written to it",
+            ) from exc
+        known = [name for name, _ in MIGRATIONS]
+        unknown = [name for name in applied if name not in known]
+        if unknown or len(applied) > len(known):
+            raise StoreError(
+                f"the record store {self.path} was written by a newer paperlink "
+                f"(schema {len(applied)}, this paperlink knows {len(known)}; unknown: "
+                f"{', '.join(unknown) or 'none'})",
+                hint="upgrade paperlink (pip install -U paperlink); the store was not changed",
+            )
+        if len(applied) < len(known):
+            self._migrate()
+        self._db.execute("PRAGMA foreign_keys=ON")
+
+    def _applied_migrations(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL "
+                "DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+            )
+            # Another process may have migrated while we waited for the lock.
+            done = set(self._applied_migrations())
+            for name, migrate in MIGRATIONS:
+                if name not in done:
+                    migrate(db)
+                    db.execute("INSERT INTO migrations (name) VALUES (?)", (name,))
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @property
+    def schema_version(self) -> int:
+        return len(self._applied_migrations())
+
+    # -- transactions -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock now, waiting for it if need be."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the record store {self.path}: {exc}") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._db.execute("ROLLBACK")
+            raise StoreError(f"cannot write to the record store {self.path}: {exc}") from exc
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the record store {self.path}: {exc}") from exc
+
+    # -- records ------------------------------------------------------------------------------------
+    def start_record(self, record: Record, *, label_is_default: bool) -> str:
+        """Insert ``record`` as running and return its label, made unique with ``-2``, ``-3``… when it is a
+        default timestamp label that another run took first. An explicit label that exists is an error."""
+        host, pid, boot, proc_start = current_process_identity()
+        base = record.label
+        for attempt in range(1, 10_000):
+            label = base if attempt == 1 else f"{base}-{attempt}"
+            record.label = label
+            try:
+                with self.transaction() as db:
+                    db.execute(
+                        "INSERT INTO records (label, run_id, status, start_time, command, reason, host, "
+                        "pid, boot_id, proc_start, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            label,
+                            record.run_id,
+                            STATUS_RUNNING,
+                            record.start_time,
+                            record.command,
+                            record.reason,
+                            host,
+                            pid,
+                            boot,
+                            proc_start,
+                            _record_data(record),
+                        ),
+                    )
+                    db.executemany(
+                        "INSERT OR IGNORE INTO tags (label, tag) VALUES (?, ?)",
+                        [(label, tag) for tag in record.tags],
+                    )
+                return label
+            except sqlite3.IntegrityError as exc:
+                if not label_is_default:
+                    raise UsageError(
+                        f"a record labelled '{label}' already exists",
+                        hint="choose another --label, or leave it out for a timestamp label",
+                    ) from exc
+        raise StoreError(f"could not find a free label starting with '{base}'")
+
+    def finish_record(self, record: Record) -> None:
+        """Write the final state of a running record (once; it is immutable afterwards)."""
+        try:
+            with self.transaction() as db:
+                cursor = db.execute(
+                    "UPDATE records SET status=?, end_time=?, duration=?, exit_status=?, data=?, digest=? "
+                    "WHERE label=? AND status=?",
+                    (
+                        record.outcome.status,
+                        record.end_time,
+                        record.duration_seconds,
+                        record.outcome.exit_status,
+                        _record_data(record),
+                        record.digest(),
+                        record.label,
+                        STATUS_RUNNING,
+                    ),
+                )
+                if cursor.rowcount != 1:
+                    raise RecordImmutable(f"record '{record.label}' is not running; it cannot change")
+        except sqlite3.IntegrityError as exc:
+            raise RecordImmutable(f"record '{record.label}' is finished and cannot change") from exc
+
+    def add_record(self, record: Record) -> str:
+        """Store a record that is already complete (imports, reruns built elsewhere)."""
+        label = self.start_record(record, label_is_default=False)
+        self.finish_record(record)
+        return label
+
+    def get(self, label: str) -> Record:
+        """The record labelled ``label``; raises :class:`RecordNotFound`, suggesting near labels."""
+        rows = self._read(
+            "SELECT data, reason, status, host, pid, boot_id, proc_start FROM records WHERE label=?",
+            (label,),
+        )
+        if not rows:
+            raise self._not_found(label)
+        data, reason, status, host, pid, boot, proc_start = rows[0]
+        record = Record.from_json(data)
+        record.reason = reason
+        record.outcome.status = _effective_status(status, host, pid, boot, proc_start)
+        record.tags = [row[0] for row in self._read("SELECT tag FROM tags WHERE label=? ORDER BY tag", (label,))]
+        for name, payload in self._read("SELECT name, data FROM annotations WHERE label=?", (label,)):
+            if name == "publication":
+                record.publication = from_dict(Publication, _loads(payload))
+        return record
+
+    def _not_found(self, label: str) -> RecordNotFound:
+        labels = [row[0] for row in self._read("SELECT label FROM records ORDER BY start_time DESC LIMIT 5000")]
+        near = difflib.get_close_matches(label, labels, n=3)
+        hint = (
+            f"did you mean {', '.join(near)}?" if near else "'paperlink list' shows the labels there are"
+        )
+        return RecordNotFound(f"no record labelled '{label}' in {self.path}", hint=hint)
+
+    def exists(self, label: str) -> bool:
+        return bool(self._read("SELECT 1 FROM records WHERE label=?", (label,)))
+
+    def labels(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT label FROM records ORDER BY start_time, rowid")]
+
+    def summaries(self, *, tag: str | None = None, limit: int | None = None) -> list[RecordSummary]:
+        """Summaries newest first, optionally only those tagged ``tag``."""
+        sql = (
+            "SELECT r.label, r.status, r.start_time, r.duration, r.command, r.exit_status, r.reason, "
+            "r.host, r.pid, r.boot_id, r.proc_start, "
+            "(SELECT group_concat(tag, char(31)) FROM tags t WHERE t.label = r.label) FROM records r"
+        )
+        params: list[Any] = []
+        if tag is not None:
+            sql += " WHERE r.label IN (SELECT label FROM tags WHERE tag = ?)"
+            params.append(tag)
+        sql += " ORDER BY r.start_time DESC, r.rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [
+            RecordSummary(
+                label=row[0],
+                status=_effective_status(row[1], row[7], row[8], row[9], row[10]),
+                start_time=row[2],
+                duration=row[3],
+                command=row[4],
+                exit_status=row[5],
+                tags=tuple(sorted(row[11].split("\x1f"))) if row[11] else (),
+                reason=row[6],
+            )
+            for row in self._read(sql, params)
+        ]
+
+    # -- the mutable parts --------------------------------------------------------------------------
+    def add_tags(self, label: str, tags: Iterable[str]) -> None:
+        self._require(label)
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO tags (label, tag) VALUES (?, ?)", [(label, t) for t in tags]
+            )
+
+    def remove_tags(self, label: str, tags: Iterable[str]) -> None:
+        self._require(label)
+        with self.transaction() as db:
+            db.executemany("DELETE FROM tags WHERE label=? AND tag=?", [(label, t) for t in tags])
+
+    def set_reason(self, label: str, reason: str | None) -> None:
+        self._require(label)
+        with self.transaction() as db:
+            db.execute("UPDATE records SET reason=? WHERE label=?", (reason, label))
+
+    def set_annotation(self, label: str, name: str, data: dict[str, Any]) -> None:
+        """Attach a named, replaceable JSON document to a record (e.g. its ``publication``)."""
+        self._require(label)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO annotations (label, name, data) VALUES (?, ?, ?)",
+                (label, name, canonical_json(data)),
+            )
+
+    def get_annotation(self, label: str, name: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT data FROM annotations WHERE label=? AND name=?", (label, name))
+        return _loads(rows[0][0]) if rows else None
+
+    def _require(self, label: str) -> None:
+        if not self.exists(label):
+            raise self._not_found(label)
+
+    # -- blobs and streams --------------------------------------------------------------------------
+    def put_blob(self, data: bytes, sha256: str) -> None:
+        """Keep ``data`` (a diff, a parameter file) under its sha256, compressed; idempotent."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)",
+                (sha256, len(data), zlib.compress(data, 6)),
+            )
+
+    def get_blob(self, sha256: str) -> bytes:
+        rows = self._read("SELECT data FROM blobs WHERE sha256=?", (sha256,))
+        if not rows:
+            raise RecordNotFound(f"no stored content with sha256:{sha256} in {self.path}")
+        return zlib.decompress(rows[0][0])
+
+    def put_stream(self, label: str, stream: str, parts: dict[str, bytes]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO streams (label, stream, part, data) VALUES (?, ?, ?, ?)",
+                [(label, stream, part, zlib.compress(data, 1)) for part, data in parts.items()],
+            )
+
+    def get_stream(self, label: str, stream: str) -> dict[str, bytes]:
+        """``{"head": …, "tail": …}`` (``tail`` only when the stream was too long to keep whole)."""
+        rows = self._read("SELECT part, data FROM streams WHERE label=? AND stream=?", (label, stream))
+        return {part: zlib.decompress(data) for part, data in rows}
+
+    # -- caches -------------------------------------------------------------------------------------
+    def cached_digests(self, paths: Iterable[str]) -> dict[str, tuple[int, int, int, str, str, str]]:
+        """Cached ``(size, mtime_ns, inode, sha256, md5, sha1)`` by absolute path."""
+        found: dict[str, tuple[int, int, int, str, str, str]] = {}
+        wanted = list(paths)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._read(
+                f"SELECT path, size, mtime_ns, inode, sha256, md5, sha1 FROM digest_cache "  # noqa: S608
+                f"WHERE path IN ({marks})",
+                chunk,
+            ):
+                found[row[0]] = tuple(row[1:])
+        return found
+
+    def remember_digests(self, rows: list[tuple[str, int, int, int, str, str, str]]) -> None:
+        if rows:
+            with self.transaction() as db:
+                db.executemany("INSERT OR REPLACE INTO digest_cache VALUES (?,?,?,?,?,?,?)", rows)
+
+    def cache_get(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM tool_cache WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def cache_put(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO tool_cache (key, value) VALUES (?, ?)", (key, value))
+
+
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
+    """Run each statement of ``script`` inside the open transaction (``executescript`` would commit it)."""
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            db.execute(current)
+            current = ""
+
+
+def _record_data(record: Record) -> str:
+    data = record.to_dict()
+    for name in _MUTABLE_FIELDS:
+        data.pop(name, None)
+    return canonical_json(data)
+
+
+def _loads(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def _effective_status(
+    status: str, host: str | None, pid: int | None, boot: str | None, proc_start: int | None
+) -> str:
+    """A running row whose paperlink process is gone (on this machine) is an incomplete run."""
+    if status != STATUS_RUNNING or pid is None or host != socket.gethostname():
+        return status
+    if boot and boot != _boot_id():
+        return STATUS_INCOMPLETE
+    started = _process_start(pid)
+    if started is None or (proc_start is not None and started != proc_start):
+        return STATUS_INCOMPLETE
+    return status

@@ -1,0 +1,93 @@
+"""Copy a child's stdout/stderr to the terminal as it comes, while keeping its head and tail for the record.
+
+Bytes pass through untouched (no decoding, so non-UTF-8 output is fine); memory stays bounded by the
+configured limit however much the command prints, and the full stream's size and sha256 are recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import deque
+from typing import BinaryIO
+
+from paperlink.records import StreamInfo
+
+READ_SIZE = 64 * 1024
+
+
+class StreamKeeper:
+    """Keeps the first ``limit/2`` and the last ``limit/2`` bytes of a stream, and digests all of it."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max(limit // 2, 1)
+        self.head = bytearray()
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+
+    def feed(self, data: bytes) -> None:
+        self.size += len(data)
+        self._sha256.update(data)
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self._tail.append(data)
+            self._tail_size += len(data)
+            while self._tail_size - len(self._tail[0]) >= self.half:
+                self._tail_size -= len(self._tail.popleft())
+
+    @property
+    def tail(self) -> bytes:
+        joined = b"".join(self._tail)
+        return joined[-self.half :] if len(joined) > self.half else joined
+
+    @property
+    def truncated(self) -> bool:
+        return self.size > len(self.head) + len(self.tail)
+
+    def parts(self) -> dict[str, bytes]:
+        """What the store keeps: ``head``, plus ``tail`` when the stream did not fit in ``head``."""
+        if not self._tail:
+            return {"head": bytes(self.head)}
+        return {"head": bytes(self.head), "tail": self.tail}
+
+    def info(self) -> StreamInfo:
+        stored = sum(len(part) for part in self.parts().values())
+        return StreamInfo(
+            size=self.size,
+            sha256=self._sha256.hexdigest(),
+            stored_bytes=stored,
+            truncated=self.truncated,
+        )
+
+
+def tee(pipe: BinaryIO, sink: BinaryIO | None, keeper: StreamKeeper) -> threading.Thread:
+    """Start a thread copying ``pipe`` to ``sink`` (when given) and into ``keeper`` until end of file."""
+
+    def pump() -> None:
+        out = sink
+        fd = pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, READ_SIZE)
+            except OSError:
+                break
+            if not chunk:
+                break
+            keeper.feed(chunk)
+            if out is not None:
+                try:
+                    out.write(chunk)
+                    out.flush()
+                except (OSError, ValueError):
+                    out = None  # the terminal went away; keep recording
+        pipe.close()
+
+    thread = threading.Thread(target=pump, name="paperlink-tee", daemon=True)
+    thread.start()
+    return thread
