@@ -82,9 +82,17 @@ def record(
     project = find_project(project_dir)
     with RecordStore(project.store_path) as store:
         run = RunCapture(
-            project, store, argv=[sys.executable, *sys.argv], kind="python", label=label,
-            reason=reason, tags=tags, inputs=inputs, outputs=outputs, executable=sys.executable,
-        )  # fmt: skip
+            project,
+            store,
+            argv=[sys.executable, *sys.argv],
+            kind="python",
+            label=label,
+            reason=reason,
+            tags=tags,
+            inputs=inputs,
+            outputs=outputs,
+            executable=sys.executable,
+        )
         rec = run.begin()
         handle = RunHandle(run, rec)
         try:
@@ -94,11 +102,15 @@ def record(
             raise
         except BaseException as exc:
             run.finish(
-                exit_status=1, status=STATUS_FAILED, error=f"{type(exc).__name__}: {exc}",
+                exit_status=1,
+                status=STATUS_FAILED,
+                error=f"{type(exc).__name__}: {exc}",
                 extra_outputs=handle._outputs,
-            )  # fmt: skip
+            )
             raise
-        handle.record = run.finish(exit_status=0, status=STATUS_FINISHED, extra_outputs=handle._outputs)
+        handle.record = run.finish(
+            exit_status=0, status=STATUS_FINISHED, extra_outputs=handle._outputs
+        )
 
 
 def capture(

@@ -7,6 +7,7 @@ The row is written when the run starts, so a run whose paperlink is killed shows
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from typing import Any, BinaryIO
 
 from paperlink import __version__
 from paperlink.codeversion import snapshot_code
-from paperlink.config import Project
+from paperlink.config import Project, parse_toml
 from paperlink.environment import (
     ToolProbe,
     collect_platform,
@@ -52,7 +53,17 @@ from paperlink.records import (
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, tee
 
-PARAMETER_SUFFIXES = (".json", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".conf", ".param", ".params")
+PARAMETER_SUFFIXES = (
+    ".json",
+    ".toml",
+    ".yaml",
+    ".yml",
+    ".ini",
+    ".cfg",
+    ".conf",
+    ".param",
+    ".params",
+)
 SCRIPT_SUFFIXES = (".py", ".r", ".jl", ".sh", ".pl", ".rb", ".js", ".m", ".ipynb", ".do", ".sas")
 MAX_PARAMETER_FILE_BYTES = 1 << 20
 _ALWAYS_SKIPPED = (".git", ".paperlink")
@@ -142,7 +153,9 @@ class RunCapture:
                 parameters[key] = value
         epoch = self._epoch(code.version.commit_time, start)
         self.environ["SOURCE_DATE_EPOCH"] = str(epoch)
-        self._probe = _Probe(self.store, self.executable or _resolve(self.argv, self.environ), self.environ)
+        self._probe = _Probe(
+            self.store, self.executable or _resolve(self.argv, self.environ), self.environ
+        )
         record = Record(
             label=self.label or default_label(start),
             project=project.name,
@@ -150,7 +163,9 @@ class RunCapture:
             kind=self.kind,
             argv=redact_argv(self.argv, self.environ),
             working_directory=project.relative(Path.cwd()),
-            executable=Executable(path=self._probe.executable, name=Path(self.argv[0]).name if self.argv else None),
+            executable=Executable(
+                path=self._probe.executable, name=Path(self.argv[0]).name if self.argv else None
+            ),
             code=code.version,
             parameters=parameters,
             inputs=inputs,
@@ -214,12 +229,19 @@ class RunCapture:
         if path.is_symlink() and not path.exists():
             return FileDigest(path=rel, kind="symlink", target=os.readlink(path), role=role)
         if path.is_dir():
-            raise CaptureError(f"{rel} is a folder; name the files in it", hint="use one --input per file")
+            raise CaptureError(
+                f"{rel} is a folder; name the files in it", hint="use one --input per file"
+            )
         found = self.cache.digests([path])[path]
         if isinstance(found, CaptureError):
             return FileDigest(path=rel, kind="unreadable", error=found.message, role=role)
         return FileDigest(
-            path=rel, size=found.size, sha256=found.sha256, md5=found.md5, sha1=found.sha1, role=role
+            path=rel,
+            size=found.size,
+            sha256=found.sha256,
+            md5=found.md5,
+            sha1=found.sha1,
+            role=role,
         )
 
     # -- after ----------------------------------------------------------------------------------------
@@ -258,7 +280,9 @@ class RunCapture:
                     paths.append(rel)
         outputs = [self._output_digest(rel) for rel in paths]
         record.outputs = sorted(outputs, key=lambda item: item.path)
-        record.outcome = Outcome(status=status, exit_status=exit_status, signal=signal_number, error=error)
+        record.outcome = Outcome(
+            status=status, exit_status=exit_status, signal=signal_number, error=error
+        )
         if stdout is not None:
             record.outcome.stdout = stdout.info()
             self.store.put_stream(record.label, "stdout", stdout.parts())
@@ -301,9 +325,7 @@ def _parse_parameters(path: Path, content: bytes) -> dict[str, Any]:
         if path.suffix.lower() == ".json":
             data = json.loads(content)
         elif path.suffix.lower() == ".toml":
-            from paperlink.config import tomllib
-
-            data = tomllib.loads(content.decode("utf-8"))
+            data = parse_toml(content.decode("utf-8"))
         else:
             return {}
     except (ValueError, UnicodeDecodeError):
@@ -330,9 +352,15 @@ def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
 class _Probe:
     """Finds the interpreter's version and packages in a thread while the run goes on, through the cache."""
 
-    def __init__(self, store: RecordStore, executable: str | None, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, store: RecordStore, executable: str | None, environ: Mapping[str, str]
+    ) -> None:
         self.executable = executable
-        python = executable if executable and is_python(executable) else shutil.which("python3", path=environ.get("PATH"))
+        python = (
+            executable
+            if executable and is_python(executable)
+            else shutil.which("python3", path=environ.get("PATH"))
+        )
         self._version_probe = ToolProbe(executable, environ) if executable else None
         self._package_probe = ToolProbe(python or sys.executable, environ)
         self._store = store
@@ -389,11 +417,21 @@ def capture_run(
     :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
     """
     if not argv:
-        raise UsageError("no command given", hint="put the command after '--': paperlink run -- python3 fig.py")
+        raise UsageError(
+            "no command given", hint="put the command after '--': paperlink run -- python3 fig.py"
+        )
     run = RunCapture(
-        project, store, argv=argv, label=label, reason=reason, tags=tags, inputs=inputs,
-        outputs=outputs, source_date_epoch=source_date_epoch, on_progress=on_progress,
-    )  # fmt: skip
+        project,
+        store,
+        argv=argv,
+        label=label,
+        reason=reason,
+        tags=tags,
+        inputs=inputs,
+        outputs=outputs,
+        source_date_epoch=source_date_epoch,
+        on_progress=on_progress,
+    )
     record = run.begin()
     if on_start is not None:
         on_start(record)
@@ -407,15 +445,23 @@ def capture_run(
     limit = project.max_stream_bytes
     out_keeper, err_keeper = StreamKeeper(limit), StreamKeeper(limit)
     try:
-        child = subprocess.Popen(  # noqa: S603 - running the user's command is the point
+        child = subprocess.Popen(
             [executable, *argv[1:]],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=run.environ,
         )
     except OSError as exc:
-        code = ExitCode.NOT_EXECUTABLE if isinstance(exc, PermissionError) else ExitCode.COMMAND_NOT_FOUND
-        return run.finish(exit_status=code, status=STATUS_FAILED, error=f"cannot execute {argv[0]}: {exc.strerror}")
+        code = (
+            ExitCode.NOT_EXECUTABLE
+            if isinstance(exc, PermissionError)
+            else ExitCode.COMMAND_NOT_FOUND
+        )
+        return run.finish(
+            exit_status=code,
+            status=STATUS_FAILED,
+            error=f"cannot execute {argv[0]}: {exc.strerror}",
+        )
     assert child.stdout is not None and child.stderr is not None
     pumps = [tee(child.stdout, stdout_sink, out_keeper), tee(child.stderr, stderr_sink, err_keeper)]
     received: list[int] = []
@@ -425,9 +471,12 @@ def capture_run(
         pump.join()
     status, exit_status, signal_number = _outcome(returncode, received)
     return run.finish(
-        exit_status=exit_status, status=status, signal_number=signal_number,
-        stdout=out_keeper, stderr=err_keeper,
-    )  # fmt: skip
+        exit_status=exit_status,
+        status=status,
+        signal_number=signal_number,
+        stdout=out_keeper,
+        stderr=err_keeper,
+    )
 
 
 def _outcome(returncode: int, received: list[int]) -> tuple[str, int, int | None]:
@@ -455,10 +504,8 @@ class _forward_signals:
     def _handle(self, number: int, frame: FrameType | None) -> None:
         self.received.append(number)
         if number != signal.SIGINT or not sys.stdin.isatty():
-            try:
+            with contextlib.suppress(OSError):
                 self.child.send_signal(number)
-            except OSError:
-                pass
 
     def __enter__(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -468,4 +515,3 @@ class _forward_signals:
     def __exit__(self, *exc: object) -> None:
         for number, handler in self.previous.items():
             signal.signal(number, handler)
-

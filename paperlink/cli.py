@@ -40,9 +40,18 @@ class PaperlinkGroup(click.Group):
             ctx.exit(ExitCode.INTERRUPTED)
 
 
-@click.group(cls=PaperlinkGroup, epilog=EXIT_CODE_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=PaperlinkGroup,
+    epilog=EXIT_CODE_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="paperlink")
-@click.option("--store", metavar="PATH|URL", envvar="PAPERLINK_STORE", help="Record store to use instead of the project's.")
+@click.option(
+    "--store",
+    metavar="PATH|URL",
+    envvar="PAPERLINK_STORE",
+    help="Record store to use instead of the project's.",
+)
 @click.option("-C", "--project", "project_dir", metavar="DIR", help="Run as if started in DIR.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
@@ -77,9 +86,17 @@ def _echo_json(data: Any) -> None:
 @cli.command()
 @click.option("--name", help="Project name (default: the folder's name).")
 @click.option("--store", "store_url", metavar="PATH|URL", help="Where the record store lives.")
-@click.option("--output", "outputs", multiple=True, metavar="DIR", help="Output folder (repeatable; default: figures, results).")
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="DIR",
+    help="Output folder (repeatable; default: figures, results).",
+)
 @click.pass_context
-def init(ctx: click.Context, name: str | None, store_url: str | None, outputs: tuple[str, ...]) -> None:
+def init(
+    ctx: click.Context, name: str | None, store_url: str | None, outputs: tuple[str, ...]
+) -> None:
     """Start a paperlink project in the current folder."""
     from paperlink.project import init_project
 
@@ -96,14 +113,35 @@ def init(ctx: click.Context, name: str | None, store_url: str | None, outputs: t
 @click.option("--label", help="Record label (default: a UTC timestamp, YYYYMMDD-HHMMSS).")
 @click.option("--reason", help="Why this run was made.")
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
-@click.option("--input", "inputs", multiple=True, type=click.Path(), help="Input file (repeatable).")
-@click.option("--output", "outputs", multiple=True, type=click.Path(), help="Output file or folder outside the output folders (repeatable).")
-@click.option("--source-date-epoch", type=int, help="SOURCE_DATE_EPOCH for the run (default: the commit time).")
+@click.option(
+    "--input", "inputs", multiple=True, type=click.Path(), help="Input file (repeatable)."
+)
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    type=click.Path(),
+    help="Output file or folder outside the output folders (repeatable).",
+)
+@click.option(
+    "--source-date-epoch",
+    type=int,
+    help="SOURCE_DATE_EPOCH for the run (default: the commit time).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the summary line.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, label: str | None, reason: str | None, tags: tuple[str, ...], inputs: tuple[str, ...],
-        outputs: tuple[str, ...], source_date_epoch: int | None, quiet: bool, command: tuple[str, ...]) -> None:  # fmt: skip
+def run(
+    ctx: click.Context,
+    label: str | None,
+    reason: str | None,
+    tags: tuple[str, ...],
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
+    source_date_epoch: int | None,
+    quiet: bool,
+    command: tuple[str, ...],
+) -> None:
     """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]..."""
     from paperlink.capture import capture_run
     from paperlink.progress import file_progress
@@ -111,13 +149,24 @@ def run(ctx: click.Context, label: str | None, reason: str | None, tags: tuple[s
     project, store = _store(ctx)
     with file_progress() as progress:
         record = capture_run(
-            project, store, list(command), label=label, reason=reason, tags=tags, inputs=inputs,
-            outputs=outputs, source_date_epoch=source_date_epoch, stdout_sink=sys.stdout.buffer,
-            stderr_sink=sys.stderr.buffer, on_progress=progress,
-        )  # fmt: skip
+            project,
+            store,
+            list(command),
+            label=label,
+            reason=reason,
+            tags=tags,
+            inputs=inputs,
+            outputs=outputs,
+            source_date_epoch=source_date_epoch,
+            stdout_sink=sys.stdout.buffer,
+            stderr_sink=sys.stderr.buffer,
+            on_progress=progress,
+        )
     outcome = record.outcome
     if not quiet:
-        made = ", ".join(o.path for o in record.outputs[:4]) + (" …" if len(record.outputs) > 4 else "")
+        made = ", ".join(o.path for o in record.outputs[:4]) + (
+            " …" if len(record.outputs) > 4 else ""
+        )
         click.echo(
             f"paperlink: recorded {record.label}: {outcome.status} (exit {outcome.exit_status}), "
             f"{len(record.outputs)} output(s){': ' + made if made else ''}",
@@ -152,7 +201,9 @@ def list_records(ctx: click.Context, tag: str | None, limit: int | None, as_json
 @click.option("--stdout", "stream", flag_value="stdout", help="Print the stored stdout.")
 @click.option("--stderr", "stream", flag_value="stderr", help="Print the stored stderr.")
 @click.pass_context
-def show(ctx: click.Context, label: str, as_json: bool, code_diff: bool, stream: str | None) -> None:
+def show(
+    ctx: click.Context, label: str, as_json: bool, code_diff: bool, stream: str | None
+) -> None:
     """Show one record."""
     from paperlink.report import show_text
 
@@ -167,7 +218,9 @@ def show(ctx: click.Context, label: str, as_json: bool, code_diff: bool, stream:
         parts = store.get_stream(label, stream)
         sys.stdout.buffer.write(parts.get("head", b""))
         if "tail" in parts:
-            sys.stdout.buffer.write(b"\n[... paperlink kept only the head and the tail of this stream ...]\n")
+            sys.stdout.buffer.write(
+                b"\n[... paperlink kept only the head and the tail of this stream ...]\n"
+            )
             sys.stdout.buffer.write(parts["tail"])
     else:
         click.echo(show_text(record))

@@ -29,7 +29,9 @@ class CodeSnapshot:
     diff: bytes  # empty when the tree is clean
 
 
-def _git(root: Path, *args: str, stdin: bytes | None = None, index: str | None = None) -> subprocess.CompletedProcess[bytes]:
+def _git(
+    root: Path, *args: str, stdin: bytes | None = None, index: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
     env = None
     if index is not None:
         env = {**os.environ, "GIT_INDEX_FILE": index}
@@ -53,13 +55,15 @@ def snapshot_code(root: Path, exclude: tuple[str, ...] = ()) -> CodeSnapshot:
     where = _git(root, "rev-parse", "--show-toplevel", "--show-prefix")
     if where.returncode != 0:
         return CodeSnapshot(CodeVersion(), b"")
-    top, prefix = (where.stdout.decode().splitlines() + [""])[:2]
+    top, prefix = ([*where.stdout.decode().splitlines(), ""])[:2]
     head = _git(root, "log", "-1", "--format=%H%x00%ct")
     commit = commit_time = None
     if head.returncode == 0 and head.stdout.strip():
         commit, _, stamp = head.stdout.decode().strip().partition("\x00")
         commit_time = format_time(datetime.fromtimestamp(int(stamp), tz=timezone.utc))
-    status = _git(root, "status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", ".")
+    status = _git(
+        root, "status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", "."
+    )
     branch, untracked, changed = _parse_status(status.stdout)
     excluded = tuple(prefix + d.strip("/") + "/" for d in exclude)
     untracked = [p for p in untracked if not p.startswith(excluded)]
@@ -80,7 +84,9 @@ def snapshot_code(root: Path, exclude: tuple[str, ...] = ()) -> CodeSnapshot:
 
 def _small_file(path: Path) -> bool:
     try:
-        return path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_UNTRACKED_BYTES
+        return (
+            path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_UNTRACKED_BYTES
+        )
     except OSError:
         return False
 
@@ -94,10 +100,14 @@ def _diff(top: Path, base: str, untracked: list[str]) -> bytes:
             shutil.copyfile(source, index)
         if untracked:
             _git(
-                top, "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul",
+                top,
+                "add",
+                "--intent-to-add",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
                 stdin=b"\x00".join(p.encode("utf-8", "surrogateescape") for p in untracked),
                 index=index,
-            )  # fmt: skip
+            )
         return _git(top, "diff", "--binary", base, index=index).stdout
 
 

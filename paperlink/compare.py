@@ -27,7 +27,11 @@ class RecordDiff:
         return not self.differences
 
     def to_dict(self) -> dict[str, Any]:
-        return {"left": self.left, "right": self.right, "differences": [asdict(d) for d in self.differences]}
+        return {
+            "left": self.left,
+            "right": self.right,
+            "differences": [asdict(d) for d in self.differences],
+        }
 
 
 def diff_records(left: Record, right: Record) -> RecordDiff:
@@ -40,24 +44,43 @@ def diff_records(left: Record, right: Record) -> RecordDiff:
             if a.get(key) != b.get(key):
                 add(Difference(section, key, a.get(key), b.get(key)))
 
-    compare("command", {"argv": left.argv, "working_directory": left.working_directory},
-            {"argv": right.argv, "working_directory": right.working_directory})  # fmt: skip
+    compare(
+        "command",
+        {"argv": left.argv, "working_directory": left.working_directory},
+        {"argv": right.argv, "working_directory": right.working_directory},
+    )
     code_keys = ("commit", "branch", "dirty", "diff_sha256", "remote")
     compare(
         "code",
-        {k: getattr(left.code, k) for k in code_keys} | {"main_script": _sha(left.code.main_script)},
-        {k: getattr(right.code, k) for k in code_keys} | {"main_script": _sha(right.code.main_script)},
+        {k: getattr(left.code, k) for k in code_keys}
+        | {"main_script": _sha(left.code.main_script)},
+        {k: getattr(right.code, k) for k in code_keys}
+        | {"main_script": _sha(right.code.main_script)},
     )
-    compare("executable", {"version": left.executable.version, "path": left.executable.path},
-            {"version": right.executable.version, "path": right.executable.path})  # fmt: skip
+    compare(
+        "executable",
+        {"version": left.executable.version, "path": left.executable.path},
+        {"version": right.executable.version, "path": right.executable.path},
+    )
     compare("parameters", left.parameters, right.parameters)
     compare("inputs", _files(left.inputs), _files(right.inputs))
     compare("outputs", _files(left.outputs), _files(right.outputs))
     compare("packages", left.packages, right.packages)
-    platform_keys = ("hostname", "os", "os_release", "kernel", "machine", "cpu_model", "cpu_cores",
-                     "python_version")  # fmt: skip
-    compare("platform", {k: getattr(left.platform, k) for k in platform_keys},
-            {k: getattr(right.platform, k) for k in platform_keys})  # fmt: skip
+    platform_keys = (
+        "hostname",
+        "os",
+        "os_release",
+        "kernel",
+        "machine",
+        "cpu_model",
+        "cpu_cores",
+        "python_version",
+    )
+    compare(
+        "platform",
+        {k: getattr(left.platform, k) for k in platform_keys},
+        {k: getattr(right.platform, k) for k in platform_keys},
+    )
     compare("environment", left.environment, right.environment)
     container_keys = ("image_id", "pinned_reference")
     compare(
@@ -65,8 +88,11 @@ def diff_records(left: Record, right: Record) -> RecordDiff:
         {k: getattr(left.container, k) for k in container_keys} if left.container else {},
         {k: getattr(right.container, k) for k in container_keys} if right.container else {},
     )
-    compare("outcome", {"status": left.outcome.status, "exit_status": left.outcome.exit_status},
-            {"status": right.outcome.status, "exit_status": right.outcome.exit_status})  # fmt: skip
+    compare(
+        "outcome",
+        {"status": left.outcome.status, "exit_status": left.outcome.exit_status},
+        {"status": right.outcome.status, "exit_status": right.outcome.exit_status},
+    )
     return result
 
 

@@ -97,11 +97,18 @@ def find_project(start: str | os.PathLike[str] | None = None) -> Project:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as stream:
-            return tomllib.load(stream)
+            data: dict[str, Any] = tomllib.load(stream)
+            return data
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the file by hand") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """Parse TOML text (``tomllib``, or ``tomli`` on Python 3.10)."""
+    data: dict[str, Any] = tomllib.loads(text)
+    return data
 
 
 def _load(root: Path, config_path: Path, data: dict[str, Any]) -> Project:

@@ -25,29 +25,64 @@ from paperlink.records import Platform
 REDACTED = "<redacted>"
 
 ENV_ALLOW = (
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ",
-    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONNOUSERSITE", "VIRTUAL_ENV", "CONDA_PREFIX",
-    "CONDA_DEFAULT_ENV", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "MPLBACKEND", "SOURCE_DATE_EPOCH",
-    "LD_LIBRARY_PATH", "R_LIBS", "R_LIBS_USER", "JULIA_PROJECT", "JULIA_NUM_THREADS",
-    "SLURM_JOB_ID", "SLURM_CPUS_PER_TASK", "PBS_JOBID",
-)  # fmt: skip
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "PYTHONPATH",
+    "PYTHONHASHSEED",
+    "PYTHONNOUSERSITE",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "MPLBACKEND",
+    "SOURCE_DATE_EPOCH",
+    "LD_LIBRARY_PATH",
+    "R_LIBS",
+    "R_LIBS_USER",
+    "JULIA_PROJECT",
+    "JULIA_NUM_THREADS",
+    "SLURM_JOB_ID",
+    "SLURM_CPUS_PER_TASK",
+    "PBS_JOBID",
+)
 
 _SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|AUTH|COOKIE|SESSION|SIGNATURE|APIKEY|ACCESSKEY"
     r"|(^|_)KEY($|_)|(^|_)PASS($|_)|(^|_)PWD_",
     re.IGNORECASE,
 )
-_SECRET_OPTION = re.compile(r"^--?[\w-]*(token|secret|passw|apikey|api-key|api_key|key|auth)[\w-]*$", re.I)
+_SECRET_OPTION = re.compile(
+    r"^--?[\w-]*(token|secret|passw|apikey|api-key|api_key|key|auth)[\w-]*$", re.I
+)
 # Secret values shorter than this are not hunted for in other strings: too many false hits.
 _MIN_SECRET_LENGTH = 6
 
 # Interpreters whose --version is safe to ask; any other program might do real work when called.
 _VERSIONED = {
-    "python": "--version", "Rscript": "--version", "R": "--version", "julia": "--version",
-    "perl": "--version", "ruby": "--version", "node": "--version", "bash": "--version",
-    "octave": "--version", "java": "-version", "java.exe": "-version", "pypy3": "--version",
-}  # fmt: skip
+    "python": "--version",
+    "Rscript": "--version",
+    "R": "--version",
+    "julia": "--version",
+    "perl": "--version",
+    "ruby": "--version",
+    "node": "--version",
+    "bash": "--version",
+    "octave": "--version",
+    "java": "-version",
+    "java.exe": "-version",
+    "pypy3": "--version",
+}
 
 
 def looks_secret(name: str) -> bool:
@@ -206,7 +241,10 @@ class ToolProbe:
         if is_python(self.executable):
             # A venv's python links to its base: both the venv's and the base's folders count.
             folders = sorted(
-                {*_python_folders(self.executable, self.environ), *_python_folders(real, self.environ)}
+                {
+                    *_python_folders(self.executable, self.environ),
+                    *_python_folders(real, self.environ),
+                }
             )
         stamp = hashlib.sha256(ident.encode())
         for folder in folders:
@@ -263,7 +301,9 @@ def _python_folders(python: str, environ: Mapping[str, str]) -> list[str]:
     folders = [str(path) for path in prefix.glob("lib/python3*/site-packages")]
     folders += [str(path) for path in prefix.glob("lib/python3*/dist-packages")]
     folders += [str(path) for path in Path("/usr/local/lib").glob("python3*/dist-packages")]
-    folders += [str(path) for path in Path("~/.local/lib").expanduser().glob("python3*/site-packages")]
+    folders += [
+        str(path) for path in Path("~/.local/lib").expanduser().glob("python3*/site-packages")
+    ]
     if Path("/usr/lib/python3/dist-packages").is_dir():
         folders.append("/usr/lib/python3/dist-packages")
     pythonpath = environ.get("PYTHONPATH")

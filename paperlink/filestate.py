@@ -85,9 +85,7 @@ def changed_paths(
     changed = []
     for path, state in after.items():
         old = before.get(path)
-        if old != state:
-            changed.append(path)
-        elif path in digests_before and rehash(path) != digests_before[path]:
+        if old != state or (path in digests_before and rehash(path) != digests_before[path]):
             changed.append(path)
     return sorted(changed)
 
@@ -96,7 +94,11 @@ class DigestCache:
     """Digests of files, remembered in the store by (path, size, mtime, inode) so unchanged files are
     not read again."""
 
-    def __init__(self, store: RecordStore | None, on_progress: Callable[[str], ProgressCallback | None] | None = None) -> None:
+    def __init__(
+        self,
+        store: RecordStore | None,
+        on_progress: Callable[[str], ProgressCallback | None] | None = None,
+    ) -> None:
         self.store = store
         self.on_progress = on_progress
         self._pending: list[tuple[str, int, int, int, str, str, str]] = []
@@ -126,7 +128,15 @@ class DigestCache:
             # A file still being written within the clock's resolution must be hashed again next time.
             if time.time_ns() - st.st_mtime_ns >= DOUBT_WINDOW_NS:
                 self._pending.append(
-                    (key, st.st_size, st.st_mtime_ns, st.st_ino, found.sha256, found.md5, found.sha1)
+                    (
+                        key,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ino,
+                        found.sha256,
+                        found.md5,
+                        found.sha1,
+                    )
                 )
         return result
 

@@ -74,7 +74,9 @@ def digest_bytes(data: bytes) -> Digests:
     )
 
 
-def digest_file(path: str | os.PathLike[str], on_progress: ProgressCallback | None = None) -> Digests:
+def digest_file(
+    path: str | os.PathLike[str], on_progress: ProgressCallback | None = None
+) -> Digests:
     """Compute size, sha256, md5 and sha1 of ``path`` in one streaming pass.
 
     Raises :class:`CaptureError` when the file cannot be read, naming the file and the reason.

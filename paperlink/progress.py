@@ -17,7 +17,9 @@ MIN_BYTES_FOR_BAR = 64 << 20
 
 
 @contextmanager
-def file_progress(enabled: bool | None = None) -> Iterator[Callable[[str], ProgressCallback | None]]:
+def file_progress(
+    enabled: bool | None = None,
+) -> Iterator[Callable[[str], ProgressCallback | None]]:
     """Yields a factory: given a file name, a callback ``(done, total)`` drawing its bar, or None."""
     show = sys.stderr.isatty() if enabled is None else enabled
     if not show:
@@ -26,9 +28,12 @@ def file_progress(enabled: bool | None = None) -> Iterator[Callable[[str], Progr
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     progress: Any = Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
         transient=True,
-    )  # fmt: skip
+    )
     with progress:
 
         def factory(name: str) -> ProgressCallback | None:

@@ -9,7 +9,11 @@ from paperlink.store import RecordStore
 
 
 def init_project(
-    root: Path, *, name: str | None = None, store: str | None = None, outputs: list[str] | None = None
+    root: Path,
+    *,
+    name: str | None = None,
+    store: str | None = None,
+    outputs: list[str] | None = None,
 ) -> Project:
     """Write ``paperlink.toml`` in ``root``, create the store and the output folders; return the project.
 

@@ -71,13 +71,18 @@ def show_text(record: Record) -> str:
     add = out.append
     o = record.outcome
     add(f"Record {record.label}  ({record.project})")
-    add(f"  status      {o.status}" + (f", exit {o.exit_status}" if o.exit_status is not None else ""))
+    add(
+        f"  status      {o.status}"
+        + (f", exit {o.exit_status}" if o.exit_status is not None else "")
+    )
     if o.error:
         add(f"  error       {o.error}")
     add(f"  command     {record.command}")
     add(f"  directory   {record.working_directory or '.'}")
-    add(f"  started     {record.start_time}   ended {record.end_time or '-'}   "
-        f"took {format_duration(record.duration_seconds)}")  # fmt: skip
+    add(
+        f"  started     {record.start_time}   ended {record.end_time or '-'}   "
+        f"took {format_duration(record.duration_seconds)}"
+    )
     if record.reason:
         add(f"  reason      {record.reason}")
     if record.tags:
@@ -88,19 +93,30 @@ def show_text(record: Record) -> str:
     add("Code")
     c = record.code
     if c.vcs:
-        add(f"  commit      {c.commit or '(no commits yet)'} on {c.branch or '-'}"
-            + (f"  ({c.commit_time})" if c.commit_time else ""))  # fmt: skip
+        add(
+            f"  commit      {c.commit or '(no commits yet)'} on {c.branch or '-'}"
+            + (f"  ({c.commit_time})" if c.commit_time else "")
+        )
         if c.remote:
             add(f"  remote      {c.remote}")
-        add(f"  dirty       {'yes' if c.dirty else 'no'}"
-            + (f", diff sha256:{c.diff_sha256} ({format_size(c.diff_size)}; "
-               f"'paperlink show {record.label} --code-diff')" if c.diff_sha256 else ""))  # fmt: skip
+        add(
+            f"  dirty       {'yes' if c.dirty else 'no'}"
+            + (
+                f", diff sha256:{c.diff_sha256} ({format_size(c.diff_size)}; "
+                f"'paperlink show {record.label} --code-diff')"
+                if c.diff_sha256
+                else ""
+            )
+        )
     else:
         add("  not under version control")
     if c.main_script:
         add(f"  script      {c.main_script.path}  sha256:{c.main_script.sha256}")
     exe = record.executable
-    add(f"  executable  {exe.path or exe.name or '-'}" + (f"  ({exe.version})" if exe.version else ""))
+    add(
+        f"  executable  {exe.path or exe.name or '-'}"
+        + (f"  ({exe.version})" if exe.version else "")
+    )
     if record.parameters:
         add("Parameters")
         for key, value in sorted(record.parameters.items()):
@@ -109,7 +125,9 @@ def show_text(record: Record) -> str:
     _files(out, "Outputs", record.outputs)
     p = record.platform
     add("Platform")
-    add(f"  host        {p.hostname} ({p.user})   {p.os_release}; {p.os} {p.kernel.split(' ')[0]} {p.machine}")
+    add(
+        f"  host        {p.hostname} ({p.user})   {p.os_release}; {p.os} {p.kernel.split(' ')[0]} {p.machine}"
+    )
     add(f"  cpu         {p.cpu_model} x {p.cpu_cores}   memory {format_size(p.memory_bytes)}")
     add(f"  python      {p.python_version}   SOURCE_DATE_EPOCH={record.source_date_epoch}")
     add(f"  packages    {len(record.packages)} recorded ('paperlink show {record.label} --json')")
@@ -136,8 +154,11 @@ def _files(out: list[str], title: str, items: list[FileDigest]) -> None:
             role = f"  [{item.role}]" if item.role else ""
             out.append(f"  {item.path}  {format_size(item.size)}  sha256:{item.sha256}{role}")
         else:
-            out.append(f"  {item.path}  {item.kind}" + (f": {item.error}" if item.error else "")
-                       + (f" -> {item.target}" if item.target else ""))  # fmt: skip
+            out.append(
+                f"  {item.path}  {item.kind}"
+                + (f": {item.error}" if item.error else "")
+                + (f" -> {item.target}" if item.target else "")
+            )
 
 
 def diff_text(result: RecordDiff) -> str:

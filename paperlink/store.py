@@ -156,7 +156,10 @@ class RecordStore:
             )
         try:
             self._db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the record store {self.path}: {exc}") from exc
@@ -186,7 +189,8 @@ class RecordStore:
     def _check_and_migrate(self, *, create: bool) -> None:
         try:
             tables = {
-                row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                row[0]
+                for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if "migrations" not in tables:
                 if tables or not create:
@@ -324,7 +328,9 @@ class RecordStore:
                     ),
                 )
                 if cursor.rowcount != 1:
-                    raise RecordImmutable(f"record '{record.label}' is not running; it cannot change")
+                    raise RecordImmutable(
+                        f"record '{record.label}' is not running; it cannot change"
+                    )
         except sqlite3.IntegrityError as exc:
             raise RecordImmutable(f"record '{record.label}' is finished and cannot change") from exc
 
@@ -346,17 +352,27 @@ class RecordStore:
         record = Record.from_json(data)
         record.reason = reason
         record.outcome.status = _effective_status(status, host, pid, boot, proc_start)
-        record.tags = [row[0] for row in self._read("SELECT tag FROM tags WHERE label=? ORDER BY tag", (label,))]
-        for name, payload in self._read("SELECT name, data FROM annotations WHERE label=?", (label,)):
+        record.tags = [
+            row[0]
+            for row in self._read("SELECT tag FROM tags WHERE label=? ORDER BY tag", (label,))
+        ]
+        for name, payload in self._read(
+            "SELECT name, data FROM annotations WHERE label=?", (label,)
+        ):
             if name == "publication":
                 record.publication = from_dict(Publication, _loads(payload))
         return record
 
     def _not_found(self, label: str) -> RecordNotFound:
-        labels = [row[0] for row in self._read("SELECT label FROM records ORDER BY start_time DESC LIMIT 5000")]
+        labels = [
+            row[0]
+            for row in self._read("SELECT label FROM records ORDER BY start_time DESC LIMIT 5000")
+        ]
         near = difflib.get_close_matches(label, labels, n=3)
         hint = (
-            f"did you mean {', '.join(near)}?" if near else "'paperlink list' shows the labels there are"
+            f"did you mean {', '.join(near)}?"
+            if near
+            else "'paperlink list' shows the labels there are"
         )
         return RecordNotFound(f"no record labelled '{label}' in {self.path}", hint=hint)
 
@@ -364,7 +380,9 @@ class RecordStore:
         return bool(self._read("SELECT 1 FROM records WHERE label=?", (label,)))
 
     def labels(self) -> list[str]:
-        return [row[0] for row in self._read("SELECT label FROM records ORDER BY start_time, rowid")]
+        return [
+            row[0] for row in self._read("SELECT label FROM records ORDER BY start_time, rowid")
+        ]
 
     def summaries(self, *, tag: str | None = None, limit: int | None = None) -> list[RecordSummary]:
         """Summaries newest first, optionally only those tagged ``tag``."""
@@ -454,11 +472,15 @@ class RecordStore:
 
     def get_stream(self, label: str, stream: str) -> dict[str, bytes]:
         """``{"head": …, "tail": …}`` (``tail`` only when the stream was too long to keep whole)."""
-        rows = self._read("SELECT part, data FROM streams WHERE label=? AND stream=?", (label, stream))
+        rows = self._read(
+            "SELECT part, data FROM streams WHERE label=? AND stream=?", (label, stream)
+        )
         return {part: zlib.decompress(data) for part, data in rows}
 
     # -- caches -------------------------------------------------------------------------------------
-    def cached_digests(self, paths: Iterable[str]) -> dict[str, tuple[int, int, int, str, str, str]]:
+    def cached_digests(
+        self, paths: Iterable[str]
+    ) -> dict[str, tuple[int, int, int, str, str, str]]:
         """Cached ``(size, mtime_ns, inode, sha256, md5, sha1)`` by absolute path."""
         found: dict[str, tuple[int, int, int, str, str, str]] = {}
         wanted = list(paths)

@@ -10,7 +10,7 @@ import hashlib
 import os
 import threading
 from collections import deque
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from paperlink.records import StreamInfo
 
@@ -66,7 +66,7 @@ class StreamKeeper:
         )
 
 
-def tee(pipe: BinaryIO, sink: BinaryIO | None, keeper: StreamKeeper) -> threading.Thread:
+def tee(pipe: IO[bytes], sink: BinaryIO | None, keeper: StreamKeeper) -> threading.Thread:
     """Start a thread copying ``pipe`` to ``sink`` (when given) and into ``keeper`` until end of file."""
 
     def pump() -> None:
