@@ -31,6 +31,7 @@ from paperlink.environment import (
     is_python,
     recorded_environment,
     redact_argv,
+    redact_parameter,
     version_flag,
 )
 from paperlink.errors import CaptureError, ExitCode, UsageError
@@ -150,7 +151,7 @@ class RunCapture:
             if item.sha256:
                 self.store.put_blob(content, item.sha256)
             for key, value in _parse_parameters(path, content).items():
-                parameters[key] = value
+                parameters[key] = redact_parameter(key, value, self.environ)
         epoch = self._epoch(code.version.commit_time, start)
         self.environ["SOURCE_DATE_EPOCH"] = str(epoch)
         self._probe = _Probe(
@@ -220,8 +221,8 @@ class RunCapture:
                     files.append(candidate)
             elif "=" in arg and not arg.startswith("-"):
                 key, _, value = arg.partition("=")
-                if key.isidentifier() or key.replace(".", "_").isidentifier():
-                    values[key] = _typed(value)
+                if key.replace(".", "_").replace("-", "_").isidentifier():
+                    values[key] = redact_parameter(key, _typed(value), self.environ)
         return script, files, values
 
     def _file_digest(self, path: Path, *, role: str | None = None) -> FileDigest:
@@ -346,6 +347,9 @@ def _parse_parameters(path: Path, content: bytes) -> dict[str, Any]:
 def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if not argv:
         return None
+    if os.sep in argv[0]:
+        # A path, not a name to look up: executing it reports "not executable" (126) if it is not.
+        return os.path.abspath(argv[0]) if Path(argv[0]).exists() else None
     return shutil.which(argv[0], path=environ.get("PATH"))
 
 

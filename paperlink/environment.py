@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from paperlink.records import Platform
@@ -136,6 +137,15 @@ def redact_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
             hide_next = True
         out.append(redact_text(arg, secrets))
     return out
+
+
+def redact_parameter(name: str, value: Any, environ: Mapping[str, str]) -> Any:
+    """A parameter's value, redacted when its name looks secret or it holds a secret or credentials."""
+    if looks_secret(name.rsplit(".", 1)[-1]):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(redact_url(value), secret_values(environ))
+    return value
 
 
 def redact_url(url: str) -> str:

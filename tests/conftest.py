@@ -43,4 +43,6 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     git(root, "commit", "-q", "-m", "analysis")
     monkeypatch.chdir(root)
     run_cli("init", "--name", "study")
+    git(root, "add", "paperlink.toml")
+    git(root, "commit", "-q", "-m", "paperlink")
     yield root

@@ -1,0 +1,306 @@
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import git, paperlink_process, run_cli
+
+from paperlink.config import find_project
+from paperlink.records import Record
+from paperlink.store import RecordStore
+
+
+def record_of(label: str) -> Record:
+    return Record.from_json(run_cli("show", label, "--json").output)
+
+
+def test_record_answers_what_ran_and_where(project_dir: Path) -> None:
+    result = run_cli("run", "--label", "r1", "--reason", "first look", "--tag", "a", "--tag", "b", "--",
+                     "python3", "make_figure.py", "fig1")  # fmt: skip
+    assert "made fig1" in result.output
+    record = record_of("r1")
+    assert record.argv == ["python3", "make_figure.py", "fig1"]
+    assert record.reason == "first look" and record.tags == ["a", "b"]
+    assert record.executable.path == shutil.which("python3")
+    assert record.executable.version and record.executable.version.startswith("Python 3")
+    assert record.code.main_script is not None and record.code.main_script.path == "make_figure.py"
+    script = (project_dir / "make_figure.py").read_bytes()
+    assert record.code.main_script.sha256 == hashlib.sha256(script).hexdigest()
+    assert record.code.commit == git(project_dir, "rev-parse", "HEAD").strip()
+    assert record.code.branch == "main"
+    assert [o.path for o in record.outputs] == ["figures/fig1.svg"]
+    out = record.outputs[0]
+    content = (project_dir / "figures/fig1.svg").read_bytes()
+    assert (out.size, out.sha256, out.md5, out.sha1) == (
+        len(content), hashlib.sha256(content).hexdigest(), hashlib.md5(content).hexdigest(),
+        hashlib.sha1(content).hexdigest(),
+    )  # fmt: skip
+    assert record.outcome.status == "finished" and record.outcome.exit_status == 0
+    assert record.outcome.stdout.size == len(b"made fig1\n")
+    p = record.platform
+    assert (
+        p.hostname
+        and p.os == "Linux"
+        and p.cpu_cores >= 1
+        and p.memory_bytes > 0
+        and p.python_version
+    )
+    assert "click" in {name.lower() for name in record.packages}
+    assert record.start_time.endswith("Z") and record.duration_seconds is not None
+    assert record.environment["PATH"]
+
+
+def test_stdout_and_stderr_are_stored_and_streamed(project_dir: Path) -> None:
+    (project_dir / "noisy.py").write_text(
+        "import sys\nprint('to out')\nprint('to err', file=sys.stderr)\n"
+    )
+    done = paperlink_process("run", "--label", "noisy", "--", sys.executable, "noisy.py")
+    assert done.stdout == b"to out\n"
+    assert b"to err\n" in done.stderr
+    assert run_cli("show", "noisy", "--stdout").stdout_bytes == b"to out\n"
+    assert run_cli("show", "noisy", "--stderr").stdout_bytes == b"to err\n"
+
+
+def test_dirty_tree_diff_is_stored_and_applies(project_dir: Path, tmp_path: Path) -> None:
+    (project_dir / "make_figure.py").write_text(
+        (project_dir / "make_figure.py").read_text() + "print('changed')\n"
+    )
+    (project_dir / "helper.py").write_text("X = 1\n")
+    run_cli("run", "--label", "dirty", "--", "python3", "make_figure.py")
+    record = record_of("dirty")
+    assert record.code.dirty and record.code.untracked == ["helper.py"]
+    diff = run_cli("show", "dirty", "--code-diff").stdout_bytes
+    assert b"+print('changed')" in diff and b"helper.py" in diff
+    assert hashlib.sha256(diff).hexdigest() == record.code.diff_sha256
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(project_dir), str(clone)], check=True)
+    subprocess.run(
+        ["git", "-C", str(clone), "checkout", "-q", record.code.commit or ""], check=True
+    )
+    subprocess.run(["git", "-C", str(clone), "apply"], input=diff, check=True)
+    assert (clone / "make_figure.py").read_bytes() == (project_dir / "make_figure.py").read_bytes()
+    assert (clone / "helper.py").read_text() == "X = 1\n"
+
+
+def test_outputs_of_runs_milliseconds_apart_are_not_confused(project_dir: Path) -> None:
+    for i in range(5):
+        run_cli("run", "-q", "--label", f"quick{i}", "--", "python3", "make_figure.py", f"q{i}")
+    for i in range(5):
+        assert [o.path for o in record_of(f"quick{i}").outputs] == [f"figures/q{i}.svg"]
+
+
+def test_same_size_rewrite_in_the_same_clock_tick_is_caught_by_digest(project_dir: Path) -> None:
+    target = project_dir / "figures" / "same.txt"
+    target.write_bytes(b"AAAA")
+    st = target.stat()
+    # Rewrite in place with bytes of the same size, then put the old mtime back: only a digest can tell.
+    (project_dir / "rewrite.py").write_text(
+        "import os\n"
+        f"with open({str(target)!r}, 'r+b') as f:\n    f.write(b'BBBB')\n"
+        f"os.utime({str(target)!r}, ns=({st.st_atime_ns}, {st.st_mtime_ns}))\n"
+    )
+    untouched = project_dir / "figures" / "untouched.txt"
+    untouched.write_bytes(b"CCCC")
+    run_cli("run", "-q", "--label", "rewrite", "--", sys.executable, "rewrite.py")
+    assert target.stat().st_mtime_ns == st.st_mtime_ns and target.stat().st_ino == st.st_ino
+    assert [o.path for o in record_of("rewrite").outputs] == ["figures/same.txt"]
+
+
+def test_declared_inputs_outputs_and_parameters(project_dir: Path) -> None:
+    (project_dir / "data.csv").write_text("x,y\n1,2\n")
+    (project_dir / "params.json").write_text(json.dumps({"alpha": 0.5, "model": {"depth": 3}}))
+    (project_dir / "elsewhere").mkdir()
+    (project_dir / "job.py").write_text("import sys\nopen('elsewhere/table.csv', 'w').write('t')\n")
+    run_cli("run", "--label", "params", "--input", "data.csv", "--output", "elsewhere", "--output",
+            "never-written.txt", "--", "python3", "job.py", "params.json", "seed=7", "name=run")  # fmt: skip
+    record = record_of("params")
+    assert record.parameters == {"alpha": 0.5, "model.depth": 3, "seed": 7, "name": "run"}
+    inputs = {i.path: i for i in record.inputs}
+    assert inputs["data.csv"].sha256 == hashlib.sha256(b"x,y\n1,2\n").hexdigest()
+    assert inputs["params.json"].role == "parameters"
+    outputs = {o.path: o for o in record.outputs}
+    assert outputs["elsewhere/table.csv"].sha256 == hashlib.sha256(b"t").hexdigest()
+    assert outputs["never-written.txt"].kind == "missing"
+
+
+def test_missing_declared_input_is_refused_before_running(project_dir: Path) -> None:
+    result = run_cli("run", "--input", "nope.csv", "--", "python3", "make_figure.py", ok=False)
+    assert result.exit_code == 1
+    assert "declared input not found: nope.csv" in result.output
+    assert not (project_dir / "figures" / "fig1.svg").exists()
+    assert run_cli("list", "--json").output.strip() == "[]"
+
+
+def test_exit_status_passes_through_and_failure_is_recorded(project_dir: Path) -> None:
+    (project_dir / "fail.py").write_text("import sys\nsys.exit(3)\n")
+    result = run_cli("run", "--label", "f", "--", sys.executable, "fail.py", ok=False)
+    assert result.exit_code == 3
+    assert record_of("f").outcome.status == "failed"
+    assert record_of("f").outcome.exit_status == 3
+
+
+def test_command_not_found_leaves_a_record_with_127(project_dir: Path) -> None:
+    done = paperlink_process("run", "--label", "ghost", "--", "no-such-program-xyz", "--flag")
+    assert done.returncode == 127
+    assert b"command not found: no-such-program-xyz" in done.stderr
+    record = record_of("ghost")
+    assert record.outcome.status == "failed" and record.outcome.exit_status == 127
+
+
+def test_not_executable_file_gives_126(project_dir: Path) -> None:
+    (project_dir / "script.sh").write_text("#!/bin/sh\necho hi\n")
+    done = paperlink_process("run", "--label", "noexec", "--", "./script.sh")
+    assert done.returncode == 126
+    assert record_of("noexec").outcome.exit_status == 126
+
+
+def test_non_utf8_and_large_output_streams_through_in_bounded_memory(project_dir: Path) -> None:
+    # 300 MB of output, mostly not UTF-8; paperlink keeps only the head and tail (8 MiB by default).
+    (project_dir / "flood.py").write_text(
+        "import sys\nchunk = bytes(range(256)) * 4096\n"
+        "for _ in range(300):\n    sys.stdout.buffer.write(chunk)\n"
+        "sys.stdout.buffer.write(b'\\xffEND')\n"
+    )
+    code = (
+        "import resource, subprocess, sys\n"
+        "p = subprocess.run([sys.executable, '-m', 'paperlink', 'run', '-q', '--label', 'flood', '--',"
+        " sys.executable, 'flood.py'], stdout=subprocess.PIPE)\n"
+        "import hashlib\n"
+        "print(p.returncode, len(p.stdout), hashlib.sha256(p.stdout).hexdigest(),"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    returncode, size, sha, max_rss_kib = done.stdout.split()
+    expected = bytes(range(256)) * 4096 * 300 + b"\xffEND"
+    assert int(returncode) == 0
+    assert int(size) == len(expected) and sha == hashlib.sha256(expected).hexdigest()
+    assert int(max_rss_kib) < 120 * 1024, f"paperlink used {int(max_rss_kib) // 1024} MiB"
+    info = record_of("flood").outcome.stdout
+    assert info.size == len(expected) and info.sha256 == sha and info.truncated
+    assert info.stored_bytes <= 8 * 1024 * 1024
+    with RecordStore(project_dir / ".paperlink/records.sqlite") as store:
+        parts = store.get_stream("flood", "stdout")
+    assert expected.startswith(parts["head"]) and expected.endswith(parts["tail"])
+    assert parts["tail"].endswith(b"\xffEND")
+
+
+def test_unreadable_output_is_recorded_not_fatal(project_dir: Path) -> None:
+    (project_dir / "secret_out.py").write_text(
+        "import os\nopen('figures/locked.dat', 'w').write('x')\nos.chmod('figures/locked.dat', 0)\n"
+        "open('figures/fine.dat', 'w').write('y')\n"
+    )
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        # root reads anything: drop the capabilities that bypass permission bits, so they are real.
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    done = subprocess.run(
+        [*prefix, sys.executable, "-m", "paperlink", "run", "--label", "locked", "--", sys.executable,
+         "secret_out.py"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    outputs = {o.path: o for o in record_of("locked").outputs}
+    assert outputs["figures/locked.dat"].kind == "unreadable"
+    assert "Permission denied" in (outputs["figures/locked.dat"].error or "")
+    assert outputs["figures/fine.dat"].sha256 == hashlib.sha256(b"y").hexdigest()
+
+
+def test_secrets_never_reach_the_record(project_dir: Path) -> None:
+    secret = "zen-0d5f8a7e9c1b2a3f"
+    env = {**os.environ, "ZENODO_TOKEN": secret, "MY_API_KEY": "k3y-value-123", "LANG": "C.UTF-8"}
+    env["PATH"] = env["PATH"]
+    done = paperlink_process(
+        "run", "--label", "sec", "--", sys.executable, "make_figure.py", "--token", secret,
+        f"--password={secret}", f"url=https://user:{secret}@example.org/x", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    git(
+        project_dir,
+        "remote",
+        "add",
+        "origin",
+        f"https://someone:{secret}@git.example.org/study.git",
+    )
+    done = paperlink_process(
+        "run", "--label", "sec2", "--", sys.executable, "make_figure.py", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    for label in ("sec", "sec2"):
+        text = run_cli("show", label, "--json").output
+        assert secret not in text and "k3y-value-123" not in text
+    record = record_of("sec")
+    assert "<redacted>" in record.argv
+    assert "ZENODO_TOKEN" not in record.environment and record.environment["LANG"] == "C.UTF-8"
+    assert record_of("sec2").code.remote == "https://git.example.org/study.git"
+    raw = (project_dir / ".paperlink/records.sqlite").read_bytes()
+    wal = project_dir / ".paperlink/records.sqlite-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    assert secret.encode() not in raw
+
+
+def test_source_date_epoch_is_the_commit_time_unless_overridden(project_dir: Path) -> None:
+    (project_dir / "epoch.py").write_text("import os\nprint(os.environ['SOURCE_DATE_EPOCH'])\n")
+    commit_time = int(git(project_dir, "log", "-1", "--format=%ct").strip())
+    done = paperlink_process("run", "-q", "--label", "e1", "--", sys.executable, "epoch.py")
+    assert done.stdout.strip() == str(commit_time).encode()
+    assert record_of("e1").source_date_epoch == commit_time
+    done = paperlink_process(
+        "run", "-q", "--label", "e2", "--source-date-epoch", "42", "--", sys.executable, "epoch.py"
+    )
+    assert done.stdout.strip() == b"42" and record_of("e2").source_date_epoch == 42
+
+
+def test_sigterm_stops_the_command_and_is_recorded(project_dir: Path) -> None:
+    (project_dir / "wait.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paperlink", "run", "--label", "term", "--", sys.executable, "wait.py"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 128 + signal.SIGTERM
+    record = record_of("term")
+    assert record.outcome.status == "interrupted" and record.outcome.signal == signal.SIGTERM
+
+
+def test_outside_a_project_says_how_to_start_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("run", "--", "true", ok=False)
+    assert result.exit_code == 4
+    assert "not inside a paperlink project" in result.output and "paperlink init" in result.output
+
+
+def test_project_is_found_from_a_subfolder(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = project_dir / "analysis" / "deep"
+    sub.mkdir(parents=True)
+    (sub / "fig.py").write_text("open('../../figures/deep.svg', 'w').write('<svg/>')\n")
+    monkeypatch.chdir(sub)
+    run_cli("run", "--label", "deep", "--", sys.executable, "fig.py")
+    record = record_of("deep")
+    assert record.working_directory == "analysis/deep"
+    assert [o.path for o in record.outputs] == ["figures/deep.svg"]
+    assert find_project().root == project_dir
+
+
+def test_second_run_reuses_cached_tool_answers(project_dir: Path) -> None:
+    run_cli("run", "-q", "--label", "c1", "--", "python3", "make_figure.py")
+    with RecordStore(project_dir / ".paperlink/records.sqlite") as store:
+        keys = [row for row in store._read("SELECT key FROM tool_cache")]
+    assert any(k[0].startswith("packages:") for k in keys) and any(
+        k[0].startswith("version:") for k in keys
+    )
+    run_cli("run", "-q", "--label", "c2", "--", "python3", "make_figure.py")
+    assert record_of("c2").packages == record_of("c1").packages

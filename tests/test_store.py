@@ -1,0 +1,238 @@
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import paperlink_process, run_cli
+
+from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageError
+from paperlink.records import STATUS_FINISHED, Record
+from paperlink.store import MIGRATIONS, SCHEMA_VERSION, RecordStore
+
+
+def new_record(label: str, start: str = "2026-11-22T10:00:00.000000Z") -> Record:
+    return Record(
+        label=label,
+        project="p",
+        run_id=f"id-{label}-{time.time_ns()}",
+        start_time=start,
+        argv=["x"],
+    )
+
+
+def finished(store: RecordStore, label: str, start: str = "2026-11-22T10:00:00.000000Z") -> Record:
+    record = new_record(label, start)
+    record.outcome.status = STATUS_FINISHED
+    store.add_record(record)
+    return record
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_new_store_records_its_migrations(tmp_path: Path) -> None:
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
+    with RecordStore(tmp_path / "s.sqlite") as again:
+        assert again.schema_version == SCHEMA_VERSION
+
+
+def test_missing_store_says_how_to_start(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="paperlink init"):
+        RecordStore(tmp_path / "none.sqlite")
+
+
+def test_newer_schema_is_refused_without_writing(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    RecordStore.create(path).close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO migrations (name) VALUES ('0999_from_the_future')")
+    db.commit()
+    db.close()
+    before = file_digest(path)
+    with pytest.raises(StoreError, match="newer paperlink") as info:
+        RecordStore(path)
+    assert "upgrade" in str(info.value)
+    assert file_digest(path) == before
+
+
+def test_corrupted_store_is_refused_without_writing(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(b"this is not a database at all" * 200)
+    before = file_digest(path)
+    with pytest.raises(StoreError, match="corrupted") as info:
+        RecordStore(path)
+    assert ".recover" in str(info.value)
+    assert file_digest(path) == before
+
+
+def test_truncated_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with RecordStore.create(path) as store:
+        for i in range(50):
+            finished(store, f"r{i}")
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    data = path.read_bytes()
+    path.write_bytes(data[:100] + b"\x00" * 50 + data[150 : len(data) // 2])
+    with pytest.raises(StoreError, match=r"corrupted|cannot read"), RecordStore(path) as store:
+        store.summaries()
+
+
+def test_foreign_sqlite_file_is_not_taken_for_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not a paperlink record store"):
+        RecordStore(path)
+
+
+def test_default_labels_are_made_unique_and_explicit_ones_refused(tmp_path: Path) -> None:
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        assert (
+            store.start_record(new_record("20261122-100000"), label_is_default=True)
+            == "20261122-100000"
+        )
+        assert (
+            store.start_record(new_record("20261122-100000"), label_is_default=True)
+            == "20261122-100000-2"
+        )
+        with pytest.raises(UsageError, match="already exists"):
+            store.start_record(new_record("20261122-100000"), label_is_default=False)
+
+
+def test_finished_records_are_immutable_even_through_sql(tmp_path: Path) -> None:
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        record = finished(store, "done")
+        with pytest.raises(RecordImmutable):
+            store.finish_record(record)
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        db.execute("UPDATE records SET data='{}' WHERE label='done'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM records WHERE label='done'")
+
+
+def test_tags_reason_and_annotations_may_change(tmp_path: Path) -> None:
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        finished(store, "done")
+        store.add_tags("done", ["a", "b"])
+        store.remove_tags("done", ["a"])
+        store.set_reason("done", "why not")
+        store.set_annotation("done", "publication", {"doi": "10.5281/zenodo.42"})
+        record = store.get("done")
+        assert record.tags == ["b"]
+        assert record.reason == "why not"
+        assert record.publication is not None and record.publication.doi == "10.5281/zenodo.42"
+
+
+def test_unknown_label_suggests_near_ones(tmp_path: Path) -> None:
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        finished(store, "baseline")
+        with pytest.raises(RecordNotFound, match="did you mean baseline"):
+            store.get("baselin")
+        with pytest.raises(RecordNotFound):
+            store.add_tags("nothing-like-it", ["x"])
+
+
+def test_summaries_are_newest_first_and_filter_by_tag(tmp_path: Path) -> None:
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        finished(store, "old", "2026-11-20T10:00:00.000000Z")
+        finished(store, "new", "2026-11-22T10:00:00.000000Z")
+        finished(store, "mid", "2026-11-21T10:00:00.000000Z")
+        store.add_tags("mid", ["keep"])
+        assert [s.label for s in store.summaries()] == ["new", "mid", "old"]
+        assert [s.label for s in store.summaries(tag="keep")] == ["mid"]
+        assert [s.label for s in store.summaries(limit=1)] == ["new"]
+
+
+def test_blobs_and_streams_round_trip(tmp_path: Path) -> None:
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        finished(store, "r")
+        data = bytes(range(256)) * 100
+        sha = hashlib.sha256(data).hexdigest()
+        store.put_blob(data, sha)
+        store.put_blob(data, sha)
+        assert store.get_blob(sha) == data
+        store.put_stream("r", "stdout", {"head": b"\xff\xfe", "tail": b"end"})
+        assert store.get_stream("r", "stdout") == {"head": b"\xff\xfe", "tail": b"end"}
+        with pytest.raises(RecordNotFound):
+            store.get_blob("0" * 64)
+
+
+def test_eight_concurrent_runs_lose_no_record(project_dir: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "paperlink",
+                "run",
+                "-q",
+                "--tag",
+                "burst",
+                "--",
+                sys.executable,
+                "make_figure.py",
+                f"fig{i}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(8)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+        assert b"locked" not in err
+    with RecordStore(project_dir / ".paperlink/records.sqlite") as store:
+        summaries = store.summaries(tag="burst")
+        assert len(summaries) == 8
+        assert len({s.label for s in summaries}) == 8
+        assert {s.status for s in summaries} == {STATUS_FINISHED}
+        made = {o.path for s in summaries for o in store.get(s.label).outputs}
+        assert {f"figures/fig{i}.svg" for i in range(8)} <= made
+
+
+def test_kill_9_during_a_run_leaves_an_incomplete_record(project_dir: Path) -> None:
+    (project_dir / "slow.py").write_text(
+        "import time\nprint('started', flush=True)\ntime.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "paperlink",
+            "run",
+            "--label",
+            "victim",
+            "--",
+            sys.executable,
+            "slow.py",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"started"
+    shown = run_cli("list", "--json").output
+    assert '"status": "running"' in shown
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    listed = paperlink_process("list")
+    assert listed.returncode == 0, listed.stderr
+    assert b"victim" in listed.stdout and b"incomplete" in listed.stdout
+    shown_json = run_cli("show", "victim", "--json").output
+    assert '"status": "incomplete"' in shown_json
+    # The store is still writable after the crash.
+    run_cli("run", "-q", "--label", "after", "--", sys.executable, "make_figure.py")
