@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paperlink.capture import RunCapture
 from paperlink.config import find_project
 from paperlink.errors import CaptureError
 from paperlink.records import (
@@ -26,6 +25,7 @@ from paperlink.records import (
     FileDigest,
     Record,
 )
+from paperlink.runs import RunCapture
 from paperlink.store import RecordStore
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -143,8 +143,8 @@ def run(
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]..."""
-    from paperlink.capture import capture_run
     from paperlink.progress import file_progress
+    from paperlink.runs import capture_run
 
     project, store = _store(ctx)
     with file_progress() as progress:
