@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ class PaperlinkGroup(click.Group):
         except PaperlinkError as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
             if settings is not None and settings.debug:
+                import traceback
+
                 traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
@@ -189,7 +190,11 @@ def list_records(ctx: click.Context, tag: str | None, limit: int | None, as_json
     _, store = _store(ctx)
     summaries = store.summaries(tag=tag, limit=limit)
     if as_json:
-        _echo_json([s.__dict__ | {"tags": list(s.tags)} for s in summaries])
+        # One compact object per line: readable, and json's fast C encoder works only without indent.
+        items = [
+            json.dumps(s._asdict() | {"tags": list(s.tags)}, ensure_ascii=False) for s in summaries
+        ]
+        click.echo("[\n" + ",\n".join(items) + "\n]" if items else "[]")
     else:
         click.echo(list_table(summaries))
 

@@ -45,6 +45,23 @@ def _git(
     )
 
 
+def _git_parallel(root: Path, *commands: list[str]) -> list[subprocess.CompletedProcess[bytes]]:
+    procs = [
+        subprocess.Popen(
+            ["git", "-C", str(root), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        for args in commands
+    ]
+    results = []
+    for args, proc in zip(commands, procs, strict=True):
+        out, _ = proc.communicate()
+        results.append(subprocess.CompletedProcess(args, proc.returncode, out, b""))
+    return results
+
+
 def snapshot_code(root: Path, exclude: tuple[str, ...] = ()) -> CodeSnapshot:
     """Read the repository holding ``root``; outside one (or without git), ``vcs`` is None.
 
@@ -52,23 +69,26 @@ def snapshot_code(root: Path, exclude: tuple[str, ...] = ()) -> CodeSnapshot:
     """
     if shutil.which("git") is None:
         return CodeSnapshot(CodeVersion(), b"")
-    where = _git(root, "rev-parse", "--show-toplevel", "--show-prefix")
+    # Four independent questions, asked at once: this is on the start-up path of every run.
+    where, head, status, remote_out = _git_parallel(
+        root,
+        ["rev-parse", "--show-toplevel", "--show-prefix"],
+        ["log", "-1", "--format=%H%x00%ct"],
+        ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", "."],
+        ["config", "--get", "remote.origin.url"],
+    )
     if where.returncode != 0:
         return CodeSnapshot(CodeVersion(), b"")
-    top, prefix = ([*where.stdout.decode().splitlines(), ""])[:2]
-    head = _git(root, "log", "-1", "--format=%H%x00%ct")
+    top, prefix = [*where.stdout.decode().splitlines(), ""][:2]
     commit = commit_time = None
     if head.returncode == 0 and head.stdout.strip():
         commit, _, stamp = head.stdout.decode().strip().partition("\x00")
         commit_time = format_time(datetime.fromtimestamp(int(stamp), tz=timezone.utc))
-    status = _git(
-        root, "status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", "."
-    )
     branch, untracked, changed = _parse_status(status.stdout)
     excluded = tuple(prefix + d.strip("/") + "/" for d in exclude)
     untracked = [p for p in untracked if not p.startswith(excluded)]
     small = [p for p in untracked if _small_file(Path(top) / p)]
-    remote = _git(root, "config", "--get", "remote.origin.url").stdout.decode().strip() or None
+    remote = remote_out.stdout.decode().strip() or None
     diff = _diff(Path(top), commit or EMPTY_TREE, small) if (changed or small) else b""
     version = CodeVersion(
         vcs="git",

@@ -45,19 +45,22 @@ def list_table(summaries: Iterable[RecordSummary]) -> str:
             s.label,
             s.start_time[:19].replace("T", " "),
             format_duration(s.duration),
-            s.status if s.exit_status in (None, 0) else f"{s.status} ({s.exit_status})",
+            s.status if not s.exit_status else f"{s.status} ({s.exit_status})",
             ",".join(s.tags),
-            _clip(s.command),
+            s.command
+            if len(s.command) <= MAX_COMMAND_WIDTH and "\n" not in s.command
+            else _clip(s.command),
         )
         for s in summaries
     ]
     if not rows:
         return "No records yet: record one with 'paperlink run -- COMMAND'."
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(_LIST_COLUMNS)]
+    widths = [len(h) for h in _LIST_COLUMNS]
+    for column in range(len(widths) - 1):
+        widths[column] = max(widths[column], max(len(row[column]) for row in rows))
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
-    lines = [fmt.format(*_LIST_COLUMNS)]
-    lines.extend(fmt.format(*row) for row in rows)
-    return "\n".join(line.rstrip() for line in lines)
+    lines = [fmt.format(*_LIST_COLUMNS), *(fmt.format(*row) for row in rows)]
+    return "\n".join(lines)
 
 
 def _clip(text: str) -> str:

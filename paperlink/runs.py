@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import FrameType
@@ -70,6 +69,15 @@ MAX_PARAMETER_FILE_BYTES = 1 << 20
 _ALWAYS_SKIPPED = (".git", ".paperlink")
 
 ProgressFactory = Callable[[str], ProgressCallback | None]
+
+
+def new_run_id() -> str:
+    """A random (version 4) UUID, made without importing ``uuid``, which is slow to import."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def default_label(moment: Any) -> str:
@@ -160,7 +168,7 @@ class RunCapture:
         record = Record(
             label=self.label or default_label(start),
             project=project.name,
-            run_id=str(uuid.uuid4()),
+            run_id=new_run_id(),
             kind=self.kind,
             argv=redact_argv(self.argv, self.environ),
             working_directory=project.relative(Path.cwd()),

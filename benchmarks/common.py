@@ -1,0 +1,33 @@
+"""Small helpers the benchmark scripts share: timing commands and printing a table."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def time_command(
+    argv: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return time.perf_counter() - start
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(f"\n{title}")
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
