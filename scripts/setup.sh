@@ -41,8 +41,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   echo "setup: installing paperlink and its test tools into $VENV" >&2
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  # compat mode: a plain path entry; the default editable finder costs ~18 ms at every start-up.
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[test]" --config-settings editable_mode=compat
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
