@@ -98,9 +98,11 @@ class DigestCache:
         self,
         store: RecordStore | None,
         on_progress: Callable[[str], ProgressCallback | None] | None = None,
+        root: Path | None = None,
     ) -> None:
         self.store = store
         self.on_progress = on_progress
+        self.root = root  # progress names files relative to it
         self._pending: list[tuple[str, int, int, int, str, str, str]] = []
 
     def digests(self, paths: list[Path]) -> dict[Path, Digests | CaptureError]:
@@ -118,7 +120,7 @@ class DigestCache:
             if hit and hit[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
                 result[path] = Digests(hit[0], hit[3], hit[4], hit[5])
                 continue
-            progress = self.on_progress(str(path)) if self.on_progress else None
+            progress = self.on_progress(self._name(path)) if self.on_progress else None
             try:
                 found = digest_file(path, progress)
             except CaptureError as exc:
@@ -139,6 +141,11 @@ class DigestCache:
                     )
                 )
         return result
+
+    def _name(self, path: Path) -> str:
+        if self.root is not None and path.is_absolute() and path.is_relative_to(self.root):
+            return path.relative_to(self.root).as_posix()
+        return str(path)
 
     def digest(self, path: Path) -> Digests:
         found = self.digests([path])[path]

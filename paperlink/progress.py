@@ -25,6 +25,7 @@ def file_progress(
     if not show:
         yield lambda name: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     progress: Any = Progress(
@@ -32,6 +33,7 @@ def file_progress(
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
+        console=Console(stderr=True),  # stdout belongs to the command being run
         transient=True,
     )
     with progress:

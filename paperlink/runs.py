@@ -117,7 +117,7 @@ class RunCapture:
         self.environ = dict(os.environ if environ is None else environ)
         self.source_date_epoch = source_date_epoch
         self.executable = executable
-        self.cache = DigestCache(store, on_progress)
+        self.cache = DigestCache(store, on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
         self._doubt: dict[str, str] = {}

@@ -236,3 +236,23 @@ def test_kill_9_during_a_run_leaves_an_incomplete_record(project_dir: Path) -> N
     assert '"status": "incomplete"' in shown_json
     # The store is still writable after the crash.
     run_cli("run", "-q", "--label", "after", "--", sys.executable, "make_figure.py")
+
+
+def test_older_store_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with RecordStore.create(path) as store:
+        finished(store, "kept")
+    # Make it a store of the first release: only migration 0001 applied.
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX records_for_list")
+    db.execute("DELETE FROM migrations WHERE name != '0001_initial'")
+    db.commit()
+    db.close()
+    with RecordStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.get("kept").label == "kept"
+        assert [s.label for s in store.summaries()] == ["kept"]
+    db = sqlite3.connect(path)
+    names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")]
+    db.close()
+    assert names == [name for name, _ in MIGRATIONS]
