@@ -201,7 +201,12 @@ def list_records(ctx: click.Context, tag: str | None, limit: int | None, as_json
 
 @cli.command()
 @click.argument("label")
-@click.option("--json", "as_json", is_flag=True, help="Print the record's canonical JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the record's canonical JSON (sorted keys, compact).",
+)
 @click.option("--code-diff", is_flag=True, help="Print the stored diff of uncommitted changes.")
 @click.option("--stdout", "stream", flag_value="stdout", help="Print the stored stdout.")
 @click.option("--stderr", "stream", flag_value="stderr", help="Print the stored stderr.")
@@ -215,7 +220,7 @@ def show(
     _, store = _store(ctx)
     record = store.get(label)
     if as_json:
-        click.echo(record.to_json(indent=2))
+        click.echo(record.to_json())
     elif code_diff:
         if record.code.diff_sha256:
             sys.stdout.buffer.write(store.get_blob(record.code.diff_sha256))

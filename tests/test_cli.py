@@ -85,3 +85,24 @@ def test_store_option_points_elsewhere(project_dir: Path, tmp_path: Path) -> Non
     run_cli("--store", str(other), "run", "-q", "--label", "there", "--", "true")
     assert "there" in run_cli("--store", str(other), "list").output
     assert "there" not in run_cli("list").output
+
+
+def test_show_json_is_the_canonical_form(project_dir: Path) -> None:
+    from paperlink.records import Record
+
+    run_cli("run", "-q", "--label", "canon", "--", sys.executable, "make_figure.py")
+    text = run_cli("show", "canon", "--json").output.rstrip("\n")
+    record = Record.from_json(text)
+    assert record.to_json() == text
+    assert text.startswith('{"$schema":')
+
+
+def test_project_outside_git_is_recorded_as_such(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    run_cli("init")
+    (tmp_path / "fig.py").write_text("open('figures/x.svg', 'w').write('<svg/>')\n")
+    run_cli("run", "-q", "--label", "nogit", "--", sys.executable, "fig.py")
+    record = json.loads(run_cli("show", "nogit", "--json").output)
+    assert record["code"]["vcs"] is None and record["code"]["main_script"]["path"] == "fig.py"
+    assert "not under version control" in run_cli("show", "nogit").output
