@@ -3,7 +3,8 @@
 The script writes one small figure (an SVG) into figures/. Goal (issue 2): under 150 ms added (median).
 Runs are interleaved so both see the same machine state; the first paperlink run (which fills the caches
 of the interpreter's version and packages) is reported on its own. When Sumatra's `smt` is on PATH (or
---smt names it), `smt run` is measured the same way as the issue's reference.
+--smt names it), `smt run` is measured the same way as the issue's reference. To get it:
+`python3 -m venv /tmp/smt && /tmp/smt/bin/pip install sumatra gitpython`.
 
     python benchmarks/bench_capture.py [--runs 20] [--smt PATH]
 """
@@ -71,7 +72,7 @@ def main() -> None:
                          [args.smt, "init", "bench"]):  # fmt: skip
                 subprocess.run(argv, cwd=smt_root, env=env, check=True, stdout=subprocess.DEVNULL)
             smt = [
-                time_command([args.smt, "run", "-e", python, "script.py"], cwd=smt_root)
+                time_command([args.smt, "run", "-e", python, "-m", "script.py"], cwd=smt_root)
                 for _ in range(5)
             ]
             rows.append(("smt run script.py (Sumatra)", f"{median(smt) * 1000:.0f}",
