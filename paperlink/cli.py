@@ -283,5 +283,27 @@ def reason(ctx: click.Context, label: str, text: str) -> None:
     click.echo(f"{label}: reason set")
 
 
+# -- verify --
+@cli.command()
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def verify(ctx: click.Context, source: str, as_json: bool) -> None:
+    """Check every figure SOURCE (a .tex manuscript) uses against its record.
+
+    Exits 0 when everything checked passes, 3 when something does not match, 1 on other errors.
+    """
+    from paperlink.report import verify_table
+    from paperlink.verify import verify_manuscript
+
+    project, store = _store(ctx)
+    report = verify_manuscript(project, store, source)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        click.echo(verify_table(report))
+    ctx.exit(report.exit_code)
+
+
 def main() -> None:
     cli(prog_name="paperlink")

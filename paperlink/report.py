@@ -13,6 +13,7 @@ from typing import Any
 from paperlink.compare import RecordDiff
 from paperlink.records import FileDigest, Record
 from paperlink.store import RecordSummary
+from paperlink.verify import Report as VerifyReport
 
 _LIST_COLUMNS = ("LABEL", "STARTED (UTC)", "DURATION", "STATUS", "TAGS", "COMMAND")
 MAX_COMMAND_WIDTH = 60
@@ -182,3 +183,22 @@ def _short(value: Any) -> str:
         return "(none)"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 100 else text[:99] + "…"
+
+
+def verify_table(report: VerifyReport) -> str:
+    """One row per figure or value: status, reference, where the manuscript uses it, and why."""
+    if not report.items:
+        return f"{report.source}: uses no paperlink figures or values; nothing to verify."
+    header = ("STATUS", "REFERENCE", "WHERE", "DETAIL")
+    rows = [(item.status, item.reference, item.where, item.reason) for item in report.items]
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(3)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    lines = [fmt.format(*header), *(fmt.format(*row) for row in rows)]
+    bad = sum(1 for item in report.items if item.status != "OK")
+    lines.append("")
+    lines.append(
+        f"{len(report.items)} checked, all OK."
+        if not bad
+        else f"{len(report.items)} checked, {bad} not OK (exit {int(report.exit_code)})."
+    )
+    return "\n".join(lines)

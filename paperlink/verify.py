@@ -1,0 +1,211 @@
+"""Prove that every figure and value a paper uses matches its record: on disk, in the .tex, in the PDF, in
+the archive and, on request, in a re-execution.
+
+:func:`verify_manuscript` scans the manuscript, resolves each reference to its record's output and runs the
+checks asked for; each check gives OK, MISMATCH, MISSING, NOT ARCHIVED or ERROR with a reason that says
+what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paperlink.config import Project
+from paperlink.errors import CaptureError, ExitCode, PaperlinkError, RecordNotFound
+from paperlink.filestate import DigestCache
+from paperlink.hashing import Digests, algorithm_of, strip_algorithm
+from paperlink.manuscript import Use, scan_manuscript
+from paperlink.records import FileDigest, Record
+from paperlink.references import resolve_output
+from paperlink.store import RecordStore
+
+OK = "OK"
+MISMATCH = "MISMATCH"
+MISSING = "MISSING"
+NOT_ARCHIVED = "NOT ARCHIVED"
+ERROR = "ERROR"
+# Worst first: an item's status is the worst of its checks.
+_SEVERITY = {ERROR: 4, MISMATCH: 3, MISSING: 2, NOT_ARCHIVED: 1, OK: 0}
+
+
+@dataclass
+class Check:
+    name: str  # disk | tex-digest | pdf | archive | download | image | rerun | value
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class Item:
+    """One figure or value the paper uses, and what each check found."""
+
+    reference: str
+    kind: str
+    where: str
+    label: str | None = None
+    path: str | None = None
+    sha256: str | None = None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.checks:
+            return OK
+        return max((c.status for c in self.checks), key=lambda s: _SEVERITY[s])
+
+    @property
+    def reason(self) -> str:
+        bad = [c for c in self.checks if c.status != OK]
+        if bad:
+            return "; ".join(f"{c.name}: {c.reason}" for c in bad)
+        return "matches " + ", ".join(c.name for c in self.checks)
+
+
+@dataclass
+class Report:
+    source: str
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        statuses = {item.status for item in self.items}
+        if ERROR in statuses:
+            return ExitCode.ERROR
+        if statuses - {OK}:
+            return ExitCode.MISMATCH
+        return ExitCode.OK
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "ok": self.ok,
+            "exit_code": int(self.exit_code),
+            "items": [
+                asdict(item) | {"status": item.status, "reason": item.reason} for item in self.items
+            ],
+        }
+
+
+ExtraCheck = Callable[[Item, Record, FileDigest], Check | None]
+
+
+class Verifier:
+    """Runs the checks for one project; extra checks (PDF, archive, image, rerun) plug in as callables."""
+
+    def __init__(
+        self,
+        project: Project,
+        store: RecordStore,
+        *,
+        cache: DigestCache | None = None,
+        extra_checks: list[ExtraCheck] | None = None,
+    ) -> None:
+        self.project = project
+        self.store = store
+        self.cache = cache or DigestCache(store, root=project.root)
+        self.extra_checks = list(extra_checks or [])
+        self._records: dict[str, Record | PaperlinkError] = {}
+
+    def record(self, label: str) -> Record:
+        found = self._records.get(label)
+        if found is None:
+            try:
+                found = self.store.get(label)
+            except RecordNotFound as exc:
+                found = exc
+            self._records[label] = found
+        if isinstance(found, PaperlinkError):
+            raise found
+        return found
+
+    def verify_uses(self, source: str, uses: list[Use]) -> Report:
+        report = Report(source=source)
+        figures = [u for u in uses if u.kind == "figure"]
+        for use in figures:
+            report.items.append(self._figure(use))
+        self.cache.flush()
+        return report
+
+    def _figure(self, use: Use) -> Item:
+        where = f"{self.project.relative(use.file)}:{use.line}"
+        item = Item(
+            reference=str(use.reference), kind="figure", where=where, label=use.reference.label
+        )
+        try:
+            record = self.record(use.reference.label)
+            output = resolve_output(record, use.reference)
+        except PaperlinkError as exc:
+            item.checks.append(Check("record", MISSING, _one_line(exc)))
+            return item
+        item.path, item.sha256 = output.path, output.sha256
+        item.checks.append(self._disk(output))
+        if use.digest:
+            item.checks.append(_tex_digest(use.digest, output))
+        for extra in self.extra_checks:
+            check = extra(item, record, output)
+            if check is not None:
+                item.checks.append(check)
+        return item
+
+    def _disk(self, output: FileDigest) -> Check:
+        path = self.project.root / output.path
+        if not path.exists():
+            return Check(
+                "disk", MISSING, f"{output.path} is not there; restore it or re-run the record"
+            )
+        found = self.cache.digests([path])[path]
+        if isinstance(found, CaptureError):
+            return Check("disk", ERROR, found.message)
+        return compare_digests("disk", output.path, found, output)
+
+
+def compare_digests(name: str, what: str, found: Digests, expected: FileDigest) -> Check:
+    if found.sha256 == expected.sha256:
+        return Check(name, OK)
+    return Check(
+        name,
+        MISMATCH,
+        f"{what} is sha256:{found.sha256[:12]}… but the record says sha256:{(expected.sha256 or '')[:12]}…; "
+        "re-run the producing command or restore the file",
+    )
+
+
+def _tex_digest(written: str, output: FileDigest) -> Check:
+    try:
+        algorithm = algorithm_of(written)
+    except CaptureError as exc:
+        return Check("tex-digest", MISMATCH, f"digest={written}: {exc.message}")
+    expected = getattr(output, algorithm)
+    if expected and strip_algorithm(written).lower() == expected.lower():
+        return Check("tex-digest", OK)
+    return Check(
+        "tex-digest",
+        MISMATCH,
+        f"digest={written} in the .tex is not the record's {algorithm} ({expected}); the figure changed "
+        "since the .tex was written: update the digest or restore the figure",
+    )
+
+
+def _one_line(exc: PaperlinkError) -> str:
+    return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+
+
+def verify_manuscript(
+    project: Project,
+    store: RecordStore,
+    tex: str | os.PathLike[str],
+    *,
+    extra_checks: list[ExtraCheck] | None = None,
+) -> Report:
+    """Check every figure ``tex`` (and the files it inputs) uses against the records."""
+    uses = scan_manuscript(Path(tex))
+    verifier = Verifier(project, store, extra_checks=extra_checks)
+    return verifier.verify_uses(project.relative(Path(tex)), uses)

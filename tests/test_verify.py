@@ -1,0 +1,78 @@
+import json
+import sys
+from pathlib import Path
+
+from helpers import paperlink_process, run_cli
+
+from paperlink.hashing import digest_file
+
+
+def manuscript(project_dir: Path, body: str) -> Path:
+    paper = project_dir / "paper"
+    paper.mkdir(exist_ok=True)
+    tex = paper / "main.tex"
+    tex.write_text("\\documentclass{article}\n\\begin{document}\n" + body + "\\end{document}\n")
+    return tex
+
+
+def test_all_figures_match(project_dir: Path) -> None:
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    run_cli("run", "-q", "--label", "b", "--", sys.executable, "make_figure.py", "b")
+    sha1 = digest_file(project_dir / "figures/b.svg").sha1
+    manuscript(
+        project_dir,
+        f"\\plincludegraphics{{a:figures/a.svg}}\n\\smtincludegraphics[digest={sha1}]{{b?b.svg}}\n",
+    )
+    result = run_cli("verify", "paper/main.tex")
+    assert "2 checked, all OK." in result.output
+    report = json.loads(run_cli("verify", "paper/main.tex", "--json").output)
+    assert report["ok"] and [i["status"] for i in report["items"]] == ["OK", "OK"]
+    assert report["items"][1]["where"] == "paper/main.tex:4"
+    assert {c["name"] for c in report["items"][1]["checks"]} == {"disk", "tex-digest"}
+
+
+def test_changed_figure_is_a_mismatch_exit_3(project_dir: Path) -> None:
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    manuscript(project_dir, "\\plincludegraphics{a}\n")
+    (project_dir / "figures/a.svg").write_text("<svg>tampered</svg>")
+    done = paperlink_process("verify", "paper/main.tex")
+    assert done.returncode == 3
+    out = done.stdout.decode()
+    assert (
+        "MISMATCH" in out
+        and "figures/a.svg is sha256:" in out
+        and "re-run the producing command" in out
+    )
+
+
+def test_wrong_tex_digest_missing_file_and_unknown_label(project_dir: Path) -> None:
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    run_cli("run", "-q", "--label", "b", "--", sys.executable, "make_figure.py", "b")
+    (project_dir / "figures/b.svg").unlink()
+    manuscript(
+        project_dir,
+        "\\plincludegraphics[digest="
+        + "0" * 40
+        + "]{a}\n\\plincludegraphics{b}\n\\plincludegraphics{nosuch}\n",
+    )
+    report = json.loads(run_cli("verify", "paper/main.tex", "--json", ok=False).output)
+    assert report["exit_code"] == 3
+    a, b, missing = report["items"]
+    assert a["status"] == "MISMATCH" and "digest=000" in a["reason"] and "sha1" in a["reason"]
+    assert b["status"] == "MISSING" and "figures/b.svg is not there" in b["reason"]
+    assert missing["status"] == "MISSING" and "no record labelled 'nosuch'" in missing["reason"]
+
+
+def test_unreadable_file_is_an_error_exit_1(project_dir: Path) -> None:
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    target = project_dir / "figures/a.svg"
+    target.unlink()
+    target.mkdir()
+    manuscript(project_dir, "\\plincludegraphics{a:figures/a.svg}\n")
+    result = run_cli("verify", "paper/main.tex", ok=False)
+    assert result.exit_code == 1 and "ERROR" in result.output and "is a directory" in result.output
+
+
+def test_missing_manuscript_is_a_usage_problem(project_dir: Path) -> None:
+    result = run_cli("verify", "nope.tex", ok=False)
+    assert result.exit_code != 0 and "manuscript nope.tex not found" in result.output
