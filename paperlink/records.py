@@ -9,6 +9,7 @@ from the first version so that old records stay readable by new code and the oth
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -258,9 +259,16 @@ def canonical_json(data: Any, *, indent: int | None = None) -> str:
 T = TypeVar("T")
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(
+        cls
+    )  # slow, and the same for every record: computed once per class
+
+
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from plain JSON data, ignoring keys a newer minor version added."""
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in data:

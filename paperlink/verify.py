@@ -128,40 +128,45 @@ class Verifier:
 
     def verify_uses(self, source: str, uses: list[Use]) -> Report:
         report = Report(source=source)
-        figures = [u for u in uses if u.kind == "figure"]
-        for use in figures:
-            report.items.append(self._figure(use))
+        resolved: list[tuple[Item, Use, Record, FileDigest]] = []
+        for use in (u for u in uses if u.kind == "figure"):
+            where = f"{self.project.relative(use.file)}:{use.line}"
+            item = Item(
+                reference=str(use.reference), kind="figure", where=where, label=use.reference.label
+            )
+            report.items.append(item)
+            try:
+                record = self.record(use.reference.label)
+                output = resolve_output(record, use.reference)
+            except PaperlinkError as exc:
+                item.checks.append(Check("record", MISSING, _one_line(exc)))
+                continue
+            item.path, item.sha256 = output.path, output.sha256
+            resolved.append((item, use, record, output))
+        # All files in one call: the cache answers what it knows and hashes the rest in parallel.
+        on_disk = self.cache.digests(
+            [
+                self.project.root / o.path
+                for _, _, _, o in resolved
+                if (self.project.root / o.path).exists()
+            ]
+        )
+        for item, use, record, output in resolved:
+            item.checks.append(self._disk(output, on_disk.get(self.project.root / output.path)))
+            if use.digest:
+                item.checks.append(_tex_digest(use.digest, output))
+            for extra in self.extra_checks:
+                check = extra(item, record, output)
+                if check is not None:
+                    item.checks.append(check)
         self.cache.flush()
         return report
 
-    def _figure(self, use: Use) -> Item:
-        where = f"{self.project.relative(use.file)}:{use.line}"
-        item = Item(
-            reference=str(use.reference), kind="figure", where=where, label=use.reference.label
-        )
-        try:
-            record = self.record(use.reference.label)
-            output = resolve_output(record, use.reference)
-        except PaperlinkError as exc:
-            item.checks.append(Check("record", MISSING, _one_line(exc)))
-            return item
-        item.path, item.sha256 = output.path, output.sha256
-        item.checks.append(self._disk(output))
-        if use.digest:
-            item.checks.append(_tex_digest(use.digest, output))
-        for extra in self.extra_checks:
-            check = extra(item, record, output)
-            if check is not None:
-                item.checks.append(check)
-        return item
-
-    def _disk(self, output: FileDigest) -> Check:
-        path = self.project.root / output.path
-        if not path.exists():
+    def _disk(self, output: FileDigest, found: Digests | CaptureError | None) -> Check:
+        if found is None:
             return Check(
                 "disk", MISSING, f"{output.path} is not there; restore it or re-run the record"
             )
-        found = self.cache.digests([path])[path]
         if isinstance(found, CaptureError):
             return Check("disk", ERROR, found.message)
         return compare_digests("disk", output.path, found, output)
