@@ -1,0 +1,572 @@
+"""ZenodoClient: the deposit API of Zenodo (and compatible InvenioRDM servers) over ``requests``.
+
+The only module that imports ``requests``. One session, a ``paperlink/<version>`` User-Agent, a timeout on
+every call, and retries for what is safe to repeat (GET, DELETE, a bucket PUT of the same name, a metadata
+PUT) on 429 (honouring ``Retry-After``), 5xx, resets and timeouts, up to a bounded total time. A POST that
+creates or publishes is never re-sent blindly: when its answer is lost, a GET shows whether it took effect.
+The token travels in the Authorization header only; it appears in no URL, message or ``repr``.
+Behaviour follows ``docs/zenodo-api.md`` (legacy deposit API, current and documented variants).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from paperlink import __version__
+from paperlink.errors import ZenodoError
+
+ProgressCallback = Callable[[int, int], None]
+
+PRODUCTION_URL = "https://zenodo.org/api"
+SANDBOX_URL = "https://sandbox.zenodo.org/api"
+USER_AGENT = f"paperlink/{__version__} (+https://paperlink.dev)"
+# Zenodo refuses these locally anyway; checking first saves a half-made deposition (zenodo-api.md §9).
+MAX_FILES = 100
+MAX_TOTAL_BYTES = 50 * 10**9
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Upload reads in 1 MiB blocks: few Python calls per GiB, constant memory.
+UPLOAD_BLOCK = 1 << 20
+
+
+class ZenodoValidationError(ZenodoError):
+    """The server refused the metadata or the deposition; ``errors`` lists ``(field, message)`` pairs."""
+
+    def __init__(self, message: str, errors: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.errors = errors
+
+
+class ZenodoAuthError(ZenodoError):
+    """The token was refused (401 or 403)."""
+
+
+class _LostAnswer(Exception):
+    """A request may have reached the server but no answer came back."""
+
+
+@dataclass
+class UploadedFile:
+    name: str
+    size: int
+    md5: str
+
+
+class _ProgressReader:
+    """A file object that reports how much of it was read; ``__len__`` lets requests send Content-Length."""
+
+    def __init__(self, stream: BinaryIO, size: int, on_progress: ProgressCallback | None) -> None:
+        self._stream = stream
+        self._size = size
+        self._done = 0
+        self._on_progress = on_progress
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        # http.client asks for its small blocksize; larger reads cut the per-call overhead.
+        chunk = self._stream.read(max(amount, UPLOAD_BLOCK) if amount >= 0 else -1)
+        self._done += len(chunk)
+        if self._on_progress is not None and chunk:
+            self._on_progress(self._done, self._size)
+        return chunk
+
+
+def _normalise_md5(value: Any) -> str | None:
+    """``md5:<hex>`` (bucket, record views) and bare ``<hex>`` (deposition views) to bare lowercase hex."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.split(":", 1)[1] if value.startswith("md5:") else value
+    return text.lower()
+
+
+def _short_body(response: requests.Response) -> str:
+    text = response.text if response.content else ""
+    if "<html" in text[:200].lower():
+        return "(an HTML error page)"
+    return text[:300]
+
+
+def parse_errors(body: Any) -> list[tuple[str, str]]:
+    """Field errors from either era: ``messages`` (a list, current) or ``message`` (a string, old)."""
+    found: list[tuple[str, str]] = []
+    if not isinstance(body, dict):
+        return found
+    for entry in body.get("errors") or []:
+        if not isinstance(entry, dict):
+            continue
+        where = str(entry.get("field") or "(record)")
+        messages = entry.get("messages")
+        if isinstance(messages, list):
+            found.extend((where, str(m)) for m in messages)
+        elif entry.get("message"):
+            found.append((where, str(entry["message"])))
+    return found
+
+
+class ZenodoClient:
+    """A client for one server's deposit API, e.g. ``ZenodoClient("https://sandbox.zenodo.org/api", tok)``.
+
+    ``max_retry_seconds`` bounds the total time spent waiting and retrying one call; ``backoff`` is the
+    first wait of the exponential back-off (doubling, with jitter, capped at 60 s).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: tuple[float, float] = (15.0, 120.0),
+        max_retry_seconds: float = 300.0,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not token or not token.strip():
+            raise ZenodoAuthError(
+                "no Zenodo token",
+                hint="create one with the deposit:write and deposit:actions scopes and set ZENODO_TOKEN",
+            )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retry_seconds = max_retry_seconds
+        self.backoff = backoff
+        self._sleep = sleep
+        self._session = requests.Session()
+        # The API never needs cookies; a cookie without a valid token can turn into a CSRF 400.
+        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        self._session.headers.update(
+            {
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Authorization": f"Bearer {token.strip()}",
+            }
+        )
+        # Proxy settings from the environment stay honoured, but never a .netrc that would override us.
+        self._session.trust_env = True
+
+    def __repr__(self) -> str:
+        return f"ZenodoClient({self.base_url!r}, token=<hidden>)"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ZenodoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def web_url(self) -> str:
+        """The web UI's base: the API base without its ``/api``."""
+        return self.base_url[: -len("/api")] if self.base_url.endswith("/api") else self.base_url
+
+    # -- the HTTP core ----------------------------------------------------------------------------
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return f"{self.base_url}/{path_or_url.lstrip('/')}"
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        retry: bool = True,
+        deadline: float | None = None,
+        rewind: Callable[[], Any] | None = None,
+        what: str = "",
+    ) -> requests.Response:
+        """One call with retries; returns a response with status < 400 or raises :class:`ZenodoError`.
+
+        With ``retry=False`` a lost answer (connection dropped, timeout, 5xx) raises :class:`_LostAnswer`
+        so the caller can look before sending again.
+        """
+        url = self._url(url)
+        what = what or f"{method} {_display(url)}"
+        deadline = deadline or (time.monotonic() + self.max_retry_seconds)
+        attempt = 0
+        while True:
+            attempt += 1
+            if rewind is not None and attempt > 1:
+                rewind()
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    data=data,
+                    headers=headers,
+                    params=params,
+                    timeout=self.timeout,
+                    allow_redirects=method == "GET",
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if not retry:
+                    raise _LostAnswer(f"{what}: {_reason(exc)}") from None
+                wait = self._wait_time(attempt, None)
+                self._pause(wait, deadline, what, f"{_reason(exc)}")
+                continue
+            except requests.RequestException as exc:
+                raise ZenodoError(
+                    f"{what} failed: {_reason(exc)}", url=_display(url)
+                ) from None
+            if response.status_code < 400:
+                return response
+            if response.status_code in RETRY_STATUSES:
+                if response.status_code != 429 and not retry:
+                    raise _LostAnswer(f"{what}: HTTP {response.status_code}")
+                wait = self._wait_time(attempt, response)
+                self._pause(wait, deadline, what, f"HTTP {response.status_code}")
+                continue
+            raise self._error(response, what, url)
+
+    def _wait_time(self, attempt: int, response: requests.Response | None) -> float:
+        if response is not None:
+            retry_after = response.headers.get("Retry-After")
+            if retry_after is not None:
+                try:
+                    return max(0.0, float(retry_after))
+                except ValueError:
+                    pass
+            reset = response.headers.get("X-RateLimit-Reset")
+            if response.status_code == 429 and reset is not None:
+                try:
+                    return max(0.0, float(reset) - time.time())
+                except ValueError:
+                    pass
+        base = min(60.0, self.backoff * 2 ** (attempt - 1))
+        return base * (0.75 + random.random() / 2)
+
+    def _pause(self, wait: float, deadline: float, what: str, why: str) -> None:
+        left = deadline - time.monotonic()
+        if wait > left:
+            raise ZenodoError(
+                f"{what} kept failing ({why}); gave up after retrying for "
+                f"{self.max_retry_seconds:.0f} s",
+                hint="the server is busy or unreachable; run the same command again later "
+                "(it continues where it stopped)",
+            )
+        self._sleep(wait)
+
+    def _error(self, response: requests.Response, what: str, url: str) -> ZenodoError:
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        server_message = body.get("message") if isinstance(body, dict) else None
+        errors = parse_errors(body)
+        if errors:
+            lines = "\n".join(f"  {field}: {message}" for field, message in errors)
+            return ZenodoValidationError(
+                f"{what}: the server refused the deposition (HTTP {status}):\n{lines}",
+                errors,
+                status=status,
+                url=_display(url),
+                body=_short_body(response),
+                hint="fix these fields (CITATION.cff, .zenodo.json or [publish] in paperlink.toml) "
+                "and run the command again",
+            )
+        if status in (401, 403):
+            return ZenodoAuthError(
+                f"{what}: permission denied (HTTP {status})"
+                + (f": {server_message}" if server_message else ""),
+                status=status,
+                url=_display(url),
+                body=_short_body(response),
+                hint="check that the token is valid for this server (sandbox and production need "
+                "their own) and has the deposit:write and deposit:actions scopes",
+            )
+        detail = server_message or _short_body(response) or response.reason
+        return ZenodoError(
+            f"{what}: HTTP {status}: {detail}",
+            status=status,
+            url=_display(url),
+            body=_short_body(response),
+        )
+
+    def _json(self, response: requests.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ZenodoError(
+                f"{what}: the server's answer is not JSON", body=_short_body(response)
+            ) from None
+
+    # -- depositions ------------------------------------------------------------------------------
+    def get_deposition(self, deposition_id: int | str) -> dict[str, Any]:
+        what = f"reading deposition {deposition_id}"
+        response = self._send("GET", f"deposit/depositions/{deposition_id}", what=what)
+        data: dict[str, Any] = self._json(response, what)
+        return data
+
+    def list_drafts(self) -> list[dict[str, Any]]:
+        """The account's unpublished depositions (newest first; the listing lags behind creation)."""
+        response = self._send(
+            "GET",
+            "deposit/depositions",
+            params={"status": "draft", "sort": "mostrecent", "size": "100"},
+            what="listing draft depositions",
+        )
+        data = self._json(response, "listing draft depositions")
+        return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+    def create_deposition(self, marker: str, *, lookups: int = 3) -> dict[str, Any]:
+        """Create a deposition titled ``marker`` (a unique string the caller keeps before calling).
+
+        If the answer is lost, the account's drafts are searched for ``marker`` (a few times, since the
+        listing lags) before the POST is sent again, so a lost answer never leaves two depositions.
+        """
+        deadline = time.monotonic() + self.max_retry_seconds
+        while True:
+            try:
+                response = self._send(
+                    "POST",
+                    "deposit/depositions",
+                    json_body={"metadata": {"title": marker}},
+                    retry=False,
+                    deadline=deadline,
+                    what="creating a deposition",
+                )
+                data: dict[str, Any] = self._json(response, "creating a deposition")
+                return data
+            except _LostAnswer as lost:
+                for attempt in range(lookups):
+                    found = self.find_draft(marker)
+                    if found is not None:
+                        return found
+                    self._pause(self.backoff * (attempt + 1), deadline, "creating a deposition", str(lost))
+
+    def find_draft(self, marker: str) -> dict[str, Any] | None:
+        """The draft whose title is ``marker``; strays with the same marker (a re-sent create) are deleted."""
+        matches = sorted(
+            (d for d in self.list_drafts() if d.get("title") == marker),
+            key=lambda d: int(d.get("id", 0)),
+        )
+        for stray in matches[1:]:
+            self.delete_deposition(stray["id"])
+        return self.get_deposition(matches[0]["id"]) if matches else None
+
+    def delete_deposition(self, deposition_id: int | str) -> None:
+        self._send(
+            "DELETE",
+            f"deposit/depositions/{deposition_id}",
+            what=f"deleting deposition {deposition_id}",
+        )
+
+    def update_metadata(self, deposition_id: int | str, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Replace the whole metadata (the server does not merge); field errors raise
+        :class:`ZenodoValidationError`."""
+        what = f"setting the metadata of deposition {deposition_id}"
+        response = self._send(
+            "PUT", f"deposit/depositions/{deposition_id}", json_body={"metadata": metadata}, what=what
+        )
+        data: dict[str, Any] = self._json(response, what)
+        return data
+
+    def publish(self, deposition_id: int | str) -> dict[str, Any]:
+        """Publish; a lost answer is settled by reading the deposition before any second POST."""
+        what = f"publishing deposition {deposition_id}"
+        deadline = time.monotonic() + self.max_retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(
+                    "POST",
+                    f"deposit/depositions/{deposition_id}/actions/publish",
+                    retry=False,
+                    deadline=deadline,
+                    what=what,
+                )
+                data: dict[str, Any] = self._json(response, what)
+                return data
+            except _LostAnswer as lost:
+                current = self.get_deposition(deposition_id)
+                if is_published(current):
+                    return current
+                self._pause(self._wait_time(attempt, None), deadline, what, str(lost))
+
+    def new_version(self, published_id: int | str) -> dict[str, Any]:
+        """A draft for a new version of published deposition ``published_id`` (reusing an open one).
+
+        Returns the new draft itself, whichever era's answer the server gives (``links.latest_draft``).
+        """
+        what = f"opening a new version of deposition {published_id}"
+        published = self.get_deposition(published_id)
+        concept = str(published.get("conceptrecid") or "")
+        existing = self._open_version_draft(concept, published_id)
+        if existing is not None:
+            return existing
+        deadline = time.monotonic() + self.max_retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(
+                    "POST",
+                    f"deposit/depositions/{published_id}/actions/newversion",
+                    retry=False,
+                    deadline=deadline,
+                    what=what,
+                )
+                answer = self._json(response, what)
+                latest = (answer.get("links") or {}).get("latest_draft")
+                if latest:
+                    draft: dict[str, Any] = self._json(self._send("GET", latest, what=what), what)
+                    return draft
+                return dict(answer)
+            except _LostAnswer as lost:
+                existing = self._open_version_draft(concept, published_id)
+                if existing is not None:
+                    return existing
+                self._pause(self._wait_time(attempt, None), deadline, what, str(lost))
+
+    def _open_version_draft(self, concept: str, published_id: int | str) -> dict[str, Any] | None:
+        if not concept:
+            return None
+        for draft in self.list_drafts():
+            if str(draft.get("conceptrecid")) == concept and str(draft.get("id")) != str(
+                published_id
+            ):
+                return self.get_deposition(draft["id"])
+        return None
+
+    # -- files ------------------------------------------------------------------------------------
+    def upload(
+        self,
+        deposition: dict[str, Any],
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        md5: str,
+        on_progress: ProgressCallback | None = None,
+    ) -> UploadedFile:
+        """Stream ``path`` to the deposition's bucket as ``name`` and check the server's md5 and size.
+
+        A retried upload re-sends the whole file (same name = replace). When the answer carries no
+        checksum, the deposition's file list confirms it.
+        """
+        bucket = (deposition.get("links") or {}).get("bucket")
+        if not bucket:
+            raise ZenodoError(
+                f"deposition {deposition.get('id')} has no bucket link; the server may not support "
+                "the bucket files API",
+                hint="use a Zenodo or InvenioRDM server with the legacy deposit API",
+            )
+        size = Path(path).stat().st_size
+        url = f"{bucket.rstrip('/')}/{quote(name, safe='')}"
+        what = f"uploading {name}"
+        with Path(path).open("rb") as stream:
+            body = _ProgressReader(stream, size, on_progress)
+
+            def rewind() -> None:
+                stream.seek(0)
+                body._done = 0
+
+            response = self._send(
+                "PUT",
+                url,
+                data=body,
+                headers={"Content-Type": "application/octet-stream"},
+                rewind=rewind,
+                what=what,
+            )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        got_md5 = _normalise_md5(answer.get("checksum")) if isinstance(answer, dict) else None
+        got_size = answer.get("size") if isinstance(answer, dict) else None
+        if got_md5 is None:
+            listed = self.file_checksums(deposition["id"]).get(name)
+            got_md5, got_size = listed if listed else (None, None)
+        if got_md5 is None:
+            raise ZenodoError(
+                f"{what}: the server did not confirm a checksum for the file",
+                hint="run the command again; the file will be sent again and checked",
+            )
+        if got_md5 != md5.lower() or (got_size is not None and int(got_size) != size):
+            raise ZenodoError(
+                f"{what}: the server stored md5:{got_md5} ({got_size} bytes) but the file is "
+                f"md5:{md5} ({size} bytes); the transfer was corrupted",
+                hint="run the command again; the file will be sent again",
+            )
+        return UploadedFile(name=name, size=size, md5=got_md5)
+
+    def file_checksums(self, deposition_id: int | str) -> dict[str, tuple[str | None, int | None]]:
+        """``{name: (md5, size)}`` of the files the deposition holds now."""
+        deposition = self.get_deposition(deposition_id)
+        return deposition_files(deposition)
+
+    def delete_file(self, deposition: dict[str, Any], name: str) -> None:
+        bucket = (deposition.get("links") or {}).get("bucket")
+        if not bucket:
+            raise ZenodoError(f"deposition {deposition.get('id')} has no bucket link")
+        self._send(
+            "DELETE", f"{bucket.rstrip('/')}/{quote(name, safe='')}", what=f"deleting {name}"
+        )
+
+
+def deposition_files(deposition: dict[str, Any]) -> dict[str, tuple[str | None, int | None]]:
+    """``{name: (md5, size)}`` from a deposition's ``files`` (names under ``filename`` or ``key``)."""
+    found: dict[str, tuple[str | None, int | None]] = {}
+    for item in deposition.get("files") or []:
+        if not isinstance(item, dict):
+            continue
+        name = item.get("filename") or item.get("key")
+        if name:
+            size = item.get("filesize", item.get("size"))
+            found[str(name)] = (
+                _normalise_md5(item.get("checksum")),
+                int(size) if size is not None else None,
+            )
+    return found
+
+
+def is_published(deposition: dict[str, Any]) -> bool:
+    """Published: ``submitted`` with state ``done``, or a registered ``doi``."""
+    return bool(
+        (deposition.get("submitted") and deposition.get("state") == "done") or deposition.get("doi")
+    )
+
+
+def record_url(client: ZenodoClient, deposition: dict[str, Any]) -> str:
+    """The landing page of a published deposition (``record_url`` is gone from the current layer)."""
+    links = deposition.get("links") or {}
+    for key in ("record_html", "latest_html"):
+        if links.get(key):
+            return str(links[key])
+    if deposition.get("record_url"):
+        return str(deposition["record_url"])
+    return f"{client.web_url}/records/{deposition.get('id')}"
+
+
+def _display(url: str) -> str:
+    """A URL without any query string, so nothing sensitive that might be in one is shown."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause for a network error; requests' own text can be long and repeats the URL."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed or was reset"
+    return type(exc).__name__
