@@ -51,3 +51,39 @@ def file_progress(
             return update
 
         yield factory
+
+
+@contextmanager
+def transfer_progress(
+    enabled: bool | None = None,
+) -> Iterator[Callable[[str, int, int], None] | None]:
+    """Yields a callback ``(name, done, total)`` drawing one bar per file with bytes/s and ETA, or None
+    when not on a terminal."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    if not show:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    progress: Any = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    tasks: dict[str, Any] = {}
+    with progress:
+
+        def update(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=total)
+            progress.update(tasks[name], completed=done)
+
+        yield update

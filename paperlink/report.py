@@ -140,10 +140,15 @@ def show_text(record: Record) -> str:
         add("Container")
         add(f"  image       {ct.reference}  ->  {ct.pinned_reference or ct.image_id}")
         add(f"  engine      {ct.engine} {ct.engine_version or ''}")
-    if record.publication and record.publication.doi:
+    if record.publication and (record.publication.doi or record.publication.url):
         pub = record.publication
-        add("Publication")
-        add(f"  doi         {pub.doi}   {pub.url or ''}")
+        state = "published " + pub.published if pub.published else "draft, DOI reserved"
+        add(f"Publication ({pub.service or '-'}, {state})")
+        if pub.doi:
+            add(f"  doi         {pub.doi}")
+        add(f"  url         {pub.url or '-'}")
+        for item in pub.files:
+            add(f"  file        {item.name}  {format_size(item.size)}  md5:{item.md5}")
     add("Streams")
     for name, info in (("stdout", o.stdout), ("stderr", o.stderr)):
         extra = f", kept {format_size(info.stored_bytes)} (head and tail)" if info.truncated else ""
@@ -201,4 +206,34 @@ def verify_table(report: VerifyReport) -> str:
         if not bad
         else f"{len(report.items)} checked, {bad} not OK (exit {int(report.exit_code)})."
     )
+    return "\n".join(lines)
+
+
+def publish_text(result: Any) -> str:
+    """The summary of ``paperlink publish`` (a :class:`paperlink.publish.PublishResult`)."""
+    lines = []
+    total = sum(f.size for f in result.files)
+    if result.state == "planned":
+        where = result.directory or result.server
+        lines.append(f"Plan: archive {len(result.labels)} record(s) to {where} (nothing sent)")
+    for f in result.files:
+        lines.append(f"  {f.action:<9} {f.name}  {format_size(f.size)}  md5:{f.md5}")
+    lines.append(f"  {len(result.files)} file(s), {format_size(total)} in all")
+    meta = result.metadata
+    creators = "; ".join(c.get("name", "?") for c in meta.get("creators") or []) or "(none)"
+    lines.append(f"Metadata (from {result.metadata_source}): {meta.get('title')}")
+    lines.append(f"  creators  {creators}")
+    lines.append(f"  license   {meta.get('license')}   type {meta.get('upload_type')}")
+    for rel in meta.get("related_identifiers") or []:
+        lines.append(f"  {rel['relation']:<9} {rel['identifier']}")
+    if result.state == "written":
+        lines.append(f"Wrote the archive to {result.directory}")
+    elif result.state == "draft":
+        lines.append(
+            f"Draft {result.deposition_id} ready at {result.url}; reserved DOI {result.doi}. "
+            "Run the command again without --draft to publish it."
+        )
+    elif result.state in ("published", "already published"):
+        lines.append(f"{result.state.capitalize()}: DOI {result.doi}  {result.url}")
+        lines.append("Run 'paperlink latex' to link the figures to it.")
     return "\n".join(lines)

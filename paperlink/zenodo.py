@@ -222,9 +222,7 @@ class ZenodoClient:
                 self._pause(wait, deadline, what, f"{_reason(exc)}")
                 continue
             except requests.RequestException as exc:
-                raise ZenodoError(
-                    f"{what} failed: {_reason(exc)}", url=_display(url)
-                ) from None
+                raise ZenodoError(f"{what} failed: {_reason(exc)}", url=_display(url)) from None
             if response.status_code < 400:
                 return response
             if response.status_code in RETRY_STATUSES:
@@ -249,7 +247,7 @@ class ZenodoClient:
                     return max(0.0, float(reset) - time.time())
                 except ValueError:
                     pass
-        base = min(60.0, self.backoff * 2 ** (attempt - 1))
+        base = min(60.0, self.backoff * 2.0 ** (attempt - 1))
         return base * (0.75 + random.random() / 2)
 
     def _pause(self, wait: float, deadline: float, what: str, why: str) -> None:
@@ -350,7 +348,9 @@ class ZenodoClient:
                     found = self.find_draft(marker)
                     if found is not None:
                         return found
-                    self._pause(self.backoff * (attempt + 1), deadline, "creating a deposition", str(lost))
+                    self._pause(
+                        self.backoff * (attempt + 1), deadline, "creating a deposition", str(lost)
+                    )
 
     def find_draft(self, marker: str) -> dict[str, Any] | None:
         """The draft whose title is ``marker``; strays with the same marker (a re-sent create) are deleted."""
@@ -374,7 +374,10 @@ class ZenodoClient:
         :class:`ZenodoValidationError`."""
         what = f"setting the metadata of deposition {deposition_id}"
         response = self._send(
-            "PUT", f"deposit/depositions/{deposition_id}", json_body={"metadata": metadata}, what=what
+            "PUT",
+            f"deposit/depositions/{deposition_id}",
+            json_body={"metadata": metadata},
+            what=what,
         )
         data: dict[str, Any] = self._json(response, what)
         return data

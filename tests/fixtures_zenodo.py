@@ -8,6 +8,7 @@ see what the server received.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -43,7 +44,15 @@ class FakeZenodo:
     def reset(self) -> None:
         self._call("POST", "/_control/reset", {})
 
-    def fault(self, action: str, *, method: str | None = None, path: str = "", times: int = 1, **extra: Any) -> None:
+    def fault(
+        self,
+        action: str,
+        *,
+        method: str | None = None,
+        path: str = "",
+        times: int = 1,
+        **extra: Any,
+    ) -> None:
         entry: dict[str, Any] = {"action": action, "path": path, "times": times, **extra}
         if method:
             entry["method"] = method
@@ -60,8 +69,13 @@ class FakeZenodo:
         result: list[dict[str, Any]] = self._call("GET", "/_control/state")
         return result
 
-    def requests_to(self, method: str, fragment: str) -> list[dict[str, Any]]:
-        return [e for e in self.log() if e["method"] == method and fragment in e["path"]]
+    def requests_to(self, method: str, pattern: str) -> list[dict[str, Any]]:
+        """The requests received with ``method`` whose path (without query) matches regex ``pattern``."""
+        return [
+            e
+            for e in self.log()
+            if e["method"] == method and re.search(pattern, e["path"].split("?")[0])
+        ]
 
     def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
         end = time.monotonic() + timeout
@@ -76,13 +90,24 @@ class FakeZenodo:
 def zenodo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeZenodo]:
     data_dir = tmp_path_factory.mktemp("zenodo-data")
     process = subprocess.Popen(
-        [sys.executable, str(FAKE_SERVER), "--port", "0", "--token", TEST_TOKEN, "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            str(FAKE_SERVER),
+            "--port",
+            "0",
+            "--token",
+            TEST_TOKEN,
+            "--data-dir",
+            str(data_dir),
+        ],
         stdout=subprocess.PIPE,
     )
     assert process.stdout is not None
     line = process.stdout.readline().decode().strip()
     assert line.startswith("PORT "), f"fake Zenodo server did not start: {line!r}"
-    server = FakeZenodo(root=f"http://127.0.0.1:{int(line.split()[1])}", token=TEST_TOKEN, process=process)
+    server = FakeZenodo(
+        root=f"http://127.0.0.1:{int(line.split()[1])}", token=TEST_TOKEN, process=process
+    )
     yield server
     process.terminate()
     try:

@@ -18,6 +18,7 @@ answering). ``GET /_control/log`` lists every request received (method, path wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import re
@@ -33,7 +34,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-LICENSES = {"cc-by-4.0", "cc0-1.0", "mit", "apache-2.0", "gpl-3.0-only", "bsd-3-clause", "cc-by-sa-4.0"}
+LICENSES = {
+    "cc-by-4.0",
+    "cc0-1.0",
+    "mit",
+    "apache-2.0",
+    "gpl-3.0-only",
+    "bsd-3-clause",
+    "cc-by-sa-4.0",
+}
 RELATIONS = {
     "isCitedBy", "cites", "isSupplementTo", "isSupplementedBy", "isNewVersionOf",
     "isPreviousVersionOf", "isPartOf", "hasPart", "references", "isReferencedBy", "isDerivedFrom",
@@ -141,10 +150,8 @@ class Handler(BaseHTTPRequestHandler):
     def drop(self) -> None:
         """Close the connection without an answer (what a reset or a lost answer looks like)."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.record_status(None)
 
     def record_status(self, status: int | None) -> None:
@@ -204,8 +211,9 @@ class Handler(BaseHTTPRequestHandler):
             if action in ("500", "503"):
                 self.read_body()
                 self.error(
-                    int(action), "The server encountered an internal error and was unable to "
-                    "complete your request."
+                    int(action),
+                    "The server encountered an internal error and was unable to "
+                    "complete your request.",
                 )
                 return
             if action == "502":
@@ -343,7 +351,9 @@ class Handler(BaseHTTPRequestHandler):
     def create(self) -> None:
         if self.headers.get("Content-Type", "application/json") != "application/json":
             self.read_body()
-            return self.error(415, "Invalid 'Content-Type' header. Expected one of: application/json")
+            return self.error(
+                415, "Invalid 'Content-Type' header. Expected one of: application/json"
+            )
         body = self.read_json()
         with self.state.lock:
             dep = self.new_deposition()
@@ -455,7 +465,9 @@ class Handler(BaseHTTPRequestHandler):
             for other in self.state.depositions.values():
                 if other["conceptrecid"] == dep["conceptrecid"] and not other["submitted"]:
                     if other["_files"]:
-                        return self.validation([("files.enabled", "Please remove all files first.")])
+                        return self.validation(
+                            [("files.enabled", "Please remove all files first.")]
+                        )
                     other["_files"] = dict(dep["_files"])
                     return self.answer(201, other)
             draft = self.new_deposition(concept=dep["conceptrecid"])

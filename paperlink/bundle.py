@@ -1,0 +1,328 @@
+"""The archive bundle: the exact set of files a publication uploads, each with its size and digests.
+
+For the chosen records: every output file (checked against the record's sha256 first), the records as JSON,
+the code at each recorded commit (``git archive``) and the stored diffs, the container image archive, an
+RO-Crate, a README and optionally the paper's PDF. Generated files are written to a staging folder and are
+byte-for-byte reproducible, so a resumed publication finds the same checksums and skips what is uploaded.
+Names are flat (Zenodo allows no ``/``), unique and readable: ``<label>__<path with / as __>``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paperlink import __version__
+from paperlink.config import Project, atomic_write_bytes
+from paperlink.errors import CaptureError, PaperlinkError, UsageError
+from paperlink.hashing import digest_file
+from paperlink.records import Record
+from paperlink.rocrate import build_crate
+from paperlink.store import RecordStore
+
+MAX_FILES = 100  # Zenodo's per-record limit (zenodo-api.md §9)
+MAX_TOTAL_BYTES = 50 * 10**9
+
+
+class BundleError(PaperlinkError):
+    """A file the archive needs is missing, changed since it was recorded, or cannot be made."""
+
+
+@dataclass
+class BundleFile:
+    name: str
+    role: str  # output | record | code | diff | image | rocrate | readme | pdf
+    path: Path
+    size: int
+    md5: str
+    sha256: str
+    labels: list[str] = field(default_factory=list)
+    source: str | None = None  # the project path of an output, image or PDF
+    commit: str | None = None  # for code archives
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "size": self.size,
+            "md5": self.md5,
+            "sha256": self.sha256,
+            "labels": list(self.labels),
+            "source": self.source,
+        }
+
+
+@dataclass
+class Bundle:
+    records: list[Record]
+    files: list[BundleFile]
+    warnings: list[str]
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def flat_name(label: str, path: str) -> str:
+    return f"{label}__{path.strip('/').replace('/', '__')}"
+
+
+def build_bundle(
+    project: Project,
+    store: RecordStore,
+    records: list[Record],
+    *,
+    staging: Path,
+    metadata: dict[str, Any],
+    include_image: bool = True,
+    image_archive: Path | None = None,
+    pdf: Path | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Bundle:
+    """Collect and stage everything the archive of ``records`` holds; raises :class:`BundleError`."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    files: list[BundleFile] = []
+    warnings: list[str] = []
+    names: set[str] = set()
+
+    def unique(name: str) -> str:
+        stem, dot, ext = name.partition(".")
+        candidate, n = name, 1
+        while candidate in names:
+            n += 1
+            candidate = f"{stem}-{n}{dot}{ext}"
+        names.add(candidate)
+        return candidate
+
+    def add(path: Path, name: str, role: str, labels: list[str], **extra: Any) -> BundleFile:
+        progress = (lambda d, t: on_progress(name, d, t)) if on_progress else None
+        digests = digest_file(path, on_progress=progress)
+        item = BundleFile(
+            name=unique(name),
+            role=role,
+            path=path,
+            size=digests.size,
+            md5=digests.md5,
+            sha256=digests.sha256,
+            labels=labels,
+            **extra,
+        )
+        files.append(item)
+        return item
+
+    def stage(name: str, data: bytes) -> Path:
+        path = staging / name
+        atomic_write_bytes(path, data)
+        return path
+
+    code_done: dict[str, BundleFile] = {}
+    images_done: dict[str, BundleFile] = {}
+    for record in records:
+        for output in record.outputs:
+            if output.kind != "file" or not output.sha256:
+                continue
+            path = project.root / output.path
+            if not path.is_file():
+                raise BundleError(
+                    f"record '{record.label}': output {output.path} is missing",
+                    hint=f"restore it, or re-run with 'paperlink rerun {record.label}'",
+                )
+            if output.size == 0:
+                warnings.append(
+                    f"record '{record.label}': {output.path} is empty; Zenodo refuses empty files, "
+                    "so it is listed in the record and the RO-Crate but not uploaded"
+                )
+                continue
+            item = add(path, flat_name(record.label, output.path), "output", [record.label],
+                       source=output.path)  # fmt: skip
+            if item.sha256 != output.sha256:
+                raise BundleError(
+                    f"record '{record.label}': {output.path} is sha256:{item.sha256[:12]}… but the "
+                    f"record says sha256:{output.sha256[:12]}…; the file changed after the run",
+                    hint=f"restore the file or re-run with 'paperlink rerun {record.label}', "
+                    "then publish again",
+                )
+        archived = Record.from_dict(record.to_dict())
+        archived.publication = None  # the mutable part; the archive holds what the run recorded
+        add(stage(f"{record.label}.record.json", (archived.to_json(indent=2) + "\n").encode()),
+            f"{record.label}.record.json", "record", [record.label])  # fmt: skip
+        _add_code(project, store, record, add, stage, code_done, warnings)
+        if include_image:
+            _add_image(project, record, image_archive, add, images_done, warnings)
+    if pdf is not None:
+        if not pdf.is_file():
+            raise UsageError(f"--pdf {pdf}: no such file")
+        add(pdf, pdf.name, "pdf", [], source=str(pdf))
+    readme = render_readme(project, records, files, metadata)
+    add(stage("README.md", readme.encode()), "README.md", "readme", [])
+    crate = build_crate(files=files, records=records, metadata=metadata)
+    crate_bytes = (json.dumps(crate, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    add(stage("ro-crate-metadata.json", crate_bytes), "ro-crate-metadata.json", "rocrate", [])
+    if len(files) > MAX_FILES:
+        raise BundleError(
+            f"the archive would hold {len(files)} files; Zenodo accepts at most {MAX_FILES} per record",
+            hint="publish fewer records at a time (--record L …), or collect outputs in fewer files",
+        )
+    total = sum(f.size for f in files)
+    if total > MAX_TOTAL_BYTES:
+        raise BundleError(
+            f"the archive would hold {total / 1e9:.1f} GB; Zenodo accepts at most 50 GB per record",
+            hint="publish fewer records at a time, or leave the image out with --no-image",
+        )
+    return Bundle(records=records, files=files, warnings=warnings)
+
+
+def _add_code(
+    project: Project,
+    store: RecordStore,
+    record: Record,
+    add: Callable[..., BundleFile],
+    stage: Callable[[str, bytes], Path],
+    code_done: dict[str, BundleFile],
+    warnings: list[str],
+) -> None:
+    code = record.code
+    if code.vcs != "git" or not code.commit:
+        warnings.append(
+            f"record '{record.label}' has no recorded git commit; its code is not archived"
+        )
+        return
+    if code.commit in code_done:
+        code_done[code.commit].labels.append(record.label)
+    else:
+        short = code.commit[:12]
+        name = f"code-{short}.tar.gz"
+        try:
+            data = subprocess.run(
+                ["git", "-C", str(project.root), "archive", "--format=tar.gz",
+                 f"--prefix={project.name}-{short}/", code.commit],
+                capture_output=True, check=True,
+            ).stdout  # fmt: skip
+        except (OSError, subprocess.CalledProcessError) as exc:
+            stderr = getattr(exc, "stderr", b"") or b""
+            warnings.append(
+                f"record '{record.label}': commit {short} is not in the repository at "
+                f"{project.root} ({stderr.decode(errors='replace').strip() or exc}); "
+                "its code is not archived"
+            )
+            return
+        code_done[code.commit] = add(stage(name, data), name, "code", [record.label],
+                                     commit=code.commit)  # fmt: skip
+    if code.diff_sha256:
+        diff = store.get_blob(code.diff_sha256)
+        name = f"{record.label}.code.diff"
+        add(stage(name, diff), name, "diff", [record.label])
+
+
+def _add_image(
+    project: Project,
+    record: Record,
+    image_archive: Path | None,
+    add: Callable[..., BundleFile],
+    images_done: dict[str, BundleFile],
+    warnings: list[str],
+) -> None:
+    container = record.container
+    if container is None or (container.inside_container and not container.reference):
+        return
+    archive = container.archive
+    path: Path | None = None
+    if archive is not None and archive.path:
+        candidate = Path(archive.path)
+        candidate = candidate if candidate.is_absolute() else project.root / candidate
+        if candidate.is_file():
+            path = candidate
+    if path is None and image_archive is not None:
+        path = image_archive
+    if path is None:
+        warnings.append(
+            f"record '{record.label}' ran in image {container.reference or container.image_id} but "
+            "no image archive is available, so the archive cannot re-create its environment; save "
+            "one with 'paperlink image save' or pass --image-archive FILE (or --no-image to skip)"
+        )
+        return
+    key = str(path.resolve())
+    if key in images_done:
+        images_done[key].labels.append(record.label)
+        return
+    try:
+        item = add(path, f"image-{path.name}", "image", [record.label], source=str(path))
+    except CaptureError as exc:
+        raise BundleError(f"record '{record.label}': image archive {exc}") from exc
+    if (
+        archive is not None
+        and archive.sha256
+        and path != image_archive
+        and item.sha256 != archive.sha256
+    ):
+        raise BundleError(
+            f"record '{record.label}': image archive {path} is sha256:{item.sha256[:12]}… but the "
+            f"record says sha256:{archive.sha256[:12]}…",
+            hint="save the image again with 'paperlink image save'",
+        )
+    images_done[key] = item
+
+
+def render_readme(
+    project: Project, records: list[Record], files: list[BundleFile], metadata: dict[str, Any]
+) -> str:
+    """README.md of the archive: what is in it and how to re-run each computation."""
+    lines = [
+        f"# {metadata.get('title', project.name)}",
+        "",
+        f"This archive was made with paperlink {__version__}. It holds the results of "
+        f"{len(records)} recorded run(s) of the project '{project.name}', the run records, the code "
+        "that produced them and, where a run used one, its container image.",
+        "",
+        "`ro-crate-metadata.json` (RO-Crate 1.1) says which run produced which file from which code, "
+        "inputs and image; each `<label>.record.json` is the full record of one run.",
+        "",
+        "## Files",
+        "",
+        "| file | what | sha256 |",
+        "|---|---|---|",
+    ]
+    roles = {
+        "output": "output of {labels}",
+        "record": "run record of {labels}",
+        "code": "code used by {labels}",
+        "diff": "uncommitted changes used by {labels}",
+        "image": "container image used by {labels}",
+        "pdf": "the paper",
+    }
+    for f in files:
+        what = roles.get(f.role, f.role).format(labels=", ".join(f.labels))
+        if f.source and f.role == "output":
+            what += f" (`{f.source}`)"
+        lines.append(f"| `{f.name}` | {what} | `{f.sha256}` |")
+    lines += [
+        "| `README.md` | this file | |",
+        "| `ro-crate-metadata.json` | provenance (RO-Crate) | |",
+        "",
+        "## Re-running a computation",
+        "",
+        "1. Unpack the code: `tar xzf code-<commit>.tar.gz && cd <project>-<commit>`; if the run had "
+        "uncommitted changes, apply them: `git apply ../<label>.code.diff` (or `patch -p1 <`).",
+        "2. If the run used a container image, load it: `docker load -i image-<name>.tar`.",
+        "3. Import the record and re-run it with paperlink: `paperlink rerun <label>`, or run the "
+        "recorded command by hand:",
+        "",
+    ]
+    for record in records:
+        where = record.working_directory or "."
+        image = f" in image `{record.container.reference}`" if record.container else ""
+        lines.append(f"- `{record.label}`: `{record.command}` (in `{where}`{image})")
+    lines += [
+        "",
+        "4. Compare: each output's sha256 is listed above and in the record; "
+        "`sha256sum -c` or `paperlink verify` checks them.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,539 @@
+"""`paperlink publish` end to end: local archives, dry runs, the Zenodo flow against the fake server
+process, resuming after SIGKILL and Ctrl-C, new versions, metadata and secrecy of the token."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from fixtures_zenodo import FakeZenodo
+from helpers import git, paperlink_process, run_cli
+
+from paperlink.config import find_project
+from paperlink.errors import ConfigError
+from paperlink.metadata import load_metadata, related_identifier
+from paperlink.publish import find_token
+from paperlink.records import ContainerRef, FileDigest
+from paperlink.store import RecordStore
+
+GEN = """\
+import pathlib, sys
+size = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+pathlib.Path('figures').mkdir(exist_ok=True)
+pathlib.Path('results').mkdir(exist_ok=True)
+pathlib.Path('figures/plot.svg').write_text('<svg id="plot"/>')
+block = bytes(range(256)) * 4096
+with open('results/big.bin', 'wb') as out:
+    left = size
+    while left > 0:
+        out.write(block[: min(left, len(block))])
+        left -= len(block)
+print('generated')
+"""
+
+CITATION = """\
+cff-version: 1.2.0
+message: "If you use these results, please cite them."
+title: "Results of the tide study"
+authors:
+  - family-names: Curie
+    given-names: Marie
+    orcid: "https://orcid.org/0000-0002-1825-0097"
+    affiliation: "Sorbonne Université"
+  - name: "The Tide Consortium"
+license: MIT
+keywords: [tides, "sea level"]
+version: 1.0.0
+preferred-citation:
+  type: article
+  title: "Tides"
+  authors: [{family-names: Curie, given-names: Marie}]
+  doi: 10.1234/tides.2026
+"""
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def study(project_dir: Path) -> Path:
+    """The scratch project with CITATION.cff and two recorded runs: 'fig1' (clean) and 'gen' (dirty)."""
+    (project_dir / "gen.py").write_text(GEN)
+    (project_dir / "CITATION.cff").write_text(CITATION)
+    git(project_dir, "add", ".")
+    git(project_dir, "commit", "-q", "-m", "generator")
+    run_cli("run", "--label", "fig1", "--", sys.executable, "make_figure.py", "fig1")
+    with (project_dir / "gen.py").open("a") as script:
+        script.write("# tuned\n")
+    run_cli("run", "--label", "gen", "--", sys.executable, "gen.py", str(3 << 20))
+    return project_dir
+
+
+@pytest.fixture
+def zenodo_env(zenodo: FakeZenodo, monkeypatch: pytest.MonkeyPatch) -> FakeZenodo:
+    monkeypatch.setenv("ZENODO_TOKEN", zenodo.token)
+    monkeypatch.setenv("PAPERLINK_ZENODO_URL", zenodo.api)
+    return zenodo
+
+
+def process_env(zenodo: FakeZenodo) -> dict[str, str]:
+    return {**os.environ, "ZENODO_TOKEN": zenodo.token, "PAPERLINK_ZENODO_URL": zenodo.api}
+
+
+def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
+    target = study.parent / "archive"
+    result = run_cli(
+        "publish", "--record", "fig1", "--record", "gen", "--to", str(target), "--json"
+    )
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "written" and summary["labels"] == ["fig1", "gen"]
+    names = sorted(p.name for p in target.iterdir())
+    commit = git(study, "rev-parse", "HEAD").strip()
+    assert names == sorted(
+        [
+            "fig1__figures__fig1.svg",
+            "gen__figures__plot.svg",
+            "gen__results__big.bin",
+            "fig1.record.json",
+            "gen.record.json",
+            f"code-{commit[:12]}.tar.gz",
+            "gen.code.diff",
+            "README.md",
+            "ro-crate-metadata.json",
+            "manifest.json",
+        ]
+    )
+    manifest = json.loads((target / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        path = target / entry["name"]
+        assert sha256(path) == entry["sha256"] and md5(path) == entry["md5"]
+    assert (target / "gen__results__big.bin").read_bytes() == (
+        study / "results/big.bin"
+    ).read_bytes()
+    record = json.loads((target / "gen.record.json").read_text())
+    assert record["label"] == "gen" and record["code"]["dirty"] is True
+    assert "# tuned" in (target / "gen.code.diff").read_text()
+    with tarfile.open(target / f"code-{commit[:12]}.tar.gz") as tar:
+        member = tar.extractfile(f"study-{commit[:12]}/gen.py")
+        assert member is not None and member.read().decode() == GEN
+    crate = json.loads((target / "ro-crate-metadata.json").read_text())
+    graph = {e["@id"]: e for e in crate["@graph"]}
+    run = graph["#run-gen"]
+    assert {r["@id"] for r in run["result"]} == {"gen__figures__plot.svg", "gen__results__big.bin"}
+    assert {i["@id"] for i in run["instrument"]} == {f"code-{commit[:12]}.tar.gz", "gen.code.diff"}
+    assert graph["gen__results__big.bin"]["sha256"] == sha256(study / "results/big.bin")
+    assert graph["https://orcid.org/0000-0002-1825-0097"]["name"] == "Curie, Marie"
+    readme = (target / "README.md").read_text()
+    assert "paperlink rerun" in readme and "gen.py" in readme
+    assert manifest["metadata"]["related_identifiers"] == [
+        {"identifier": "10.1234/tides.2026", "relation": "isSupplementTo"}
+    ]
+    shown = run_cli("show", "gen").stdout
+    assert "Publication (directory" in shown and target.as_uri() in shown
+
+
+def test_to_dir_refuses_a_non_empty_folder_and_leaves_nothing_half_written(study: Path) -> None:
+    target = study.parent / "archive"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    result = run_cli("publish", "--record", "fig1", "--to", str(target), ok=False)
+    assert result.exit_code == 2 and "not an empty folder" in result.output
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert not list(study.parent.glob(".archive.*"))
+
+
+def test_changed_output_is_refused(study: Path) -> None:
+    (study / "figures/fig1.svg").write_text("<svg>edited by hand</svg>")
+    result = run_cli("publish", "--record", "fig1", "--to", str(study.parent / "a"), ok=False)
+    assert result.exit_code == 1
+    assert (
+        "figures/fig1.svg is sha256:" in result.output and "changed after the run" in result.output
+    )
+    assert not (study.parent / "a").exists()
+
+
+def test_dry_run_sends_nothing(study: Path, zenodo_env: FakeZenodo) -> None:
+    result = run_cli("publish", "--record", "gen", "--dry-run")
+    assert "Plan: archive 1 record(s)" in result.stdout
+    assert "gen__results__big.bin  3.0 MiB" in result.stdout
+    assert "creators  Curie, Marie; The Tide Consortium" in result.stdout
+    assert zenodo_env.log() == []
+
+
+def test_tex_selects_the_records_the_manuscript_uses(study: Path) -> None:
+    (study / "paper.tex").write_text(
+        "\\documentclass{article}\\begin{document}\n"
+        "% \\plincludegraphics{fig1}\n"
+        "\\plincludegraphics[width=3cm]{gen:figures/plot.svg}\n\\end{document}\n"
+    )
+    summary = json.loads(run_cli("publish", "--tex", "paper.tex", "--dry-run", "--json").stdout)
+    assert summary["labels"] == ["gen"]
+    (study / "paper.tex").write_text("\\plincludegraphics{nosuch}\n")
+    failed = run_cli("publish", "--tex", "paper.tex", "--dry-run", ok=False)
+    assert failed.exit_code == 6 and "'nosuch' (paper.tex:1)" in failed.output
+
+
+def test_publish_to_zenodo_stores_doi_and_checksums(study: Path, zenodo_env: FakeZenodo) -> None:
+    summary = json.loads(run_cli("publish", "--record", "fig1", "--record", "gen", "--json").stdout)
+    (dep,) = zenodo_env.state()
+    assert summary["state"] == "published" and dep["submitted"]
+    assert summary["doi"] == f"10.5281/zenodo.{dep['id']}" == dep["doi"]
+    assert summary["url"] == f"{zenodo_env.root}/records/{dep['id']}"
+    big = dep["files"]["gen__results__big.bin"]
+    assert big["md5"] == md5(study / "results/big.bin") and big["size"] == 3 << 20
+    assert (Path(dep["bucket_dir"]) / "gen__results__big.bin").read_bytes() == (
+        study / "results/big.bin"
+    ).read_bytes()
+    assert dep["metadata"]["creators"][0] == {
+        "name": "Curie, Marie",
+        "affiliation": "Sorbonne Université",
+        "orcid": "0000-0002-1825-0097",
+    }
+    assert dep["metadata"]["title"] == "Results of the tide study"
+    assert dep["metadata"]["license"] == "mit" and dep["metadata"]["version"] == "1.0.0"
+    with RecordStore(study / ".paperlink/records.sqlite") as store:
+        publication = store.get("gen").publication
+    assert publication is not None and publication.doi == dep["doi"]
+    assert publication.published is not None and publication.service == "zenodo"
+    files = {f.name: f.md5 for f in publication.files}
+    assert files["gen__results__big.bin"] == big["md5"]
+    assert "fig1__figures__fig1.svg" not in files and "ro-crate-metadata.json" in files
+    shown = run_cli("show", "gen").stdout
+    assert f"doi         {dep['doi']}" in shown and "md5:" + big["md5"] in shown
+    # Publishing the same records again changes nothing on the server.
+    again = json.loads(run_cli("publish", "--record", "gen", "--record", "fig1", "--json").stdout)
+    assert again["state"] == "already published" and again["doi"] == dep["doi"]
+    assert (
+        len(zenodo_env.state()) == 1
+        and len(zenodo_env.requests_to("POST", "/actions/publish")) == 1
+    )
+
+
+def test_draft_reserves_doi_then_publishes_same_deposition(
+    study: Path, zenodo_env: FakeZenodo
+) -> None:
+    draft = json.loads(run_cli("publish", "--record", "fig1", "--draft", "--json").stdout)
+    (dep,) = zenodo_env.state()
+    assert draft["state"] == "draft" and not dep["submitted"]
+    assert draft["doi"] == f"10.5281/zenodo.{dep['id']}"
+    with RecordStore(study / ".paperlink/records.sqlite") as store:
+        publication = store.get("fig1").publication
+    assert (
+        publication is not None
+        and publication.doi == draft["doi"]
+        and publication.published is None
+    )
+    assert "draft, DOI reserved" in run_cli("show", "fig1").stdout
+    puts = len(zenodo_env.requests_to("PUT", "/api/files/"))
+    final = json.loads(run_cli("publish", "--record", "fig1", "--json").stdout)
+    assert final["state"] == "published" and final["doi"] == draft["doi"]
+    assert len(zenodo_env.state()) == 1
+    assert len(zenodo_env.requests_to("PUT", "/api/files/")) == puts  # nothing sent twice
+    assert {f["action"] for f in final["files"]} == {"skipped"}
+
+
+def test_new_version_replaces_carried_over_files(study: Path, zenodo_env: FakeZenodo) -> None:
+    first = json.loads(run_cli("publish", "--record", "fig1", "--json").stdout)
+    unchanged = json.loads(run_cli("publish", "--record", "fig1", "--json").stdout)
+    assert unchanged["state"] == "already published"
+    (study / "CITATION.cff").write_text(
+        CITATION.replace("1.0.0", "1.1.0").replace("tide study", "tide study, revised")
+    )
+    refused = run_cli("publish", "--record", "fig1", ok=False)
+    assert refused.exit_code == 2 and "--new-version" in refused.output
+    second = json.loads(run_cli("publish", "--record", "fig1", "--new-version", "--json").stdout)
+    deps = {d["id"]: d for d in zenodo_env.state()}
+    assert len(deps) == 2 and second["deposition_id"] != first["deposition_id"]
+    new = deps[int(second["deposition_id"])]
+    old = deps[int(first["deposition_id"])]
+    assert new["submitted"] and new["conceptrecid"] == old["conceptrecid"]
+    assert new["metadata"]["version"] == "1.1.0"
+    readme = new["files"]["README.md"]
+    assert readme["md5"] != old["files"]["README.md"]["md5"]  # replaced, not carried over
+    assert set(new["files"]) == set(old["files"])
+    with RecordStore(study / ".paperlink/records.sqlite") as store:
+        publication = store.get("fig1").publication
+    assert publication is not None and publication.doi == second["doi"] != first["doi"]
+
+
+def test_validation_errors_are_shown_field_by_field(study: Path, zenodo_env: FakeZenodo) -> None:
+    (study / "CITATION.cff").write_text(CITATION.replace('"Results of the tide study"', "ab"))
+    result = run_cli("publish", "--record", "fig1", ok=False)
+    assert result.exit_code == 8
+    assert "metadata.title: Shorter than minimum length 3." in result.output
+    (dep,) = zenodo_env.state()
+    assert not dep["submitted"]
+    # After the fix, the same deposition is published.
+    (study / "CITATION.cff").write_text(CITATION)
+    run_cli("publish", "--record", "fig1")
+    (dep,) = zenodo_env.state()
+    assert dep["submitted"]
+
+
+def test_faults_during_publish_are_survived(study: Path, zenodo_env: FakeZenodo) -> None:
+    zenodo_env.fault("lose", method="POST", path="/deposit/depositions$")
+    zenodo_env.fault("429", method="PUT", path="/api/files/", retry_after=0)
+    zenodo_env.fault("reset", method="PUT", path="big.bin")
+    zenodo_env.fault("no_md5", method="PUT", path="plot.svg")
+    zenodo_env.fault("502", method="PUT", path="/deposit/depositions/")
+    zenodo_env.fault("lose", method="POST", path="/actions/publish")
+    summary = json.loads(run_cli("publish", "--record", "gen", "--json").stdout)
+    (dep,) = zenodo_env.state()
+    assert summary["state"] == "published" and dep["submitted"]
+    assert dep["files"]["gen__results__big.bin"]["md5"] == md5(study / "results/big.bin")
+    assert len(zenodo_env.requests_to("POST", "/actions/publish")) == 1
+    assert len(zenodo_env.requests_to("POST", "/deposit/depositions$")) == 1
+
+
+def _start_publish(study: Path, zenodo: FakeZenodo, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "paperlink",
+            "publish",
+            "--record",
+            "fig1",
+            "--record",
+            "gen",
+            *args,
+        ],
+        cwd=study,
+        env=process_env(zenodo),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_publish_resumes_after_process_death(
+    study: Path, zenodo: FakeZenodo, sig: signal.Signals
+) -> None:
+    zenodo.fault("stall", method="PUT", path="big.bin", seconds=3)
+    process = _start_publish(study, zenodo)
+    zenodo.wait_for(lambda: any(e.get("stalled") for e in zenodo.log()))
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=30)
+    if sig == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 130 and b"Interrupted." in err
+    (dep,) = zenodo.state()
+    assert not dep["submitted"] and "gen__results__big.bin" not in dep["files"]
+    before = {
+        name: len(zenodo.requests_to("PUT", "/" + re.escape(name) + "$")) for name in dep["files"]
+    }
+    assert before and set(before.values()) == {1}
+
+    done = paperlink_process(
+        "publish",
+        "--record",
+        "fig1",
+        "--record",
+        "gen",
+        "--json",
+        cwd=study,
+        env=process_env(zenodo),
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads(done.stdout)
+    (dep,) = zenodo.state()  # the same, single deposition
+    assert dep["submitted"] and summary["deposition_id"] == str(dep["id"])
+    for name, count in before.items():
+        assert len(zenodo.requests_to("PUT", "/" + re.escape(name) + "$")) == count == 1, (
+            name
+        )  # not sent again
+    skipped = {f["name"] for f in summary["files"] if f["action"] == "skipped"}
+    assert skipped == set(before)
+    assert len(zenodo.requests_to("PUT", "big.bin")) == 2
+    for name, info in dep["files"].items():
+        assert md5(Path(dep["bucket_dir"]) / name) == info["md5"]
+    assert dep["files"]["gen__results__big.bin"]["md5"] == md5(study / "results/big.bin")
+    assert len(zenodo.requests_to("POST", "/deposit/depositions$")) == 1
+
+
+def test_token_never_leaks(study: Path, zenodo: FakeZenodo, tmp_path: Path) -> None:
+    token = zenodo.token
+    env = process_env(zenodo)
+    ran = paperlink_process(
+        "run",
+        "--label",
+        "secret-env",
+        "--",
+        sys.executable,
+        "make_figure.py",
+        "fig9",
+        cwd=study,
+        env=env,
+    )
+    assert ran.returncode == 0
+    zenodo.fault("500", method="PUT", path="/api/files/")
+    done = paperlink_process(
+        "--debug",
+        "publish",
+        "--record",
+        "fig1",
+        "--record",
+        "secret-env",
+        "--json",
+        cwd=study,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    denied = paperlink_process(
+        "--debug",
+        "publish",
+        "--record",
+        "gen",
+        cwd=study,
+        env={**env, "ZENODO_TOKEN": token[::-1]},
+    )
+    assert denied.returncode == 8 and b"permission denied (HTTP 403)" in denied.stderr
+    target = tmp_path / "local"
+    local = paperlink_process("publish", "--all", "--to", str(target), cwd=study, env=env)
+    assert local.returncode == 0, local.stderr.decode()
+    haystacks: dict[str, bytes] = {
+        "stdout": done.stdout + denied.stdout + local.stdout,
+        "stderr": done.stderr + denied.stderr + local.stderr,
+    }
+    for folder in (study / ".paperlink", target, *(Path(d["bucket_dir"]) for d in zenodo.state())):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                haystacks[str(path)] = path.read_bytes()
+    haystacks["records"] = paperlink_process("show", "secret-env", "--json", cwd=study).stdout
+    haystacks["urls"] = "\n".join(e["path"] for e in zenodo.log()).encode()
+    assert any(name.endswith(".json") and "publish" in name for name in haystacks)
+    for needle in (token, token[::-1]):
+        leaks = [name for name, data in haystacks.items() if needle.encode() in data]
+        assert leaks == [], f"token found in {leaks}"
+    assert all(e["headers"]["Authorization"].startswith("Bearer ") for e in zenodo.log())
+
+
+def test_metadata_sources_in_order(project_dir: Path) -> None:
+    project = find_project()
+    fallback = load_metadata(project, labels=["a"])
+    assert fallback.source == "paperlink.toml" and fallback.problems
+    assert (
+        fallback.metadata["upload_type"] == "dataset"
+        and fallback.metadata["license"] == "cc-by-4.0"
+    )
+    with (project_dir / "paperlink.toml").open("a") as config:
+        config.write(
+            '\n[publish]\ntitle = "From TOML"\ncreators = [{name = "Noether, Emmy", orcid = "0000-0002-1825-0097"}]\n'
+            'paper = "https://doi.org/10.1000/xyz"\narxiv = "arXiv:2401.01234"\n'
+        )
+    project = find_project()
+    toml = load_metadata(project, labels=["a"])
+    assert toml.metadata["title"] == "From TOML" and not toml.problems
+    assert toml.metadata["related_identifiers"] == [
+        {"identifier": "10.1000/xyz", "relation": "isSupplementTo"},
+        {"identifier": "arXiv:2401.01234", "relation": "isSupplementTo"},
+    ]
+    (project_dir / ".zenodo.json").write_text(
+        json.dumps(
+            {"title": "From zenodo.json", "creators": [{"name": "X"}], "doi": "10.5281/zenodo.1"}
+        )
+    )
+    zj = load_metadata(project, labels=["a"])
+    assert (
+        zj.source == ".zenodo.json"
+        and zj.metadata["title"] == "From zenodo.json"
+        and "doi" not in zj.metadata
+    )
+    (project_dir / "CITATION.cff").write_text(CITATION)
+    cff = load_metadata(project, labels=["a"])
+    assert cff.source == "CITATION.cff" and cff.metadata["keywords"] == ["tides", "sea level"]
+    assert cff.metadata["creators"][1] == {"name": "The Tide Consortium"}
+    assert {"identifier": "10.1234/tides.2026", "relation": "isSupplementTo"} in cff.metadata[
+        "related_identifiers"
+    ]
+    (project_dir / "CITATION.cff").write_text("title: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_metadata(project, labels=["a"])
+    with pytest.raises(ConfigError, match="neither a DOI"):
+        related_identifier("not an id", "cites")
+
+
+def test_token_sources(tmp_path: Path) -> None:
+    assert find_token({"ZENODO_TOKEN": "abc"}, sandbox=False) == "abc"
+    assert find_token({"ZENODO_TOKEN": "abc", "ZENODO_SANDBOX_TOKEN": "sbx"}, sandbox=True) == "sbx"
+    token_file = tmp_path / "zenodo-token"
+    token_file.write_text("fromfile\n")
+    token_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600") as caught:
+        find_token({}, sandbox=False, config_dir=tmp_path)
+    assert "fromfile" not in str(caught.value)
+    token_file.chmod(0o600)
+    assert find_token({}, sandbox=False, config_dir=tmp_path) == "fromfile"
+    with pytest.raises(ConfigError, match="ZENODO_SANDBOX_TOKEN or ZENODO_TOKEN"):
+        find_token({}, sandbox=True, config_dir=tmp_path)
+
+
+def test_no_token_gives_clear_error(
+    study: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("ZENODO_TOKEN", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    result = run_cli("publish", "--record", "fig1", ok=False)
+    assert result.exit_code == 1 and "no Zenodo token: set ZENODO_TOKEN" in result.output
+
+
+def test_container_run_without_image_archive_warns(study: Path) -> None:
+    with RecordStore(study / ".paperlink/records.sqlite") as store:
+        record = store.get("fig1")
+
+    record.label = "boxed"
+    record.run_id = "boxed-run"
+    record.container = ContainerRef(
+        engine="docker", reference="python:3.12-slim", image_id="sha256:" + "ab" * 32
+    )
+    with RecordStore(study / ".paperlink/records.sqlite") as store:
+        store.add_record(record)
+    result = run_cli("publish", "--record", "boxed", "--dry-run")
+    assert "ran in image python:3.12-slim but no image archive is available" in result.stderr
+    quiet = run_cli("publish", "--record", "boxed", "--dry-run", "--no-image")
+    assert "image" not in quiet.stderr
+    image = study.parent / "python.tar"
+    image.write_bytes(b"fake image layers" * 100)
+    with_image = json.loads(
+        run_cli(
+            "publish", "--record", "boxed", "--dry-run", "--json", "--image-archive", str(image)
+        ).stdout
+    )
+    assert "image-python.tar" in [f["name"] for f in with_image["files"]]
+    target = study.parent / "boxed-archive"
+    run_cli("publish", "--record", "boxed", "--to", str(target), "--image-archive", str(image))
+    crate = json.loads((target / "ro-crate-metadata.json").read_text())
+    graph = {e["@id"]: e for e in crate["@graph"]}
+    image_entity = graph["#image-sha256:" + "ab" * 32]
+    assert image_entity["@type"] == "ContainerImage" and image_entity["distribution"] == {
+        "@id": "image-python.tar"
+    }
+    assert graph["#run-boxed"]["containerImage"] == {"@id": "#image-sha256:" + "ab" * 32}
+    # The archive the record names (as `paperlink image save` leaves it) is taken and checked.
+    saved = study / "images" / "python.tar"
+    saved.parent.mkdir()
+    saved.write_bytes(image.read_bytes())
+    record.label, record.run_id = "boxed2", "boxed2-run"
+    record.container.archive = FileDigest(path="images/python.tar", sha256=sha256(saved), size=1700)
+    with RecordStore(study / ".paperlink/records.sqlite") as store:
+        store.add_record(record)
+    plan = json.loads(run_cli("publish", "--record", "boxed2", "--dry-run", "--json").stdout)
+    assert [f["name"] for f in plan["files"] if f["role"] == "image"] == ["image-python.tar"]
+    saved.write_bytes(b"another image")
+    wrong = run_cli("publish", "--record", "boxed2", "--dry-run", ok=False)
+    assert "image archive" in wrong.output and "paperlink image save" in wrong.output
