@@ -1,0 +1,188 @@
+"""Upload throughput and peak memory: paperlink's ZenodoClient.upload vs curl -T vs a plain requests.put.
+
+Starts the fake Zenodo server (tests/fakes/zenodo_server.py) on 127.0.0.1, makes a file (default 1 GiB),
+and uploads it to a draft's bucket once per method, each in its own child process so that the peak
+resident memory (ru_maxrss from wait4) is that upload's alone. The server does the same work for every
+method (read, md5, write), so the ratios compare the clients.
+
+    python benchmarks/bench_upload.py [--size-mib 1024] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "tests" / "fakes" / "zenodo_server.py"
+TOKEN = "bench-token-0123456789"
+
+
+def child(method: str, api: str, dep_id: str, path: str, md5: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    if method == "paperlink":
+        from paperlink.zenodo import ZenodoClient
+
+        with ZenodoClient(api, TOKEN) as client:
+            deposition = client.get_deposition(dep_id)
+            start = time.perf_counter()
+            done = client.upload(deposition, "big.bin", path, md5=md5)
+            seconds = time.perf_counter() - start
+        assert done.md5 == md5
+    else:
+        import requests
+
+        bucket = requests.get(
+            f"{api}/deposit/depositions/{dep_id}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        ).json()["links"]["bucket"]
+        start = time.perf_counter()
+        with open(path, "rb") as body:
+            answer = requests.put(
+                f"{bucket}/big.bin",
+                data=body,
+                headers={
+                    "Authorization": f"Bearer {TOKEN}",
+                    "Content-Type": "application/octet-stream",
+                },
+                timeout=600,
+            )
+        seconds = time.perf_counter() - start
+        assert answer.json()["checksum"] == f"md5:{md5}", answer.text
+    print(json.dumps({"seconds": seconds}))
+
+
+def measure(argv: list[str]) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MiB, CPU seconds) of one child process."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    out = process.stdout.read() if process.stdout else b""
+    if status != 0:
+        raise SystemExit(f"{argv[:4]} failed: {out!r}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return json.loads(out)["seconds"], usage.ru_maxrss / 1024, cpu
+
+
+def curl_child(bucket: str, path: str, md5: str) -> list[str]:
+    script = (
+        "import json,subprocess,sys,time\n"
+        "s=time.perf_counter()\n"
+        f"out=subprocess.run(['curl','-sS','-T',{path!r},'-H','Authorization: Bearer {TOKEN}',"
+        f"{bucket + '/big.bin'!r}],capture_output=True,check=True).stdout\n"
+        "t=time.perf_counter()-s\n"
+        f"assert json.loads(out)['checksum']=='md5:{md5}', out\n"
+        "print(json.dumps({'seconds':t}))\n"
+    )
+    return [sys.executable, "-c", script]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--child", nargs=5, metavar=("METHOD", "API", "DEP", "PATH", "MD5"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+    work = Path(tempfile.mkdtemp(prefix="paperlink-bench-", dir=base))
+    server = None
+    try:
+        path = work / "big.bin"
+        block = os.urandom(1 << 20)
+        md5 = hashlib.md5()
+        with path.open("wb") as out:
+            for _ in range(args.size_mib):
+                out.write(block)
+                md5.update(block)
+        digest = md5.hexdigest()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                str(SERVER),
+                "--port",
+                "0",
+                "--token",
+                TOKEN,
+                "--data-dir",
+                str(work / "server"),
+            ],
+            stdout=subprocess.PIPE,
+        )
+        assert server.stdout is not None
+        port = int(server.stdout.readline().split()[1])
+        api = f"http://127.0.0.1:{port}/api"
+        sys.path.insert(0, str(ROOT))
+        from paperlink.zenodo import ZenodoClient
+
+        with ZenodoClient(api, TOKEN) as client:
+            deposition = client.create_deposition("bench")
+        bucket = deposition["links"]["bucket"]
+        methods: dict[str, list[str]] = {
+            "paperlink ZenodoClient.upload": [
+                sys.executable,
+                __file__,
+                "--child",
+                "paperlink",
+                api,
+                str(deposition["id"]),
+                str(path),
+                digest,
+            ],
+            "requests.put(data=file)": [
+                sys.executable,
+                __file__,
+                "--child",
+                "requests",
+                api,
+                str(deposition["id"]),
+                str(path),
+                digest,
+            ],
+        }
+        if shutil.which("curl"):
+            methods["curl -T"] = curl_child(bucket, str(path), digest)
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}
+        for _ in range(args.repeat):
+            for name, argv in methods.items():
+                results[name].append(measure(argv))
+        reference = "curl -T" if "curl -T" in results else "requests.put(data=file)"
+        ref_rate = max(args.size_mib / s for s, _, _ in results[reference])
+        print(
+            f"Upload of {args.size_mib} MiB to the local fake Zenodo server (best of {args.repeat})"
+        )
+        print(
+            f"{'method':<32}{'seconds':>9}{'MiB/s':>9}{'vs ' + reference:>18}"
+            f"{'peak RSS MiB':>14}{'client CPU s':>14}"
+        )
+        for name, runs in results.items():
+            seconds = min(s for s, _, _ in runs)
+            rss = max(r for _, r, _ in runs)
+            cpu = min(c for _, _, c in runs)
+            rate = args.size_mib / seconds
+            print(
+                f"{name:<32}{seconds:>9.2f}{rate:>9.0f}{rate / ref_rate:>17.2f}x{rss:>14.1f}{cpu:>14.2f}"
+            )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
+            if server.stdout:
+                server.stdout.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
