@@ -123,6 +123,7 @@ def build_bundle(
         return path
 
     code_done: dict[str, BundleFile] = {}
+    diffs_done: dict[str, BundleFile] = {}
     images_done: dict[str, BundleFile] = {}
     for record in records:
         for output in record.outputs:
@@ -153,7 +154,7 @@ def build_bundle(
         archived.publication = None  # the mutable part; the archive holds what the run recorded
         add(stage(f"{record.label}.record.json", (archived.to_json(indent=2) + "\n").encode()),
             f"{record.label}.record.json", "record", [record.label])  # fmt: skip
-        _add_code(project, store, record, add, stage, code_done, warnings)
+        _add_code(project, store, record, add, stage, code_done, diffs_done, warnings)
         if include_image:
             _add_image(project, record, image_archive, add, images_done, warnings)
     if pdf is not None:
@@ -186,6 +187,7 @@ def _add_code(
     add: Callable[..., BundleFile],
     stage: Callable[[str, bytes], Path],
     code_done: dict[str, BundleFile],
+    diffs_done: dict[str, BundleFile],
     warnings: list[str],
 ) -> None:
     code = record.code
@@ -216,9 +218,12 @@ def _add_code(
         code_done[code.commit] = add(stage(name, data), name, "code", [record.label],
                                      commit=code.commit)  # fmt: skip
     if code.diff_sha256:
+        if code.diff_sha256 in diffs_done:  # runs from the same dirty tree share one file
+            diffs_done[code.diff_sha256].labels.append(record.label)
+            return
         diff = store.get_blob(code.diff_sha256)
         name = f"{record.label}.code.diff"
-        add(stage(name, diff), name, "diff", [record.label])
+        diffs_done[code.diff_sha256] = add(stage(name, diff), name, "diff", [record.label])
 
 
 def _add_image(

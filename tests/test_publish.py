@@ -136,6 +136,13 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
     assert {i["@id"] for i in run["instrument"]} == {f"code-{commit[:12]}.tar.gz", "gen.code.diff"}
     assert graph["gen__results__big.bin"]["sha256"] == sha256(study / "results/big.bin")
     assert graph["https://orcid.org/0000-0002-1825-0097"]["name"] == "Curie, Marie"
+    references = _references(crate["@graph"])
+    external = {r for r in references if r.startswith("http")}
+    assert references - external <= set(graph), "the crate refers to entities it does not hold"
+    assert {e["@id"] for e in graph["./"]["hasPart"]} == set(names) - {
+        "manifest.json",
+        "ro-crate-metadata.json",
+    }
     readme = (target / "README.md").read_text()
     assert "paperlink rerun" in readme and "gen.py" in readme
     assert manifest["metadata"]["related_identifiers"] == [
@@ -143,6 +150,21 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
     ]
     shown = run_cli("show", "gen").stdout
     assert "Publication (directory" in shown and target.as_uri() in shown
+
+
+def _references(value: object) -> set[str]:
+    """Every ``{"@id": …}`` reference inside the crate's entities (not the entities' own ids)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if set(value) == {"@id"}:
+            found.add(value["@id"])
+        for key, item in value.items():
+            if key != "@id":
+                found |= _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
 
 
 def test_to_dir_refuses_a_non_empty_folder_and_leaves_nothing_half_written(study: Path) -> None:

@@ -5,7 +5,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 WORK="${1:-$(mktemp -d -t paperlink-quickstart-XXXXXX)}"
 mkdir -p "$WORK"
-cp "$HERE/analysis.py" "$HERE/baseline.json" "$HERE/steep.json" "$WORK/"
+cp "$HERE/analysis.py" "$HERE/baseline.json" "$HERE/steep.json" "$HERE/CITATION.cff" "$WORK/"
 cd "$WORK"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
@@ -16,5 +16,6 @@ step paperlink run --label steep --reason "twice the slope" --tag example -- pyt
 step paperlink list
 step paperlink show baseline
 step paperlink diff baseline steep
+step paperlink publish --all --to "$WORK/archive"
 echo
-echo "Quickstart done in $WORK: records in $WORK/.paperlink, figures in $WORK/figures."
+echo "Quickstart done in $WORK: records in $WORK/.paperlink, figures in $WORK/figures, archive in $WORK/archive."
