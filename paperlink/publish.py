@@ -361,6 +361,17 @@ def _publish_zenodo(
     if state["stage"] == "published" and options.new_version:
         state.update(previous_id=state["deposition_id"], previous_doi=state["doi"],
                      deposition_id=None, stage="new-version", doi=None, url=None, files={})  # fmt: skip
+    elif options.new_version and state["deposition_id"] is None and not state["previous_id"]:
+        # A new version of what these records were last published in, even with another selection.
+        previous = _last_publication(bundle, options.server_url)
+        if previous is None:
+            raise UsageError(
+                "--new-version: none of these records has been published on "
+                f"{options.server_url} yet",
+                hint="publish them without --new-version first",
+            )
+        state.update(previous_id=previous.deposition_id, previous_doi=previous.doi,
+                     stage="new-version")  # fmt: skip
     token = options.token or ""
     with ZenodoClient(
         options.server_url, token, max_retry_seconds=options.max_retry_seconds
@@ -425,6 +436,18 @@ def _publish_zenodo(
         _annotate(store, record.label, bundle, service="zenodo", server=options.server_url,
                   deposition_id=str(state["deposition_id"]), doi=doi, url=url, published=published)  # fmt: skip
     return _finish_result(result, state, bundle, "published", uploaded)
+
+
+def _last_publication(bundle: Bundle, server: str) -> Publication | None:
+    published = [
+        r.publication
+        for r in bundle.records
+        if r.publication is not None
+        and r.publication.service == "zenodo"
+        and r.publication.published
+        and (r.publication.server or "").rstrip("/") == server.rstrip("/")
+    ]
+    return max(published, key=lambda p: p.published or "", default=None)
 
 
 def _finish_result(

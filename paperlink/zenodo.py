@@ -50,6 +50,20 @@ class ZenodoAuthError(ZenodoError):
     """The token was refused (401 or 403)."""
 
 
+class _BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <token>``; its repr never shows the token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<hidden>)"
+
+
 class _LostAnswer(Exception):
     """A request may have reached the server but no answer came back."""
 
@@ -144,15 +158,10 @@ class ZenodoClient:
         self._session = requests.Session()
         # The API never needs cookies; a cookie without a valid token can turn into a CSRF 400.
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        self._session.headers.update(
-            {
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-                "Authorization": f"Bearer {token.strip()}",
-            }
-        )
-        # Proxy settings from the environment stay honoured, but never a .netrc that would override us.
-        self._session.trust_env = True
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # As session auth (not a default header): requests then never lets a ~/.netrc entry replace
+        # it, and drops it when a redirect leaves the host.
+        self._session.auth = _BearerAuth(token.strip())
 
     def __repr__(self) -> str:
         return f"ZenodoClient({self.base_url!r}, token=<hidden>)"

@@ -289,6 +289,16 @@ def test_new_version_replaces_carried_over_files(study: Path, zenodo_env: FakeZe
     with RecordStore(study / ".paperlink/records.sqlite") as store:
         publication = store.get("fig1").publication
     assert publication is not None and publication.doi == second["doi"] != first["doi"]
+    # A new version of a different selection continues the same concept.
+    refused = run_cli("publish", "--record", "gen", "--new-version", ok=False)
+    assert refused.exit_code == 2 and "has been published" in refused.output
+    third = json.loads(
+        run_cli("publish", "--record", "fig1", "--record", "gen", "--new-version", "--json").stdout
+    )
+    newest = {d["id"]: d for d in zenodo_env.state()}[int(third["deposition_id"])]
+    assert newest["submitted"] and newest["conceptrecid"] == old["conceptrecid"]
+    assert "gen__results__big.bin" in newest["files"]
+    assert len(zenodo_env.state()) == 3
 
 
 def test_validation_errors_are_shown_field_by_field(study: Path, zenodo_env: FakeZenodo) -> None:
@@ -356,6 +366,9 @@ def test_publish_resumes_after_process_death(
         assert process.returncode == 130 and b"Interrupted." in err
     (dep,) = zenodo.state()
     assert not dep["submitted"] and "gen__results__big.bin" not in dep["files"]
+    shown = json.loads(paperlink_process("show", "gen", "--json", cwd=study).stdout)
+    assert shown["publication"]["doi"] == f"10.5281/zenodo.{dep['id']}"  # reserved, stored at once
+    assert shown["publication"]["published"] is None
     before = {
         name: len(zenodo.requests_to("PUT", "/" + re.escape(name) + "$")) for name in dep["files"]
     }
@@ -559,3 +572,15 @@ def test_container_run_without_image_archive_warns(study: Path) -> None:
     saved.write_bytes(b"another image")
     wrong = run_cli("publish", "--record", "boxed2", "--dry-run", ok=False)
     assert "image archive" in wrong.output and "paperlink image save" in wrong.output
+
+
+def test_pdf_is_added(study: Path) -> None:
+    pdf = study / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.5 tiny")
+    target = study.parent / "with-pdf"
+    run_cli("publish", "--record", "fig1", "--pdf", str(pdf), "--to", str(target))
+    assert (target / "paper.pdf").read_bytes() == pdf.read_bytes()
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert {"name": "paper.pdf", "role": "pdf"}.items() <= next(
+        f for f in manifest["files"] if f["name"] == "paper.pdf"
+    ).items()

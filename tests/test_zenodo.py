@@ -268,3 +268,16 @@ def test_unreachable_server_gives_clear_error() -> None:
     ):
         client.get_deposition(1)
     assert caught.value.exit_code == 8
+
+
+def test_netrc_entry_does_not_replace_the_token(
+    zenodo: FakeZenodo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with client_for(zenodo) as client:
+        client.create_deposition("m")
+    (entry,) = zenodo.log()
+    assert entry["headers"]["Authorization"] == f"Bearer {zenodo.token}"
