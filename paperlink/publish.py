@@ -10,13 +10,15 @@ deposition when started again. The state file never holds the token.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 from paperlink.bundle import Bundle, build_bundle
 from paperlink.config import Project, atomic_write_text
 from paperlink.errors import ConfigError, RecordNotFound, UsageError
-from paperlink.metadata import load_metadata
+from paperlink.metadata import ArchiveMetadata, load_metadata
 from paperlink.records import (
     STATUS_FINISHED,
     Publication,
@@ -216,6 +218,21 @@ def publish_records(
     key = publication_key(
         str(options.to_dir.resolve()) if options.to_dir else options.server_url, labels
     )
+    with _exclusive(work / f"{key}.lock"):
+        return _publish_locked(project, store, options, records, meta, work, key, on_progress)
+
+
+def _publish_locked(
+    project: Project,
+    store: RecordStore,
+    options: PublishOptions,
+    records: list[Record],
+    meta: ArchiveMetadata,
+    work: Path,
+    key: str,
+    on_progress: UploadProgress | None,
+) -> PublishResult:
+    labels = [r.label for r in records]
     bundle = build_bundle(
         project,
         store,
@@ -255,6 +272,24 @@ def publish_records(
         created=format_time(utc_now()),
     )
     return _publish_zenodo(store, bundle, result, state, options, on_progress)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One ``publish`` per publication at a time (the kernel drops the lock if the process dies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UsageError(
+                "another 'paperlink publish' of these records is running",
+                hint="wait for it to finish (or stop it), then run this command again",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _report(f: Any, action: str) -> FileReport:

@@ -233,6 +233,7 @@ class ZenodoClient:
             except requests.RequestException as exc:
                 raise ZenodoError(f"{what} failed: {_reason(exc)}", url=_display(url)) from None
             if response.status_code < 400:
+                self._respect_rate_limit(response, deadline)
                 return response
             if response.status_code in RETRY_STATUSES:
                 if response.status_code != 429 and not retry:
@@ -240,6 +241,17 @@ class ZenodoClient:
                 wait = self._wait_time(attempt, response)
                 self._pause(wait, deadline, what, f"HTTP {response.status_code}")
                 continue
+            if response.status_code in (404, 405) and url.rstrip("/").endswith(
+                "/deposit/depositions"
+            ):
+                raise ZenodoError(
+                    f"{what}: {_display(url)} answered HTTP {response.status_code}: this server "
+                    "offers no Zenodo deposit API",
+                    status=response.status_code,
+                    url=_display(url),
+                    hint="give the API base of Zenodo or of a server with Zenodo's deposit API "
+                    "(e.g. https://zenodo.org/api), or use --to DIR for a local archive",
+                )
             raise self._error(response, what, url)
 
     def _wait_time(self, attempt: int, response: requests.Response | None) -> float:
@@ -258,6 +270,19 @@ class ZenodoClient:
                     pass
         base = min(60.0, self.backoff * 2.0 ** (attempt - 1))
         return base * (0.75 + random.random() / 2)
+
+    def _respect_rate_limit(self, response: requests.Response, deadline: float) -> None:
+        """When the budget is spent, wait for its reset now rather than collect a 429 next time."""
+        remaining = response.headers.get("X-RateLimit-Remaining")
+        reset = response.headers.get("X-RateLimit-Reset")
+        try:
+            if remaining is None or reset is None or int(remaining) > 0:
+                return
+            wait = min(float(reset) - time.time(), 60.0, deadline - time.monotonic())
+        except ValueError:
+            return
+        if wait > 0:
+            self._sleep(wait)
 
     def _pause(self, wait: float, deadline: float, what: str, why: str) -> None:
         left = deadline - time.monotonic()

@@ -350,7 +350,6 @@ def _start_publish(study: Path, zenodo: FakeZenodo, *args: str) -> subprocess.Po
     )
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_publish_resumes_after_process_death(
     study: Path, zenodo: FakeZenodo, sig: signal.Signals
@@ -358,6 +357,10 @@ def test_publish_resumes_after_process_death(
     zenodo.fault("stall", method="PUT", path="big.bin", seconds=3)
     process = _start_publish(study, zenodo)
     zenodo.wait_for(lambda: any(e.get("stalled") for e in zenodo.log()))
+    rival = paperlink_process(
+        "publish", "--record", "gen", "--record", "fig1", cwd=study, env=process_env(zenodo)
+    )
+    assert rival.returncode == 2 and b"another 'paperlink publish'" in rival.stderr
     process.send_signal(sig)
     _, err = process.communicate(timeout=30)
     if sig == signal.SIGKILL:
@@ -401,6 +404,7 @@ def test_publish_resumes_after_process_death(
     assert len(zenodo.requests_to("POST", "/deposit/depositions$")) == 1
 
 
+@pytest.mark.slow
 def test_token_never_leaks(study: Path, zenodo: FakeZenodo, tmp_path: Path) -> None:
     token = zenodo.token
     env = process_env(zenodo)
@@ -584,3 +588,14 @@ def test_pdf_is_added(study: Path) -> None:
     assert {"name": "paper.pdf", "role": "pdf"}.items() <= next(
         f for f in manifest["files"] if f["name"] == "paper.pdf"
     ).items()
+
+
+def test_upload_progress_bar_draws_on_a_terminal() -> None:
+    from paperlink.progress import transfer_progress
+
+    with transfer_progress(enabled=False) as none:
+        assert none is None
+    with transfer_progress(enabled=True) as progress:
+        assert progress is not None
+        progress("big.bin", 512, 1024)
+        progress("big.bin", 1024, 1024)

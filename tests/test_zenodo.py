@@ -281,3 +281,19 @@ def test_netrc_entry_does_not_replace_the_token(
         client.create_deposition("m")
     (entry,) = zenodo.log()
     assert entry["headers"]["Authorization"] == f"Bearer {zenodo.token}"
+
+
+def test_spent_rate_budget_waits_for_reset(zenodo: FakeZenodo) -> None:
+    waits: list[float] = []
+    zenodo.fault("budget_spent", method="POST", path="/deposit/depositions$")
+    with client_for(zenodo, sleep=waits.append) as client:
+        client.create_deposition("m")
+    assert len(waits) == 1 and 0 < waits[0] <= 2
+
+
+def test_server_without_deposit_api_is_named(zenodo: FakeZenodo) -> None:
+    with (
+        ZenodoClient(f"{zenodo.root}/nothing-here", zenodo.token) as client,
+        pytest.raises(ZenodoError, match="offers no Zenodo deposit API"),
+    ):
+        client.create_deposition("m")

@@ -11,7 +11,7 @@ Faults on demand (``POST /_control/faults``, a list of objects ``{"method", "pat
 connection before acting; for uploads after reading half the body), ``lose`` (act, then drop the
 connection without answering), ``no_md5`` (answer an upload without checksum), ``corrupt`` (store a wrong
 checksum), ``stall`` (read half an upload, then wait ``seconds``), ``slow`` (wait ``seconds`` before
-answering). ``GET /_control/log`` lists every request received (method, path with query, headers);
+answering), ``budget_spent`` (answer normally with ``X-RateLimit-Remaining: 0`` and a reset 2 s ahead). ``GET /_control/log`` lists every request received (method, path with query, headers);
 ``GET /_control/state`` the depositions; ``POST /_control/reset`` forgets everything.
 """
 
@@ -112,8 +112,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-RateLimit-Limit", "1000")
-        self.send_header("X-RateLimit-Remaining", "999")
-        for key, value in (headers or {}).items():
+        extra = getattr(self, "_extra_headers", None) or {"X-RateLimit-Remaining": "999"}
+        self._extra_headers = None
+        for key, value in {**extra, **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
@@ -227,6 +228,11 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if action == "slow":
                 time.sleep(float(fault.get("seconds", 5)))
+            if action == "budget_spent":
+                self._extra_headers = {
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(int(time.time()) + 2),
+                }
         if self.headers.get("Authorization") != f"Bearer {self.state.token}":
             self.read_body()
             self.error(403, "Permission denied.")
