@@ -68,8 +68,13 @@ class Bundle:
         return sum(f.size for f in self.files)
 
 
+def flat(text: str) -> str:
+    """A label or path as part of a flat file name (labels may hold ``/`` too)."""
+    return text.strip("/").replace("/", "__")
+
+
 def flat_name(label: str, path: str) -> str:
-    return f"{label}__{path.strip('/').replace('/', '__')}"
+    return f"{flat(label)}__{flat(path)}"
 
 
 def build_bundle(
@@ -128,6 +133,11 @@ def build_bundle(
     for record in records:
         for output in record.outputs:
             if output.kind != "file" or not output.sha256:
+                if output.kind != "missing":
+                    warnings.append(
+                        f"record '{record.label}': {output.path} ({output.kind}) has no recorded "
+                        "digest and is not archived"
+                    )
                 continue
             path = project.root / output.path
             if not path.is_file():
@@ -152,8 +162,9 @@ def build_bundle(
                 )
         archived = Record.from_dict(record.to_dict())
         archived.publication = None  # the mutable part; the archive holds what the run recorded
-        add(stage(f"{record.label}.record.json", (archived.to_json(indent=2) + "\n").encode()),
-            f"{record.label}.record.json", "record", [record.label])  # fmt: skip
+        name = f"{flat(record.label)}.record.json"
+        add(stage(name, (archived.to_json(indent=2) + "\n").encode()), name, "record",
+            [record.label])  # fmt: skip
         _add_code(project, store, record, add, stage, code_done, diffs_done, warnings)
         if include_image:
             _add_image(project, record, image_archive, add, images_done, warnings)
@@ -222,7 +233,7 @@ def _add_code(
             diffs_done[code.diff_sha256].labels.append(record.label)
             return
         diff = store.get_blob(code.diff_sha256)
-        name = f"{record.label}.code.diff"
+        name = f"{flat(record.label)}.code.diff"
         diffs_done[code.diff_sha256] = add(stage(name, diff), name, "diff", [record.label])
 
 

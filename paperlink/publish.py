@@ -25,7 +25,7 @@ from typing import Any
 
 from paperlink.bundle import Bundle, build_bundle
 from paperlink.config import Project, atomic_write_text
-from paperlink.errors import ConfigError, RecordNotFound, UsageError
+from paperlink.errors import ConfigError, RecordNotFound, UsageError, ZenodoError
 from paperlink.metadata import ArchiveMetadata, load_metadata
 from paperlink.records import (
     STATUS_FINISHED,
@@ -114,7 +114,13 @@ def choose_records(store: RecordStore, options: PublishOptions) -> list[Record]:
                 f"{options.tex} uses no paperlink macros, so there is nothing to archive"
             )
     if options.all_records:
-        labels += [s.label for s in reversed(store.summaries()) if s.status == STATUS_FINISHED]
+        finished = [s.label for s in reversed(store.summaries()) if s.status == STATUS_FINISHED]
+        if not finished:
+            raise UsageError(
+                "--all: there are no finished records to archive",
+                hint="record a run with 'paperlink run -- COMMAND' first",
+            )
+        labels += finished
     if not labels:
         raise UsageError(
             "choose what to archive: --record LABEL (repeatable), --tex main.tex or --all"
@@ -434,7 +440,17 @@ def _publish_zenodo(
                           deposition_id=str(deposition["id"]), doi=reserved,
                           url=state["html"], published=None)  # fmt: skip
         else:
-            deposition = client.get_deposition(state["deposition_id"])
+            try:
+                deposition = client.get_deposition(state["deposition_id"])
+            except ZenodoError as exc:
+                if exc.status not in (403, 404, 410):
+                    raise
+                raise ZenodoError(
+                    f"deposition {state['deposition_id']}, which an earlier run of this command "
+                    f"started, is gone from {options.server_url} (HTTP {exc.status})",
+                    status=exc.status,
+                    hint=f"if it was deleted on purpose, remove {state.path} to start a new one",
+                ) from exc
         if not is_published(deposition):
             # 2. files: keep what the server holds with the same checksum, replace the rest
             present = deposition_files(deposition)

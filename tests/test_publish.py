@@ -599,3 +599,19 @@ def test_upload_progress_bar_draws_on_a_terminal() -> None:
         assert progress is not None
         progress("big.bin", 512, 1024)
         progress("big.bin", 1024, 1024)
+
+
+def test_draft_deleted_on_the_server_is_explained(study: Path, zenodo_env: FakeZenodo) -> None:
+    run_cli("publish", "--record", "fig1", "--draft")
+    zenodo_env.reset()  # the server forgot the draft (deleted in the web UI)
+    result = run_cli("publish", "--record", "fig1", ok=False)
+    assert result.exit_code == 8 and "is gone from" in result.output
+    assert ".paperlink/publish/" in result.output
+
+
+def test_labels_with_slashes_make_flat_names(study: Path) -> None:
+    run_cli("run", "--label", "sweep/a1", "--", sys.executable, "make_figure.py", "fig5")
+    plan = json.loads(run_cli("publish", "--record", "sweep/a1", "--dry-run", "--json").stdout)
+    names = [f["name"] for f in plan["files"]]
+    assert "sweep__a1__figures__fig5.svg" in names and "sweep__a1.record.json" in names
+    assert all("/" not in n for n in names)
