@@ -5,7 +5,10 @@ and uploads it to a draft's bucket once per method, each in its own child proces
 resident memory (ru_maxrss from wait4) is that upload's alone. The server does the same work for every
 method (read, md5, write), so the ratios compare the clients.
 
-    python benchmarks/bench_upload.py [--size-mib 1024] [--repeat 2]
+    python benchmarks/bench_upload.py [--size-mib 1024] [--repeat 2] [--no-whole]
+
+It also times a whole ``paperlink publish`` of a record whose output is that file (peak memory of the
+paperlink process over the complete command: digest check, bundle, upload, publish).
 """
 
 from __future__ import annotations
@@ -85,12 +88,64 @@ def curl_child(bucket: str, path: str, md5: str) -> list[str]:
     return [sys.executable, "-c", script]
 
 
+def publish_whole_command(work: Path, data: Path, api: str) -> tuple[float, float, float]:
+    """Time and peak memory of ``python -m paperlink publish`` for a record whose output is ``data``."""
+    project = work / "project"
+    (project / "results").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ZENODO_TOKEN": TOKEN,
+        "PAPERLINK_ZENODO_URL": api,
+    }
+    env.update(
+        GIT_AUTHOR_NAME="b",
+        GIT_AUTHOR_EMAIL="b@b",
+        GIT_COMMITTER_NAME="b",
+        GIT_COMMITTER_EMAIL="b@b",
+    )
+    (project / "CITATION.cff").write_text(
+        "cff-version: 1.2.0\ntitle: Bench\nauthors:\n  - name: Bench\n"
+    )
+    run = lambda *a: subprocess.run(a, cwd=project, env=env, check=True, capture_output=True)  # noqa: E731
+    run("git", "init", "-q")
+    run("git", "add", ".")
+    run("git", "commit", "-qm", "bench")
+    run(sys.executable, "-m", "paperlink", "init")
+    run(
+        sys.executable,
+        "-m",
+        "paperlink",
+        "run",
+        "--label",
+        "big",
+        "--",
+        "cp",
+        str(data),
+        "results/big.bin",
+    )
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "paperlink", "publish", "--record", "big", "--max-retry-time", "60"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit("paperlink publish failed")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--no-whole", dest="whole", action="store_false", help="skip the whole-command run"
+    )
     parser.add_argument("--child", nargs=5, metavar=("METHOD", "API", "DEP", "PATH", "MD5"))
     args = parser.parse_args()
     if args.child:
@@ -155,6 +210,7 @@ def main() -> None:
         if shutil.which("curl"):
             methods["curl -T"] = curl_child(bucket, str(path), digest)
         results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}
+        whole = publish_whole_command(work, path, api) if args.whole else None
         for _ in range(args.repeat):
             for name, argv in methods.items():
                 results[name].append(measure(argv))
@@ -174,6 +230,13 @@ def main() -> None:
             rate = args.size_mib / seconds
             print(
                 f"{name:<32}{seconds:>9.2f}{rate:>9.0f}{rate / ref_rate:>17.2f}x{rss:>14.1f}{cpu:>14.2f}"
+            )
+        if whole is not None:
+            seconds, rss, cpu = whole
+            print(
+                f"\nWhole 'paperlink publish' of a record with that file as output (hash check, "
+                f"bundle, create, upload, metadata, publish): {seconds:.2f} s, "
+                f"peak RSS {rss:.1f} MiB, CPU {cpu:.2f} s"
             )
     finally:
         if server is not None:

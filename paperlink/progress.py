@@ -14,6 +14,8 @@ from paperlink.hashing import ProgressCallback
 
 # Files smaller than this hash in well under a second: no bar.
 MIN_BYTES_FOR_BAR = 64 << 20
+# Small files go up in a blink; bars for them would only bury the big ones.
+MIN_BYTES_FOR_TRANSFER_BAR = 1 << 20
 
 
 @contextmanager
@@ -82,8 +84,12 @@ def transfer_progress(
     with progress:
 
         def update(name: str, done: int, total: int) -> None:
+            if total < MIN_BYTES_FOR_TRANSFER_BAR:
+                return
             if name not in tasks:
                 tasks[name] = progress.add_task(name, total=total)
             progress.update(tasks[name], completed=done)
+            if done >= total and name.startswith("checking "):
+                progress.remove_task(tasks.pop(name))  # checked: make room for the upload bars
 
         yield update

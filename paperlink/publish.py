@@ -248,6 +248,7 @@ def _publish_locked(
         include_image=options.include_image,
         image_archive=options.image_archive,
         pdf=options.pdf,
+        on_progress=(lambda n, d, t: on_progress(f"checking {n}", d, t)) if on_progress else None,
     )
     result = PublishResult(
         target="dry-run",

@@ -597,8 +597,9 @@ def test_upload_progress_bar_draws_on_a_terminal() -> None:
         assert none is None
     with transfer_progress(enabled=True) as progress:
         assert progress is not None
-        progress("big.bin", 512, 1024)
-        progress("big.bin", 1024, 1024)
+        progress("small.txt", 512, 1024)  # no bar for small files
+        progress("big.bin", 1 << 20, 4 << 20)
+        progress("big.bin", 4 << 20, 4 << 20)
 
 
 def test_draft_deleted_on_the_server_is_explained(study: Path, zenodo_env: FakeZenodo) -> None:
