@@ -30,7 +30,11 @@ METADATA = {
 
 
 def client_for(server: FakeZenodo, **kwargs: object) -> ZenodoClient:
-    options: dict[str, object] = {"backoff": 0.05, "max_retry_seconds": 20.0, "timeout": (5.0, 5.0)}
+    options: dict[str, object] = {
+        "backoff": 0.05,
+        "max_retry_seconds": 20.0,
+        "timeout": (10.0, 30.0),
+    }
     options.update(kwargs)
     return ZenodoClient(server.api, server.token, **options)  # type: ignore[arg-type]
 

@@ -107,6 +107,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
+        self.record_status(
+            status
+        )  # before answering, so a client never sees an answer not yet logged
         self.send_response(status)
         if body is not None:
             self.send_header("Content-Type", "application/json")
@@ -118,16 +121,15 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
-        self.record_status(status)
 
     def send_html(self, status: int) -> None:
         data = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+        self.record_status(status)
         self.send_response(status)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        self.record_status(status)
 
     def error(self, status: int, message: str, errors: list[dict[str, Any]] | None = None) -> None:
         body: dict[str, Any] = {"status": status, "message": message}
@@ -151,9 +153,9 @@ class Handler(BaseHTTPRequestHandler):
     def drop(self) -> None:
         """Close the connection without an answer (what a reset or a lost answer looks like)."""
         self.close_connection = True
+        self.record_status(None)
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        self.record_status(None)
 
     def record_status(self, status: int | None) -> None:
         entry = getattr(self, "_entry", None)
