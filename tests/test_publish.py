@@ -616,3 +616,17 @@ def test_labels_with_slashes_make_flat_names(study: Path) -> None:
     names = [f["name"] for f in plan["files"]]
     assert "sweep__a1__figures__fig5.svg" in names and "sweep__a1.record.json" in names
     assert all("/" not in n for n in names)
+
+
+def test_server_choice(study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERLINK_ZENODO_URL", "http://127.0.0.1:9/api")
+
+    def server(*args: str) -> str:
+        out = run_cli("publish", "--record", "fig1", "--dry-run", "--json", *args).stdout
+        return str(json.loads(out)["server"])
+
+    assert server() == "http://127.0.0.1:9/api"
+    assert server("--sandbox") == "https://sandbox.zenodo.org/api"
+    assert server("--zenodo-url", "https://data.example.edu/api") == "https://data.example.edu/api"
+    monkeypatch.delenv("PAPERLINK_ZENODO_URL")
+    assert server() == "https://zenodo.org/api"
