@@ -354,7 +354,7 @@ def _start_publish(study: Path, zenodo: FakeZenodo, *args: str) -> subprocess.Po
 def test_publish_resumes_after_process_death(
     study: Path, zenodo: FakeZenodo, sig: signal.Signals
 ) -> None:
-    zenodo.fault("stall", method="PUT", path="big.bin", seconds=3)
+    zenodo.fault("stall", method="PUT", path="big.bin", seconds=30)
     process = _start_publish(study, zenodo)
     zenodo.wait_for(lambda: any(e.get("stalled") for e in zenodo.log()))
     rival = paperlink_process(

@@ -528,7 +528,7 @@ class Handler(BaseHTTPRequestHandler):
                 received += len(chunk)
         if received < length:
             # A broken transfer leaves nothing (the server rolls back).
-            tmp.unlink()
+            tmp.unlink(missing_ok=True)
             self.close_connection = True
             self.record_status(None)
             return
