@@ -111,6 +111,8 @@ def from_citation_cff(path: Path) -> dict[str, Any]:
         out["keywords"] = [str(k) for k in data["keywords"]]
     if data.get("version") is not None:
         out["version"] = str(data["version"])
+    if data.get("date-released"):
+        out["publication_date"] = str(data["date-released"])[:10]  # YAML may give a date object
     related: list[dict[str, str]] = []
     preferred = data.get("preferred-citation")
     if isinstance(preferred, dict):

@@ -493,8 +493,9 @@ def test_metadata_sources_in_order(project_dir: Path) -> None:
         and zj.metadata["title"] == "From zenodo.json"
         and "doi" not in zj.metadata
     )
-    (project_dir / "CITATION.cff").write_text(CITATION)
+    (project_dir / "CITATION.cff").write_text(CITATION + "date-released: 2026-11-20\n")
     cff = load_metadata(project, labels=["a"])
+    assert cff.metadata["publication_date"] == "2026-11-20"
     assert cff.source == "CITATION.cff" and cff.metadata["keywords"] == ["tides", "sea level"]
     assert cff.metadata["creators"][1] == {"name": "The Tide Consortium"}
     assert {"identifier": "10.1234/tides.2026", "relation": "isSupplementTo"} in cff.metadata[
