@@ -199,6 +199,7 @@ class ZenodoClient:
         deadline: float | None = None,
         rewind: Callable[[], Any] | None = None,
         what: str = "",
+        stream: bool = False,
     ) -> requests.Response:
         """One call with retries; returns a response with status < 400 or raises :class:`ZenodoError`.
 
@@ -223,6 +224,7 @@ class ZenodoClient:
                     params=params,
                     timeout=self.timeout,
                     allow_redirects=method == "GET",
+                    stream=stream,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not retry:
@@ -558,6 +560,67 @@ class ZenodoClient:
         self._send(
             "DELETE", f"{bucket.rstrip('/')}/{quote(name, safe='')}", what=f"deleting {name}"
         )
+
+    # -- the read side (published records; no token needed for public ones) ------------------------
+    def get_record(self, record_id: int | str) -> dict[str, Any]:
+        """A published record (``GET /records/:id``): ``files`` with ``key``, ``size``, ``md5:`` checksum."""
+        what = f"reading record {record_id}"
+        data: dict[str, Any] = self._json(
+            self._send("GET", f"records/{record_id}", what=what), what
+        )
+        return data
+
+    def download(
+        self,
+        record_id: int | str,
+        key: str,
+        dest: str | os.PathLike[str],
+        *,
+        md5: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> str:
+        """Stream file ``key`` of a published record to ``dest`` (via a temporary file); returns its
+        md5 and raises :class:`ZenodoError` when it differs from ``md5``."""
+        import hashlib
+
+        url = f"{self.base_url}/records/{record_id}/files/{quote(key, safe='')}/content"
+        what = f"downloading {key} of record {record_id}"
+        target = Path(dest)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        deadline = time.monotonic() + self.max_retry_seconds
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                response = self._send("GET", url, what=what, deadline=deadline, stream=True)
+                digest = hashlib.md5(usedforsecurity=False)
+                total = int(response.headers.get("Content-Length") or 0)
+                done = 0
+                try:
+                    with tmp.open("wb") as out:
+                        for chunk in response.iter_content(UPLOAD_BLOCK):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            done += len(chunk)
+                            if on_progress is not None:
+                                on_progress(done, total)
+                except (
+                    requests.ConnectionError,
+                    requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError,  # the body ended early
+                ) as exc:
+                    self._pause(self._wait_time(attempt, None), deadline, what, _reason(exc))
+                    continue
+                finally:
+                    response.close()
+                break
+            got = digest.hexdigest()
+            if md5 is not None and got != md5.lower().removeprefix("md5:"):
+                raise ZenodoError(f"{what}: the file is md5:{got} but the record says {md5}")
+            tmp.replace(target)
+            return got
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def deposition_files(deposition: dict[str, Any]) -> dict[str, tuple[str | None, int | None]]:

@@ -301,3 +301,24 @@ def test_server_without_deposit_api_is_named(zenodo: FakeZenodo) -> None:
         pytest.raises(ZenodoError, match="offers no Zenodo deposit API"),
     ):
         client.create_deposition("m")
+
+
+def test_published_record_files_download_with_md5_check(zenodo: FakeZenodo, tmp_path: Path) -> None:
+    path, md5 = make_file(tmp_path, "data.bin", size=3 << 20)
+    with client_for(zenodo) as client:
+        dep = client.create_deposition("m")
+        client.upload(dep, "data v1.bin", path, md5=md5)
+        client.update_metadata(dep["id"], METADATA)
+        client.publish(dep["id"])
+        record = client.get_record(dep["id"])
+        (entry,) = record["files"]
+        assert entry["key"] == "data v1.bin" and entry["checksum"] == f"md5:{md5}"
+        zenodo.fault("truncate", method="GET", path="/content$")
+        got = client.download(
+            dep["id"], "data v1.bin", tmp_path / "copy.bin", md5=entry["checksum"]
+        )
+        assert got == md5 and (tmp_path / "copy.bin").read_bytes() == path.read_bytes()
+        with pytest.raises(ZenodoError, match=r"the record says 0{32}"):
+            client.download(dep["id"], "data v1.bin", tmp_path / "bad.bin", md5="0" * 32)
+    assert not (tmp_path / "bad.bin").exists() and not list(tmp_path.glob(".*.part"))
+    assert len(zenodo.requests_to("GET", "/content$")) == 3

@@ -11,7 +11,8 @@ Faults on demand (``POST /_control/faults``, a list of objects ``{"method", "pat
 connection before acting; for uploads after reading half the body), ``lose`` (act, then drop the
 connection without answering), ``no_md5`` (answer an upload without checksum), ``corrupt`` (store a wrong
 checksum), ``stall`` (read half an upload, then wait ``seconds``), ``slow`` (wait ``seconds`` before
-answering), ``budget_spent`` (answer normally with ``X-RateLimit-Remaining: 0`` and a reset 2 s ahead). ``GET /_control/log`` lists every request received (method, path with query, headers);
+answering), ``truncate`` (a download
+drops the connection halfway), ``budget_spent`` (answer normally with ``X-RateLimit-Remaining: 0`` and a reset 2 s ahead). ``GET /_control/log`` lists every request received (method, path with query, headers);
 ``GET /_control/state`` the depositions; ``POST /_control/reset`` forgets everything.
 """
 
@@ -273,6 +274,31 @@ class Handler(BaseHTTPRequestHandler):
                 return self.publish(dep)
             if m.group(2) == "newversion":
                 return self.newversion(dep)
+        m = re.fullmatch(r"/api/records/(\d+)(?:/files/([^/]+)/content)?", path)
+        if m and method == "GET":
+            dep = self.state.depositions.get(int(m.group(1)))
+            if dep is None or not dep["submitted"]:
+                return self.error(404, "The persistent identifier is not registered.")
+            if m.group(2) is None:
+                return self.send_json(200, self.record_view(dep))
+            name = unquote(m.group(2))
+            if name not in dep["_files"]:
+                return self.error(404, "File not found.")
+            data = (self.state.data_dir / dep["_bucket"] / name.replace("/", "%2F")).read_bytes()
+            if self._fault is not None and self._fault["action"] == "truncate":
+                self.record_status(200)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                return self.drop()
+            self.record_status(200)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         m = re.fullmatch(r"/api/files/([0-9a-f-]+)/([^/]+)", path)
         if m:
             dep_id = self.state.buckets.get(m.group(1))
@@ -332,6 +358,30 @@ class Handler(BaseHTTPRequestHandler):
         out["metadata"] = dict(dep["metadata"])
         out["metadata"]["prereserve_doi"] = {"doi": f"10.5281/zenodo.{dep_id}", "recid": dep_id}
         return out
+
+    def record_view(self, dep: dict[str, Any]) -> dict[str, Any]:
+        """``GET /records/:id`` in Zenodo JSON: files with ``key`` and ``md5:`` checksums."""
+        base = self.base()
+        return {
+            "id": dep["id"],
+            "recid": str(dep["id"]),
+            "conceptrecid": dep["conceptrecid"],
+            "doi": dep["doi"],
+            "conceptdoi": dep["conceptdoi"],
+            "status": "published",
+            "metadata": dep["metadata"],
+            "files": [
+                {
+                    "id": f["id"],
+                    "key": name,
+                    "size": f["size"],
+                    "checksum": f"md5:{f['md5']}",
+                    "links": {"self": f"{base}/api/records/{dep['id']}/files/{name}/content"},
+                }
+                for name, f in sorted(dep["_files"].items())
+            ],
+            "links": {"self_html": f"{base}/records/{dep['id']}"},
+        }
 
     def new_deposition(self, concept: str | None = None) -> dict[str, Any]:
         dep_id = self.state.new_id()
