@@ -51,3 +51,29 @@ def file_progress(
             return update
 
         yield factory
+
+
+@contextmanager
+def step_progress(
+    description: str, enabled: bool | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
+    """Yields a ``(done, total)`` callback drawing a bar of steps (pages, files), or None off a terminal."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    progress: Any = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
