@@ -77,8 +77,8 @@ def _replace(staging: Path, target: Path) -> None:
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         target.rename(old)
+    staging.chmod(0o755)  # mkdtemp made it private; a site is for reading
     staging.rename(target)
-    staging.chmod(0o755)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

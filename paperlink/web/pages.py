@@ -11,6 +11,7 @@ import json
 import os
 import posixpath
 import re
+import shlex
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -364,7 +365,8 @@ def record_page(
         "previous": previous_run(summaries, record),
         "recent": recent,
         "figures_used": {f.path for f in used},
-        "rerun_command": f"paperlink rerun {record.label}",
+        "rerun_command": f"paperlink rerun {shlex.quote(record.label)}",
+        "command_line": shlex.join(record.argv) if record.argv else record.command,
     }
 
 
