@@ -172,3 +172,24 @@ def test_site_paginates_the_records_list(project_dir: Path, tmp_path: Path) -> N
     second = (site / "records" / "page-2.html").read_text()
     assert 'href="bulk-004.html"' in second and 'href="../index.html"' in second
     check_links(site)
+
+
+def test_every_web_template_is_package_data() -> None:
+    """The wheel maps templates/ to paperlink.templates; its package-data globs must take web/."""
+    import fnmatch
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    from helpers import REPO_ROOT
+
+    from paperlink.web.pages import template_folder
+
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["paperlink.templates"]
+    files = [p.relative_to(REPO_ROOT / "templates").as_posix() for p in template_folder().iterdir()]
+    assert "web/paperlink.css" in files and "web/record.html.j2" in files
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

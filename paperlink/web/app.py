@@ -231,6 +231,12 @@ class _Handler(WSGIRequestHandler):
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that gives up on a request (navigating away, cancelling an image) is no error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _ThreadingServer6(_ThreadingServer):
     address_family = socket.AF_INET6

@@ -14,7 +14,6 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +53,11 @@ STATE_NOT_ARCHIVED = "not-archived"
 
 # -- templates ------------------------------------------------------------------------------------
 def template_folder() -> Path:
-    """``templates/web``: package data when installed, the checkout's ``templates/`` when run from it."""
-    try:
-        folder = Path(str(resources.files("paperlink.templates"))) / "web"
-    except ModuleNotFoundError:
-        folder = Path(__file__).resolve().parent.parent.parent / "templates" / "web"
-    return folder
+    """``templates/web``: package data (``paperlink/templates/web``) when installed, the checkout's
+    ``templates/web`` when run from a source tree."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "templates" / "web"
+    return installed if installed.is_dir() else package.parent / "templates" / "web"
 
 
 class Renderer:
