@@ -11,8 +11,18 @@ from typing import Any
 from fixtures_browser import Study, add_built_record, file_digest, screenshot
 from helpers import run_cli
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from paperlink.web.links import quote_segment
+
+
+def wait_for_url(driver: Any, url: str) -> None:
+    """Clicks and form submissions navigate asynchronously: wait for the new page before looking."""
+    WebDriverWait(driver, 15).until(expected_conditions.url_to_be(url))
+    WebDriverWait(driver, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def image_loaded(driver: Any, element: Any) -> bool:
@@ -32,7 +42,7 @@ def test_click_from_records_to_record_figure_and_comparison(study: Study, serve,
     screenshot(browser, "01-records")
 
     browser.find_element(By.LINK_TEXT, study.tuned).click()
-    assert browser.current_url == viewer.url + "records/tuned"
+    wait_for_url(browser, viewer.url + "records/tuned")
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Record tuned")
     image = browser.find_element(By.CSS_SELECTOR, ".gallery img")
     assert image_loaded(browser, image)
@@ -46,7 +56,7 @@ def test_click_from_records_to_record_figure_and_comparison(study: Study, serve,
     screenshot(browser, "02-record")
 
     browser.find_element(By.PARTIAL_LINK_TEXT, "figure page").click()
-    assert browser.current_url == viewer.url + "figures/tuned/figures/tuned.png"
+    wait_for_url(browser, viewer.url + "figures/tuned/figures/tuned.png")
     assert browser.find_element(By.ID, "verification").text == "not archived"
     assert image_loaded(browser, browser.find_element(By.CSS_SELECTOR, ".main-figure img"))
     assert digest in browser.find_element(By.CSS_SELECTOR, "dl.digests").text
@@ -54,8 +64,9 @@ def test_click_from_records_to_record_figure_and_comparison(study: Study, serve,
     screenshot(browser, "03-figure")
 
     browser.find_element(By.LINK_TEXT, "tuned").click()
+    wait_for_url(browser, viewer.url + "records/tuned")
     browser.find_element(By.PARTIAL_LINK_TEXT, "Compare with the previous run").click()
-    assert browser.current_url == viewer.url + "compare/baseline/tuned"
+    wait_for_url(browser, viewer.url + "compare/baseline/tuned")
     differences = browser.find_element(By.CSS_SELECTOR, "table.differences").text
     assert "argv" in differences and "orange" in differences
     screenshot(browser, "04-compare")
@@ -82,7 +93,7 @@ def test_search_form_filters_without_javascript(study: Study, serve, browser) ->
     browser.get(viewer.url)
     browser.find_element(By.NAME, "q").send_keys("narrower")
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    assert "q=narrower" in browser.current_url
+    wait_for_url(browser, viewer.url + "?q=narrower&tag=&status=&script=&since=&until=")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.records tbody th a")
     assert [row.text for row in rows] == [study.tuned]
 
@@ -92,7 +103,7 @@ def test_compare_form_on_the_record_page(study: Study, serve, browser) -> None:
     browser.get(viewer.url + "records/baseline")
     browser.find_element(By.NAME, "right").send_keys(study.archived)
     browser.find_element(By.CSS_SELECTOR, "#compare button").click()
-    assert browser.current_url == viewer.url + "compare/baseline/archived-in-container"
+    wait_for_url(browser, viewer.url + "compare/baseline/archived-in-container")
 
 
 def test_html_in_a_record_runs_no_script(project_dir: Path, serve, browser) -> None:
@@ -136,6 +147,7 @@ def test_static_site_opens_from_disk(study: Study, browser, tmp_path: Path) -> N
     assert browser.find_elements(By.CSS_SELECTOR, "form.filters") == []
     screenshot(browser, "09-site-records")
     browser.find_element(By.LINK_TEXT, study.baseline).click()
+    wait_for_url(browser, (site / "records" / "baseline.html").as_uri())
     image = browser.find_element(By.CSS_SELECTOR, ".gallery img")
     assert image_loaded(browser, image)
     assert browser.find_element(By.ID, "rerun").text == "paperlink rerun baseline"
@@ -146,11 +158,14 @@ def test_static_site_opens_from_disk(study: Study, browser, tmp_path: Path) -> N
     assert colour == "rgba(29, 35, 48, 1)"
     screenshot(browser, "10-site-record")
     browser.find_element(By.PARTIAL_LINK_TEXT, "figure page").click()
+    wait_for_url(browser, (site / "figures" / "baseline" / "figures" / "curve.png.html").as_uri())
     assert image_loaded(browser, browser.find_element(By.CSS_SELECTOR, ".main-figure img"))
     screenshot(browser, "11-site-figure")
     browser.get(site.joinpath("index.html").as_uri())
     browser.find_element(By.LINK_TEXT, study.tuned).click()
+    wait_for_url(browser, (site / "records" / "tuned.html").as_uri())
     browser.find_element(By.PARTIAL_LINK_TEXT, "Compare with the previous run").click()
+    wait_for_url(browser, (site / "compare" / "baseline" / "tuned.html").as_uri())
     assert "argv" in browser.find_element(By.CSS_SELECTOR, "table.differences").text
     images = browser.find_elements(By.CSS_SELECTOR, ".pair img")
     assert images == [] or all(image_loaded(browser, i) for i in images)
