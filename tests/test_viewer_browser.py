@@ -77,10 +77,16 @@ def test_click_from_records_to_record_figure_and_comparison(study: Study, serve,
     assert "paperlink rerun archived-in-container" in container
     assert "10.5072/zenodo.123456" in browser.find_element(By.ID, "archive").text
     screenshot(browser, "05-record-container-archive")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    assert not browser.find_element(By.CSS_SELECTOR, "header.site").is_displayed()
+    screenshot(browser, "05b-record-print")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
 
     browser.get(viewer.url + "figures")
     states = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "table.figures .state")]
     assert states == ["not archived", "not archived", "OK"]
+    thumbs = browser.find_elements(By.CSS_SELECTOR, "table.figures img.thumb")
+    assert len(thumbs) == 3 and all(image_loaded(browser, t) for t in thumbs)
     screenshot(browser, "06-figures")
 
     browser.get(viewer.url + "records/nope")
