@@ -65,6 +65,12 @@ def test_site_has_no_broken_or_external_links(study: Study, tmp_path: Path) -> N
         study.root, "sweep/a%2F..", outputs=[file_digest(study.root, "figures/odd name%.png")]
     )
     add_built_record(study.root, "..", outputs=[file_digest(study.root, "figures/curve.png")])
+    add_built_record(
+        study.root,
+        "<script>x</script>",
+        argv=["sh", "-c", "<img src=x onerror=alert(1)>"],
+        reason="<script>document.title='pwned'</script>",
+    )
     site = tmp_path / "site"
     result = run_cli("site", str(site), "--tex", "paper/main.tex")
     assert f"to {site}" in result.output

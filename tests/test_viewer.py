@@ -469,3 +469,18 @@ def test_diff_lines_classify_each_line() -> None:
         "add",
         "ctx",
     ]
+
+
+def test_ctrl_c_stops_the_viewer_cleanly(study: Study, tmp_path: Path) -> None:
+    import signal
+
+    from fixtures_browser import start_viewer
+
+    viewer = start_viewer(study.root, log_dir=tmp_path)
+    assert viewer.text("/records/baseline")
+    viewer.process.send_signal(signal.SIGINT)
+    assert viewer.process.wait(timeout=15) == 0
+    if viewer.process.stdout:
+        viewer.process.stdout.close()
+    log = viewer.stderr_path.read_text()
+    assert "paperlink: viewer stopped" in log and "Traceback" not in log
