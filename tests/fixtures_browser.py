@@ -114,6 +114,7 @@ def add_built_record(
     container: ContainerRef | None = None,
     publication: Publication | None = None,
     tags: list[str] | None = None,
+    exit_status: int = 0,
 ) -> Record:
     """Store a complete record built by hand (sections other features fill, hostile text, odd paths)."""
     now = format_time(utc_now())
@@ -129,7 +130,9 @@ def add_built_record(
         start_time=now,
         end_time=now,
         duration_seconds=1.5,
-        outcome=Outcome(status="finished", exit_status=0),
+        outcome=Outcome(
+            status="finished" if exit_status == 0 else "failed", exit_status=exit_status
+        ),
         reason=reason,
         tags=tags or [],
         container=container,

@@ -40,8 +40,10 @@ def test_records_page_lists_newest_first(study: Study, serve) -> None:
         ("?tag=sweep", ["tuned"], ["baseline", "archived-in-container"]),
         ("?q=narrower", ["tuned"], ["baseline"]),
         ("?q=FIRST+LOOK", ["baseline"], ["tuned"]),
-        ("?status=failed", [], ["tuned", "baseline"]),
+        ("?status=failed", ["crashed"], ["tuned", "baseline"]),
+        ("?status=finished", ["tuned", "baseline"], ["crashed"]),
         ("?script=plot.py&tag=paper", ["tuned", "baseline", "archived-in-container"], []),
+        ("?script=fit.R", ["crashed"], ["tuned"]),
         ("?since=2000-01-01&until=2999-12-31", ["tuned", "baseline"], []),
         ("?until=2000-01-01", [], ["tuned", "baseline"]),
     ],
@@ -49,6 +51,7 @@ def test_records_page_lists_newest_first(study: Study, serve) -> None:
 def test_records_page_filters_on_the_server(
     study: Study, serve, query: str, shown: list[str], hidden: list[str]
 ) -> None:
+    add_built_record(study.root, "crashed", argv=["Rscript", "fit.R"], exit_status=2)
     html = serve(study.root).text("/" + query)
     for label in shown:
         assert f">{label}</a>" in html, label
@@ -484,3 +487,28 @@ def test_ctrl_c_stops_the_viewer_cleanly(study: Study, tmp_path: Path) -> None:
         viewer.process.stdout.close()
     log = viewer.stderr_path.read_text()
     assert "paperlink: viewer stopped" in log and "Traceback" not in log
+
+
+def test_loopback_viewer_refuses_foreign_host_names(study: Study, serve) -> None:
+    """DNS rebinding: a page on evil.example that resolves to 127.0.0.1 must not read the records."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    viewer = serve(study.root)
+    port = urlsplit(viewer.url).port
+    for host, expected in [
+        (f"evil.example:{port}", 421),
+        ("evil.example", 421),
+        (f"127.0.0.1:{port}", 200),
+        (f"localhost:{port}", 200),
+    ]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.putrequest("GET", "/records/baseline", skip_host=True)
+        connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        assert response.status == expected, (host, response.status)
+        if expected == 421:
+            assert b"baseline" not in body

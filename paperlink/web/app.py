@@ -60,6 +60,8 @@ class ViewerApp:
         self.tex = Path(tex) if tex else None
         self.renderer = pages.Renderer()
         self.links = Links()
+        # Host headers accepted; None accepts any (a viewer listening beyond loopback).
+        self.allowed_hosts: set[str] | None = None
         # Fail at start-up, not on the first request, when the store or the manuscript is missing.
         with RecordStore(self.store_path) as store:
             pages.load_figures(store, self.root, self.tex)
@@ -79,6 +81,14 @@ class ViewerApp:
         return body
 
     def respond(self, environ: dict[str, Any]) -> Response:
+        host = environ.get("HTTP_HOST", "").lower()
+        if self.allowed_hosts is not None and host not in self.allowed_hosts:
+            # A web page elsewhere could point a name of its own at 127.0.0.1 (DNS rebinding) and read
+            # the records through the visitor's browser; a loopback viewer only answers its own names.
+            return self._error(
+                "421 Misdirected Request",
+                f"this viewer answers only to {', '.join(sorted(self.allowed_hosts))}",
+            )
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self._error(
                 "405 Method Not Allowed", "the viewer only shows records; it changes nothing"
@@ -275,6 +285,15 @@ def serve_app(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",
             hint="choose another --port (--port 0 picks a free one), or check --host",
         ) from exc
+    if is_loopback(bare):
+        names = (
+            {bare, "localhost", "127.0.0.1", "[::1]"}
+            if ":" not in bare
+            else {f"[{bare}]", "localhost"}
+        )
+        app.allowed_hosts = {f"{name}:{server.server_port}" for name in names}
+        if server.server_port == 80:
+            app.allowed_hosts |= names
     try:
         shown = f"[{bare}]" if ":" in bare else bare
         if on_ready is not None:
