@@ -512,3 +512,16 @@ def test_loopback_viewer_refuses_foreign_host_names(study: Study, serve) -> None
         assert response.status == expected, (host, response.status)
         if expected == 421:
             assert b"baseline" not in body
+
+
+def test_record_with_many_image_outputs_keeps_the_gallery_short(project_dir: Path, serve) -> None:
+    (project_dir / "figures").mkdir(exist_ok=True)
+    outputs = []
+    for number in range(30):
+        (project_dir / "figures" / f"p{number:02d}.png").write_bytes(png_bytes(2, 2, (number, 0, 0)))
+        outputs.append(file_digest(project_dir, f"figures/p{number:02d}.png"))
+    add_built_record(project_dir, "many", outputs=outputs)
+    html = serve(project_dir).text("/records/many")
+    assert html.count('<img src="/records/many/files/') == 24
+    assert "… and 6 more images, listed in the table below." in html
+    assert html.count('href="/records/many/files/') == 30
