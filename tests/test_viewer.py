@@ -518,7 +518,9 @@ def test_record_with_many_image_outputs_keeps_the_gallery_short(project_dir: Pat
     (project_dir / "figures").mkdir(exist_ok=True)
     outputs = []
     for number in range(30):
-        (project_dir / "figures" / f"p{number:02d}.png").write_bytes(png_bytes(2, 2, (number, 0, 0)))
+        (project_dir / "figures" / f"p{number:02d}.png").write_bytes(
+            png_bytes(2, 2, (number, 0, 0))
+        )
         outputs.append(file_digest(project_dir, f"figures/p{number:02d}.png"))
     add_built_record(project_dir, "many", outputs=outputs)
     html = serve(project_dir).text("/records/many")
