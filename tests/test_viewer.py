@@ -527,3 +527,21 @@ def test_record_with_many_image_outputs_keeps_the_gallery_short(project_dir: Pat
     assert html.count('<img src="/records/many/files/') == 24
     assert "… and 6 more images, listed in the table below." in html
     assert html.count('href="/records/many/files/') == 30
+
+
+def test_figure_list_reports_bad_references_and_pinned_digests(study: Study, serve) -> None:
+    md5 = file_digest(study.root, "figures/curve.png").md5
+    (study.root / "paper" / "other.tex").write_text(
+        "\\plincludegraphics[digest=" + "0" * 64 + "]{baseline:figures/curve.png}\n"
+        "\\plincludegraphics[digest=md5:" + str(md5) + "]{baseline:figures/curve.png}\n"
+        "\\plincludegraphics{baseline:figures/nope.png}\n"
+        "\\plincludegraphics{nobody}\n"
+    )
+    viewer = serve(study.root, "--tex", "paper/other.tex")
+    index = viewer.text("/figures")
+    assert "record &#39;baseline&#39; has no output &#39;figures/nope.png&#39;" in index
+    assert "its outputs are: figures/curve.png" in index
+    assert "no record labelled &#39;nobody&#39;" in index
+    page = viewer.text("/figures/baseline/figures/curve.png")
+    assert f"other.tex:1 pins {'0' * 64}, not the record&#39;s digest" in page
+    assert "other.tex:2 pins" not in page  # the md5 pin matches

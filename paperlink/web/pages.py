@@ -23,9 +23,10 @@ from paperlink import __version__
 from paperlink.compare import diff_records
 from paperlink.errors import CaptureError, RecordNotFound
 from paperlink.filestate import DigestCache
-from paperlink.hashing import Digests
-from paperlink.manuscript import Reference, Use, scan_manuscript
+from paperlink.hashing import Digests, algorithm_of, strip_algorithm
+from paperlink.manuscript import Use, scan_manuscript
 from paperlink.records import FileDigest, Publication, Record
+from paperlink.references import ReferenceError, resolve_output
 from paperlink.report import format_duration, format_size
 from paperlink.store import RecordStore, RecordSummary
 from paperlink.web.links import Links
@@ -39,7 +40,6 @@ IMAGE_TYPES = {
     ".svg": "image/svg+xml",
     ".webp": "image/webp",
 }
-FIGURE_SUFFIXES = frozenset(IMAGE_TYPES) | {".pdf", ".eps"}
 SCRIPT_SUFFIXES = (".py", ".r", ".jl", ".sh", ".m", ".ipynb", ".pl", ".rb", ".js", ".do", ".smk")
 STATUSES = ("finished", "failed", "interrupted", "killed", "running", "incomplete")
 MAX_STREAM_CHARS = 200_000
@@ -388,33 +388,25 @@ class FigureView:
 
     @property
     def digest_problems(self) -> list[str]:
-        """Places where the manuscript pins a digest other than the record's."""
-        if self.output is None or not self.output.item.sha256:
+        """Places where the manuscript pins a ``digest=`` other than the record's (as ``verify`` reads it:
+        sha256, sha1 or md5, told apart by length)."""
+        if self.output is None:
             return []
         problems = []
         for use in self.uses:
             pinned = use.digest
-            if pinned and not self.output.item.sha256.startswith(pinned.removeprefix("sha256:")):
-                problems.append(f"{use.file.name}:{use.line} pins {pinned}")
+            if not pinned:
+                continue
+            try:
+                expected = getattr(self.output.item, algorithm_of(pinned))
+            except CaptureError as exc:
+                problems.append(f"{use.file.name}:{use.line}: digest={pinned}: {exc.message}")
+                continue
+            if not expected or strip_algorithm(pinned).lower() != expected.lower():
+                problems.append(
+                    f"{use.file.name}:{use.line} pins {pinned}, not the record's digest"
+                )
         return problems
-
-
-def resolve_reference(reference: Reference, record: Record) -> FileDigest | str:
-    """The output a manuscript reference names, or why none fits (Sumatra's rules)."""
-    if reference.path is not None:
-        item = record.output(reference.path)
-        return item or f"record '{record.label}' has no output '{reference.path}'"
-    if reference.fragment is not None:
-        matches = [o for o in record.outputs if reference.fragment in o.path]
-        what = f"containing '{reference.fragment}'"
-    else:
-        matches = [o for o in record.outputs if Path(o.path).suffix.lower() in FIGURE_SUFFIXES]
-        what = "that is an image"
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        return f"record '{record.label}' has no output {what}"
-    return f"record '{record.label}' has {len(matches)} outputs {what}; name one as LABEL:PATH"
 
 
 def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[FigureView]:
@@ -438,11 +430,13 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
                 FigureView(label, str(use.reference), [], problem=f"no record labelled '{label}'"),
             ).uses.append(use)
             continue
-        found = resolve_reference(use.reference, record)
-        if isinstance(found, str):
+        try:
+            found = resolve_output(record, use.reference)
+        except ReferenceError as exc:
             key = (label, str(use.reference))
+            problem = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
             figures.setdefault(
-                key, FigureView(label, str(use.reference), [], record, problem=found)
+                key, FigureView(label, str(use.reference), [], record, problem=problem)
             ).uses.append(use)
             continue
         key = (label, found.path)
