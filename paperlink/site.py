@@ -19,6 +19,7 @@ from pathlib import Path
 from paperlink.errors import ViewerError
 from paperlink.store import RecordStore
 from paperlink.web import pages
+from paperlink.web.figures import figure_page, figures_page, load_figures
 from paperlink.web.links import SiteLinks
 
 MARKER = ".paperlink-site"
@@ -93,7 +94,7 @@ def _build(
 ) -> SiteSummary:
     renderer = pages.Renderer()
     summaries = store.summaries()
-    figures = pages.load_figures(store, root, tex)
+    figures = load_figures(store, root, tex)
     records = [store.get(s.label) for s in summaries]
 
     # Which outputs to copy: those inside the project that still match the record.
@@ -156,11 +157,11 @@ def _build(
         template, context = pages.compare_page(store, root, left, right)
         write(path, renderer.render(template, context, links.at(path)))
 
-    template, context = pages.figures_page(figures, tex)
+    template, context = figures_page(figures, tex)
     write("figures/index.html", renderer.render(template, context, links.at("figures/index.html")))
     for label, file_path in sorted(figure_keys):
         path = SiteLinks.figure_path(label, file_path)
-        template, context = pages.figure_page(figures or [], tex, root, label, file_path)
+        template, context = figure_page(figures or [], tex, root, label, file_path)
         write(path, renderer.render(template, context, links.at(path)))
 
     for (label, file_path), source in sorted(copies.items()):

@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from paperlink.errors import PaperlinkError, RecordNotFound, ViewerError
 from paperlink.store import RecordStore
-from paperlink.web import pages
+from paperlink.web import figures, pages
 from paperlink.web.links import Links
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -64,7 +64,7 @@ class ViewerApp:
         self.allowed_hosts: set[str] | None = None
         # Fail at start-up, not on the first request, when the store or the manuscript is missing.
         with RecordStore(self.store_path) as store:
-            pages.load_figures(store, self.root, self.tex)
+            figures.load_figures(store, self.root, self.tex)
 
     # -- WSGI -------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -127,11 +127,11 @@ class ViewerApp:
         if head == "records" and len(rest) >= 3 and rest[1] == "files":
             return self._file(rest[0], "/".join(rest[2:]))
         if head == "figures" and not rest:
-            return self._page(lambda s: pages.figures_page(self._figures(s), self.tex))
+            return self._page(lambda s: figures.figures_page(self._figures(s), self.tex))
         if head == "figures" and len(rest) >= 2:
             label, path = rest[0], "/".join(rest[1:])
             return self._page(
-                lambda s: pages.figure_page(
+                lambda s: figures.figure_page(
                     self._figures(s) or [], self.tex, self.root, label, path
                 )
             )
@@ -147,8 +147,8 @@ class ViewerApp:
             return self._page(lambda s: pages.compare_page(s, self.root, rest[0], rest[1]))
         raise RecordNotFound("there is no page at this address", hint="start from the records page")
 
-    def _figures(self, store: RecordStore) -> list[pages.FigureView] | None:
-        return pages.load_figures(store, self.root, self.tex)
+    def _figures(self, store: RecordStore) -> list[figures.FigureView] | None:
+        return figures.load_figures(store, self.root, self.tex)
 
     def _record(self, name: str) -> Response:
         with RecordStore(self.store_path) as store:

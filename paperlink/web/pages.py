@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -23,13 +23,14 @@ from paperlink import __version__
 from paperlink.compare import diff_records
 from paperlink.errors import CaptureError, RecordNotFound
 from paperlink.filestate import DigestCache
-from paperlink.hashing import Digests, algorithm_of, strip_algorithm
-from paperlink.manuscript import Use, scan_manuscript
+from paperlink.hashing import Digests
 from paperlink.records import FileDigest, Publication, Record
-from paperlink.references import ReferenceError, resolve_output
 from paperlink.report import format_duration, format_size
 from paperlink.store import RecordStore, RecordSummary
 from paperlink.web.links import Links
+
+if TYPE_CHECKING:
+    from paperlink.web.figures import FigureView
 
 PAGE_SIZE = 50
 IMAGE_TYPES = {
@@ -366,117 +367,6 @@ def record_page(
         "rerun_command": f"paperlink rerun {shlex.quote(record.label)}",
         "command_line": shlex.join(record.argv) if record.argv else record.command,
     }
-
-
-# -- figures the manuscript uses ------------------------------------------------------------------
-@dataclass
-class FigureView:
-    """One output a manuscript uses, with every place it is used."""
-
-    label: str
-    path: str
-    uses: list[Use]
-    record: Record | None = None
-    output: OutputView | None = None
-    problem: str | None = None
-
-    @property
-    def verdict(self) -> str:
-        if self.output is None:
-            return STATE_MISSING
-        return self.output.verdict
-
-    @property
-    def digest_problems(self) -> list[str]:
-        """Places where the manuscript pins a ``digest=`` other than the record's (as ``verify`` reads it:
-        sha256, sha1 or md5, told apart by length)."""
-        if self.output is None:
-            return []
-        problems = []
-        for use in self.uses:
-            pinned = use.digest
-            if not pinned:
-                continue
-            try:
-                expected = getattr(self.output.item, algorithm_of(pinned))
-            except CaptureError as exc:
-                problems.append(f"{use.file.name}:{use.line}: digest={pinned}: {exc.message}")
-                continue
-            if not expected or strip_algorithm(pinned).lower() != expected.lower():
-                problems.append(
-                    f"{use.file.name}:{use.line} pins {pinned}, not the record's digest"
-                )
-        return problems
-
-
-def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[FigureView]:
-    """The figures ``tex`` uses, one per output, in the order the manuscript first uses them.
-
-    Raises :class:`LatexError` when the manuscript cannot be read.
-    """
-    figures: dict[tuple[str, str], FigureView] = {}
-    records: dict[str, Record | None] = {}
-    for use in scan_manuscript(tex):
-        if use.kind != "figure":
-            continue
-        label = use.reference.label
-        if label not in records:
-            records[label] = store.get(label) if store.exists(label) else None
-        record = records[label]
-        if record is None:
-            key = (label, str(use.reference))
-            figures.setdefault(
-                key,
-                FigureView(label, str(use.reference), [], problem=f"no record labelled '{label}'"),
-            ).uses.append(use)
-            continue
-        try:
-            found = resolve_output(record, use.reference)
-        except ReferenceError as exc:
-            key = (label, str(use.reference))
-            problem = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
-            figures.setdefault(
-                key, FigureView(label, str(use.reference), [], record, problem=problem)
-            ).uses.append(use)
-            continue
-        key = (label, found.path)
-        figures.setdefault(key, FigureView(label, found.path, [], record)).uses.append(use)
-    for figure in figures.values():
-        if figure.record is not None and figure.problem is None:
-            views = output_views(root, store, figure.record)
-            figure.output = next(v for v in views if v.item.path == figure.path)
-    return list(figures.values())
-
-
-def figures_page(figures: list[FigureView] | None, tex: Path | None) -> tuple[str, dict[str, Any]]:
-    return "figures.html.j2", {"title": "Figures", "figures": figures, "tex": tex}
-
-
-def figure_page(
-    figures: list[FigureView], tex: Path | None, root: Path, label: str, path: str
-) -> tuple[str, dict[str, Any]]:
-    """Raises :class:`RecordNotFound` when the manuscript uses no such figure."""
-    for figure in figures:
-        if figure.label == label and figure.path == path and figure.output is not None:
-            return "figure.html.j2", {
-                "title": f"Figure {path}",
-                "figure": figure,
-                "tex_root": tex.resolve().parent if tex else root,
-                "relative": _relative_to,
-            }
-    raise RecordNotFound(f"the manuscript uses no figure '{path}' of record '{label}'")
-
-
-def _relative_to(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def load_figures(store: RecordStore, root: Path, tex: Path | None) -> list[FigureView] | None:
-    """The manuscript's figures, or ``None`` without a manuscript; raises :class:`LatexError`."""
-    return None if tex is None else manuscript_figures(store, root, tex)
 
 
 # -- comparing two records ------------------------------------------------------------------------
