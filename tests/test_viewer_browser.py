@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fixtures_browser import Study, add_built_record, file_digest, screenshot
 from helpers import run_cli
 from selenium.webdriver.common.by import By
@@ -33,6 +34,7 @@ def image_loaded(driver: Any, element: Any) -> bool:
     )
 
 
+@pytest.mark.slow
 def test_click_from_records_to_record_figure_and_comparison(study: Study, serve, browser) -> None:
     viewer = serve(study.root, "--tex", "paper/main.tex")
     browser.get(viewer.url)
