@@ -124,3 +124,7 @@ class VerificationFailed(PaperlinkError):
     """Something the paper uses does not match its record."""
 
     exit_code = ExitCode.MISMATCH
+
+
+class ViewerError(PaperlinkError):
+    """The web viewer or the static site could not be started or written."""

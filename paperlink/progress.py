@@ -1,6 +1,7 @@
-"""Progress bars for long work, shown on a terminal only (quiet in pipes and logs).
+"""Progress bars for long work, shown on a terminal only (quiet in pipes and logs), always on stderr.
 
-rich is imported only when a bar is actually shown, to keep the start-up of every command lean.
+rich is imported only when a bar is actually shown, to keep the start-up of every command lean. Bars go to
+stderr because stdout belongs to the command being run, or to ``--json`` output.
 """
 
 from __future__ import annotations
@@ -18,26 +19,38 @@ MIN_BYTES_FOR_BAR = 64 << 20
 MIN_BYTES_FOR_TRANSFER_BAR = 1 << 20
 
 
+def _shown(enabled: bool | None) -> bool:
+    return sys.stderr.isatty() if enabled is None else enabled
+
+
+def _progress(*columns: str, transient: bool = True) -> Any:
+    from rich import progress as rp
+    from rich.console import Console
+
+    made = {
+        "bar": rp.BarColumn,
+        "bytes": rp.DownloadColumn,
+        "speed": rp.TransferSpeedColumn,
+        "eta": rp.TimeRemainingColumn,
+        "count": rp.MofNCompleteColumn,
+    }
+    return rp.Progress(
+        "[progress.description]{task.description}",
+        *(made[name]() for name in columns),
+        console=Console(stderr=True),
+        transient=transient,
+    )
+
+
 @contextmanager
 def file_progress(
     enabled: bool | None = None,
 ) -> Iterator[Callable[[str], ProgressCallback | None]]:
     """Yields a factory: given a file name, a callback ``(done, total)`` drawing its bar, or None."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    if not show:
+    if not _shown(enabled):
         yield lambda name: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    progress: Any = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=Console(stderr=True),  # stdout belongs to the command being run
-        transient=True,
-    )
+    progress = _progress("bar", "bytes", "speed")
     with progress:
 
         def factory(name: str) -> ProgressCallback | None:
@@ -61,25 +74,10 @@ def transfer_progress(
 ) -> Iterator[Callable[[str, int, int], None] | None]:
     """Yields a callback ``(name, done, total)`` drawing one bar per file with bytes/s and ETA, or None
     when not on a terminal."""
-    show = sys.stderr.isatty() if enabled is None else enabled
-    if not show:
+    if not _shown(enabled):
         yield None
         return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    progress: Any = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
+    progress = _progress("bar", "bytes", "speed", "eta", transient=False)
     tasks: dict[str, Any] = {}
     with progress:
 
@@ -91,5 +89,23 @@ def transfer_progress(
             progress.update(tasks[name], completed=done)
             if done >= total and name.startswith("checking "):
                 progress.remove_task(tasks.pop(name))  # checked: make room for the upload bars
+
+        yield update
+
+
+@contextmanager
+def step_progress(
+    description: str, enabled: bool | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
+    """Yields a ``(done, total)`` callback drawing a bar of steps (pages, files), or None off a terminal."""
+    if not _shown(enabled):
+        yield None
+        return
+    progress = _progress("bar", "count")
+    with progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
 
         yield update

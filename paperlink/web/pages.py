@@ -1,0 +1,398 @@
+"""What each page of the viewer shows, gathered from the store and the project, and rendered with jinja2.
+
+Every ``*_page`` function returns the name of a template and its context; :class:`Renderer` turns that
+into HTML. The functions only read: the store is never written, and files are re-hashed without updating
+the store's digest cache, so the viewer can run beside ``paperlink run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from paperlink import __version__
+from paperlink.compare import diff_records
+from paperlink.errors import CaptureError, RecordNotFound
+from paperlink.filestate import DigestCache
+from paperlink.hashing import Digests
+from paperlink.records import FileDigest, Publication, Record
+from paperlink.report import format_duration, format_size
+from paperlink.store import RecordStore, RecordSummary
+from paperlink.web.links import Links
+
+if TYPE_CHECKING:
+    from paperlink.web.figures import FigureView
+
+PAGE_SIZE = 50
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
+SCRIPT_SUFFIXES = (".py", ".r", ".jl", ".sh", ".m", ".ipynb", ".pl", ".rb", ".js", ".do", ".smk")
+STATUSES = ("finished", "failed", "interrupted", "killed", "running", "incomplete")
+MAX_STREAM_CHARS = 200_000
+
+# Verification states of an output, as the figure pages show them.
+STATE_OK = "ok"
+STATE_CHANGED = "changed"
+STATE_MISSING = "missing"
+STATE_NOT_ARCHIVED = "not-archived"
+
+
+# -- templates ------------------------------------------------------------------------------------
+def template_folder() -> Path:
+    """``templates/web``: package data (``paperlink/templates/web``) when installed, the checkout's
+    ``templates/web`` when run from a source tree."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "templates" / "web"
+    return installed if installed.is_dir() else package.parent / "templates" / "web"
+
+
+class Renderer:
+    """The jinja2 environment of the viewer: HTML autoescaping on, undefined names are errors."""
+
+    def __init__(self) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(template_folder()),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["size"] = format_size
+        self.env.filters["duration"] = format_duration
+        self.env.filters["when"] = lambda t: (t or "")[:19].replace("T", " ")
+        self.env.filters["short"] = _short_digest
+        self.env.filters["jsonvalue"] = _json_value
+
+    def render(self, template: str, context: dict[str, Any], links: Links) -> str:
+        return self.env.get_template(template).render(**context, links=links, version=__version__)
+
+    def css(self) -> bytes:
+        return (template_folder() / "paperlink.css").read_bytes()
+
+
+def _short_digest(value: str | None) -> str:
+    if not value:
+        return "-"
+    return value[:12] + "…" if len(value) > 16 else value
+
+
+def _json_value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+# -- the records page -----------------------------------------------------------------------------
+@dataclass
+class RecordQuery:
+    """The search and filters of the records page, from its query string."""
+
+    text: str = ""
+    tag: str = ""
+    status: str = ""
+    script: str = ""
+    since: str = ""
+    until: str = ""
+    page: int = 1
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> RecordQuery:
+        query = cls(
+            text=params.get("q", "").strip(),
+            tag=params.get("tag", "").strip(),
+            status=params.get("status", "").strip(),
+            script=params.get("script", "").strip(),
+            since=params.get("since", "").strip(),
+            until=params.get("until", "").strip(),
+        )
+        try:
+            query.page = max(1, int(params.get("page", "1")))
+        except ValueError:
+            query.page = 1
+        for name in ("since", "until"):
+            value = getattr(query, name)
+            if value:
+                try:
+                    date.fromisoformat(value)
+                except ValueError:
+                    query.problems.append(f"'{value}' is not a date: write it as YYYY-MM-DD")
+                    setattr(query, name, "")
+        return query
+
+    def as_params(self) -> dict[str, str]:
+        return {
+            "q": self.text,
+            "tag": self.tag,
+            "status": self.status,
+            "script": self.script,
+            "since": self.since,
+            "until": self.until,
+        }
+
+    @property
+    def active(self) -> bool:
+        return any(self.as_params().values())
+
+    def matches(self, summary: RecordSummary) -> bool:
+        if self.tag and self.tag not in summary.tags:
+            return False
+        if self.status and summary.status != self.status:
+            return False
+        if self.script and script_of(summary.command) != self.script:
+            return False
+        day = summary.start_time[:10]
+        if self.since and day < self.since:
+            return False
+        if self.until and day > self.until:
+            return False
+        if self.text:
+            needle = self.text.casefold()
+            haystack = f"{summary.label}\n{summary.command}\n{summary.reason or ''}".casefold()
+            return needle in haystack
+        return True
+
+
+def script_of(command: str) -> str:
+    """The script a command ran (``python3 analysis/fit.py -n 3`` → ``analysis/fit.py``), else its
+    program's name."""
+    words = command.split()
+    for word in words:
+        if word.lower().endswith(SCRIPT_SUFFIXES):
+            return word
+    return posixpath.basename(words[0]) if words else ""
+
+
+def records_page(store: RecordStore, query: RecordQuery) -> tuple[str, dict[str, Any]]:
+    summaries = store.summaries()
+    tags = sorted({t for s in summaries for t in s.tags})
+    scripts = sorted({script_of(s.command) for s in summaries} - {""})
+    found = [s for s in summaries if query.matches(s)]
+    pages = max(1, -(-len(found) // PAGE_SIZE))
+    page = min(query.page, pages)
+    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return "records.html.j2", {
+        "title": "Records",
+        "query": query,
+        "summaries": shown,
+        "total": len(summaries),
+        "found": len(found),
+        "page": page,
+        "pages": pages,
+        "tags": tags,
+        "scripts": scripts,
+        "statuses": STATUSES,
+        "script_of": script_of,
+    }
+
+
+# -- one record -----------------------------------------------------------------------------------
+@dataclass
+class OutputView:
+    """An output file with what the viewer knows about it now."""
+
+    item: FileDigest
+    state: str  # ok | changed | missing
+    current_sha256: str | None = None
+    archive: str = STATE_NOT_ARCHIVED  # archived | archived-different | not-archived
+    archive_name: str | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return Path(self.item.path).suffix.lower() in IMAGE_TYPES
+
+    @property
+    def verdict(self) -> str:
+        """The figure's state in one word: changed on disk beats not archived beats OK."""
+        if self.state != STATE_OK:
+            return STATE_CHANGED if self.state == STATE_CHANGED else STATE_MISSING
+        if self.archive != "archived":
+            return STATE_NOT_ARCHIVED
+        return STATE_OK
+
+
+def inside_project(root: Path, path: str) -> Path | None:
+    """The file ``path`` (as a record names it) when it is inside ``root`` once every symlink is
+    followed; ``None`` for absolute paths, ``..`` escapes and symlinks that point outside."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        return None
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    real_root = Path(os.path.realpath(root))
+    candidate = Path(os.path.realpath(real_root / path))
+    if candidate != real_root and real_root not in candidate.parents:
+        return None
+    return candidate
+
+
+def output_views(root: Path, store: RecordStore, record: Record) -> list[OutputView]:
+    """Each output of ``record`` with its state on disk now and in the record's archive."""
+    located = {item.path: inside_project(root, item.path) for item in record.outputs}
+    wanted = [p for p in located.values() if p is not None and p.is_file()]
+    found: dict[Path, Digests | CaptureError] = DigestCache(store).digests(wanted) if wanted else {}
+    views = []
+    for item in record.outputs:
+        path = located[item.path]
+        now = found.get(path) if path is not None else None
+        if isinstance(now, Digests):
+            state = STATE_OK if now.sha256 == item.sha256 else STATE_CHANGED
+            view = OutputView(item, state, now.sha256)
+        else:
+            view = OutputView(item, STATE_MISSING)
+        view.archive, view.archive_name = archive_state(record.publication, item)
+        views.append(view)
+    return views
+
+
+def archive_state(publication: Publication | None, item: FileDigest) -> tuple[str, str | None]:
+    """Whether ``item`` is in the record's archive, and under which name."""
+    if publication is None:
+        return STATE_NOT_ARCHIVED, None
+    for published in publication.files:
+        if published.source_path == item.path or (
+            published.source_path is None and published.name == posixpath.basename(item.path)
+        ):
+            if published.md5 and item.md5 and published.md5 != item.md5:
+                return "archived-different", published.name
+            return "archived", published.name
+    return STATE_NOT_ARCHIVED, None
+
+
+def diff_lines(text: str) -> list[tuple[str, str]]:
+    """A unified diff as ``(css class, line)`` pairs for server-side colouring."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith(("+++", "---", "diff ", "index ")):
+            kind = "meta"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "ctx"
+        lines.append((kind, line))
+    return lines
+
+
+def stream_text(store: RecordStore, label: str, stream: str) -> str | None:
+    """The kept head (and tail) of a stream as text, or ``None`` when nothing was kept."""
+    parts = store.get_stream(label, stream)
+    if not parts:
+        return None
+    text = parts.get("head", b"").decode("utf-8", errors="replace")
+    if "tail" in parts:
+        text += "\n[… paperlink kept only the head and the tail of this stream …]\n"
+        text += parts["tail"].decode("utf-8", errors="replace")
+    if len(text) > MAX_STREAM_CHARS:
+        half = MAX_STREAM_CHARS // 2
+        note = "\n[… cut here for the page; 'paperlink show --stdout/--stderr' prints it all …]\n"
+        text = text[:half] + note + text[-half:]
+    return text or None
+
+
+def commit_url(remote: str | None, commit: str | None) -> str | None:
+    """A web link to ``commit`` for remotes on GitHub, GitLab, Codeberg and similar forges."""
+    if not remote or not commit:
+        return None
+    match = re.match(
+        r"^(?:git@([^:]+):|(?:https?|ssh)://(?:[^@/]+@)?([^/]+)/)(.+?)(?:\.git)?/?$", remote
+    )
+    if not match:
+        return None
+    host = match.group(1) or match.group(2)
+    return f"https://{host}/{match.group(3)}/commit/{commit}"
+
+
+def previous_run(summaries: list[RecordSummary], record: Record) -> str | None:
+    """The label of the run before ``record`` of the same script (or of anything, failing that);
+    ``summaries`` are newest first."""
+    script = script_of(record.command)
+    before = [s for s in summaries if s.start_time < record.start_time]
+    for summary in before:
+        if script_of(summary.command) == script:
+            return summary.label
+    return before[0].label if before else None
+
+
+def record_page(
+    store: RecordStore,
+    root: Path,
+    label: str,
+    figures: list[FigureView] | None = None,
+    summaries: list[RecordSummary] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Raises :class:`RecordNotFound` for an unknown label."""
+    record = store.get(label)
+    summaries = store.summaries() if summaries is None else summaries
+    diff = None
+    if record.code.diff_sha256:
+        try:
+            diff = diff_lines(store.get_blob(record.code.diff_sha256).decode("utf-8", "replace"))
+        except RecordNotFound:
+            diff = [("meta", "(the stored diff is missing from the store)")]
+    used = [f for f in figures or [] if f.label == record.label]
+    recent = [s.label for s in summaries[:200] if s.label != record.label]
+    return "record.html.j2", {
+        "title": f"Record {record.label}",
+        "record": record,
+        "outputs": output_views(root, store, record),
+        "diff": diff,
+        "commit_url": commit_url(record.code.remote, record.code.commit),
+        "stdout": stream_text(store, record.label, "stdout"),
+        "stderr": stream_text(store, record.label, "stderr"),
+        "record_json": record.to_json(indent=2),
+        "previous": previous_run(summaries, record),
+        "recent": recent,
+        "figures_used": {f.path for f in used},
+        "rerun_command": f"paperlink rerun {shlex.quote(record.label)}",
+        "command_line": shlex.join(record.argv) if record.argv else record.command,
+    }
+
+
+# -- comparing two records ------------------------------------------------------------------------
+def compare_page(
+    store: RecordStore, root: Path, left: str, right: str
+) -> tuple[str, dict[str, Any]]:
+    """Raises :class:`RecordNotFound` when either label is unknown."""
+    a, b = store.get(left), store.get(right)
+    result = diff_records(a, b)
+    sections: dict[str, list[Any]] = {}
+    for difference in result.differences:
+        sections.setdefault(difference.section, []).append(difference)
+    images_a = {v.item.path: v for v in output_views(root, store, a) if v.is_image}
+    images_b = {v.item.path: v for v in output_views(root, store, b) if v.is_image}
+    pairs = [
+        (path, images_a[path], images_b[path]) for path in sorted(images_a.keys() & images_b.keys())
+    ]
+    return "compare.html.j2", {
+        "title": f"Compare {a.label} and {b.label}",
+        "left": a,
+        "right": b,
+        "sections": sections,
+        "same": result.same,
+        "image_pairs": pairs,
+    }
+
+
+def error_page(status: str, message: str, hint: str | None = None) -> tuple[str, dict[str, Any]]:
+    return "error.html.j2", {"title": status, "status": status, "message": message, "hint": hint}
