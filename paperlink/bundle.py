@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +89,8 @@ def build_bundle(
     include_image: bool = True,
     image_archive: Path | None = None,
     pdf: Path | None = None,
+    include_site: bool = True,
+    tex: Path | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> Bundle:
     """Collect and stage everything the archive of ``records`` holds; raises :class:`BundleError`."""
@@ -172,6 +176,10 @@ def build_bundle(
         if not pdf.is_file():
             raise UsageError(f"--pdf {pdf}: no such file")
         add(pdf, pdf.name, "pdf", [], source=str(pdf))
+    if include_site:
+        site_zip = staging / SITE_ARCHIVE
+        write_site_archive(store, project.root, records, site_zip, tex=tex)
+        add(site_zip, SITE_ARCHIVE, "site", [r.label for r in records])
     readme = render_readme(project, records, files, metadata)
     add(stage("README.md", readme.encode()), "README.md", "readme", [])
     crate = build_crate(files=files, records=records, metadata=metadata)
@@ -189,6 +197,52 @@ def build_bundle(
             hint="publish fewer records at a time, or leave the image out with --no-image",
         )
     return Bundle(records=records, files=files, warnings=warnings)
+
+
+SITE_ARCHIVE = "provenance-site.zip"
+
+
+def write_site_archive(
+    store: RecordStore, root: Path, records: list[Record], target: Path, *, tex: Path | None = None
+) -> None:
+    """The static provenance site of exactly ``records`` (``paperlink site``), as a deterministic zip.
+
+    The site is built from a scratch store holding only these records (with their diffs and streams), so
+    an archive never shows records it does not contain.
+    """
+    from paperlink.site import write_site
+
+    with tempfile.TemporaryDirectory(prefix="paperlink-site-") as tmp:
+        scratch = RecordStore.create(Path(tmp) / "records.sqlite")
+        try:
+            for record in records:
+                # Without the publication, as the archived records: the archive cannot hold its own DOI
+                # state, and republishing the same records must give the same bytes.
+                scratch.add_record(Record.from_dict(record.to_dict()))
+                if record.code.diff_sha256:
+                    scratch.put_blob(
+                        store.get_blob(record.code.diff_sha256), record.code.diff_sha256
+                    )
+                for stream in ("stdout", "stderr"):
+                    parts = store.get_stream(record.label, stream)
+                    if parts:
+                        scratch.put_stream(record.label, stream, parts)
+            site = Path(tmp) / "site"
+            write_site(scratch, root, site, tex=tex)
+        finally:
+            scratch.close()
+        files = sorted(p for p in site.rglob("*") if p.is_file())
+        partial = target.with_name(f".{target.name}.partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                # Fixed times and modes: the same records give the same bytes (and md5) every time.
+                info = zipfile.ZipInfo(
+                    f"provenance-site/{path.relative_to(site).as_posix()}", (1980, 1, 1, 0, 0, 0)
+                )
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+        partial.replace(target)
 
 
 def _add_code(

@@ -325,6 +325,7 @@ def verify(ctx: click.Context, source: str, as_json: bool) -> None:
     help="API base of a Zenodo-compatible server (default: $PAPERLINK_ZENODO_URL or zenodo.org).",
 )
 @click.option("--no-image", is_flag=True, help="Leave container images out.")
+@click.option("--no-site", is_flag=True, help="Leave the static provenance site out.")
 @click.option(
     "--image-archive",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -362,6 +363,7 @@ def publish(
     sandbox: bool,
     zenodo_url: str | None,
     no_image: bool,
+    no_site: bool,
     image_archive: Path | None,
     pdf: Path | None,
     to_dir: Path | None,
@@ -397,6 +399,7 @@ def publish(
         new_version=new_version,
         draft=draft,
         include_image=not no_image,
+        include_site=not no_site,
         image_archive=image_archive,
         pdf=pdf,
         to_dir=to_dir,

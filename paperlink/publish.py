@@ -55,6 +55,7 @@ class PublishOptions:
     new_version: bool = False
     draft: bool = False
     include_image: bool = True
+    include_site: bool = True
     image_archive: Path | None = None
     pdf: Path | None = None
     to_dir: Path | None = None
@@ -248,6 +249,8 @@ def _publish_locked(
         include_image=options.include_image,
         image_archive=options.image_archive,
         pdf=options.pdf,
+        include_site=options.include_site,
+        tex=options.tex,
         on_progress=(lambda n, d, t: on_progress(f"checking {n}", d, t)) if on_progress else None,
     )
     result = PublishResult(

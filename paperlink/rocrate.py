@@ -47,6 +47,7 @@ _ROLE_TEXT = {
     "image": "container image archive (docker save)",
     "readme": "how to re-run the computations",
     "pdf": "the paper",
+    "site": "provenance site: the records as web pages, open provenance-site/index.html",
 }
 
 

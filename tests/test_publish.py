@@ -113,6 +113,7 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
             "gen.code.diff",
             "README.md",
             "ro-crate-metadata.json",
+            "provenance-site.zip",
             "manifest.json",
         ]
     )
@@ -631,3 +632,25 @@ def test_server_choice(study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert server("--zenodo-url", "https://data.example.edu/api") == "https://data.example.edu/api"
     monkeypatch.delenv("PAPERLINK_ZENODO_URL")
     assert server() == "https://zenodo.org/api"
+
+
+def test_archive_holds_a_static_site_of_exactly_the_chosen_records(study: Path) -> None:
+    import zipfile
+
+    first, second = study.parent / "a1", study.parent / "a2"
+    run_cli("publish", "--record", "fig1", "--to", str(first))
+    run_cli("publish", "--record", "fig1", "--to", str(second))
+    site = first / "provenance-site.zip"
+    # Deterministic: the same records give the same archive bytes.
+    assert sha256(site) == sha256(second / "provenance-site.zip")
+    with zipfile.ZipFile(site) as archive:
+        names = set(archive.namelist())
+        index = archive.read("provenance-site/index.html").decode()
+    assert "provenance-site/index.html" in names
+    assert any(n.startswith("provenance-site/records/fig1") for n in names)
+    assert not any("gen" in n for n in names), (
+        "records outside the publication leaked into its site"
+    )
+    assert "fig1" in index and ">gen<" not in index and "records/gen" not in index
+    run_cli("publish", "--record", "fig1", "--no-site", "--to", str(study.parent / "a3"))
+    assert not (study.parent / "a3" / "provenance-site.zip").exists()
