@@ -286,18 +286,63 @@ def reason(ctx: click.Context, label: str, text: str) -> None:
 # -- verify --
 @cli.command()
 @click.argument("source", type=click.Path(dir_okay=False))
+@click.option(
+    "--zenodo",
+    "check_archive",
+    is_flag=True,
+    help="Also check each figure in its published archive.",
+)
+@click.option("--download", is_flag=True, help="With --zenodo: download each file and re-hash it.")
+@click.option(
+    "--zenodo-url",
+    metavar="URL",
+    envvar="PAPERLINK_ZENODO_URL",
+    help="API base of the archive server (default: the one each record was published to).",
+)
+@click.option(
+    "--max-retry-time",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on an unreachable archive after retrying this long.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def verify(ctx: click.Context, source: str, as_json: bool) -> None:
+def verify(
+    ctx: click.Context,
+    source: str,
+    check_archive: bool,
+    download: bool,
+    zenodo_url: str | None,
+    max_retry_time: float,
+    as_json: bool,
+) -> None:
     """Check every figure SOURCE (a .tex manuscript) uses against its record.
 
     Exits 0 when everything checked passes, 3 when something does not match, 1 on other errors.
     """
-    from paperlink.report import verify_table
-    from paperlink.verify import verify_manuscript
+    import os
 
+    from paperlink.report import verify_table
+    from paperlink.verify import ExtraCheck, verify_manuscript
+
+    if download and not check_archive:
+        raise click.UsageError("--download goes with --zenodo")
     project, store = _store(ctx)
-    report = verify_manuscript(project, store, source)
+    extra: list[ExtraCheck] = []
+    if check_archive:
+        from paperlink.archivecheck import ArchiveChecker
+
+        checker = ArchiveChecker(
+            zenodo_url=zenodo_url,
+            token=os.environ.get("ZENODO_TOKEN"),
+            download=download,
+            max_retry_seconds=max_retry_time,
+        )
+        ctx.call_on_close(checker.close)
+        extra.append(checker)
+    report = verify_manuscript(project, store, source, extra_checks=extra)
     if as_json:
         _echo_json(report.to_dict())
     else:

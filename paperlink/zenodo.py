@@ -138,14 +138,14 @@ class ZenodoClient:
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | None,
         *,
         timeout: tuple[float, float] = (15.0, 120.0),
         max_retry_seconds: float = 300.0,
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not token or not token.strip():
+        if token is not None and not token.strip():
             raise ZenodoAuthError(
                 "no Zenodo token",
                 hint="create one with the deposit:write and deposit:actions scopes and set ZENODO_TOKEN",
@@ -161,7 +161,8 @@ class ZenodoClient:
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         # As session auth (not a default header): requests then never lets a ~/.netrc entry replace
         # it, and drops it when a redirect leaves the host.
-        self._session.auth = _BearerAuth(token.strip())
+        if token is not None:  # None: read public records only (verify, reviewers)
+            self._session.auth = _BearerAuth(token.strip())
 
     def __repr__(self) -> str:
         return f"ZenodoClient({self.base_url!r}, token=<hidden>)"

@@ -76,3 +76,58 @@ def test_unreadable_file_is_an_error_exit_1(project_dir: Path) -> None:
 def test_missing_manuscript_is_a_usage_problem(project_dir: Path) -> None:
     result = run_cli("verify", "nope.tex", ok=False)
     assert result.exit_code != 0 and "manuscript nope.tex not found" in result.output
+
+
+def test_verify_against_the_published_archive(project_dir: Path, zenodo, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ZENODO_TOKEN", zenodo.token)
+    monkeypatch.setenv("PAPERLINK_ZENODO_URL", zenodo.api)
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    run_cli("run", "-q", "--label", "b", "--", sys.executable, "make_figure.py", "b")
+    manuscript(project_dir, "\\plincludegraphics{a}\n\\plincludegraphics{b}\n")
+    (project_dir / "CITATION.cff").write_text(
+        "cff-version: 1.2.0\ntitle: Verify test\nauthors:\n  - family-names: Curie\n    given-names: Marie\n"
+    )
+    run_cli("publish", "--record", "a", "--no-site")
+    monkeypatch.delenv("ZENODO_TOKEN")  # a published record is public: no token needed to check it
+    report = json.loads(run_cli("verify", "paper/main.tex", "--zenodo", "--json", ok=False).output)
+    a, b = report["items"]
+    assert a["status"] == "OK", a["reason"]
+    assert {c["name"] for c in a["checks"]} == {"disk", "archive"}
+    assert b["status"] == "NOT ARCHIVED" and "paperlink publish --record b" in b["reason"]
+    assert report["exit_code"] == 3
+    downloaded = json.loads(
+        run_cli("verify", "paper/main.tex", "--zenodo", "--download", "--json", ok=False).output
+    )
+    assert "downloaded and re-hashed" in json.dumps(downloaded["items"][0]["checks"])
+    assert any(r["path"].endswith("/content") for r in zenodo.log() if r["method"] == "GET")
+    # The archive's copy is corrupted on the server: its checksum no longer matches the record.
+    (dep,) = zenodo.state()
+    name = "a__figures__a.svg"
+    (Path(dep["bucket_dir"]) / name).write_bytes(b"<svg>evil</svg>")
+    bad = json.loads(
+        run_cli("verify", "paper/main.tex", "--zenodo", "--download", "--json", ok=False).output
+    )
+    assert bad["items"][0]["status"] == "MISMATCH" and "downloaded" in bad["items"][0]["reason"]
+    assert bad["exit_code"] == 3
+
+
+def test_unreachable_archive_is_an_error_exit_1(project_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from paperlink.store import RecordStore
+
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with RecordStore(project_dir / ".paperlink/records.sqlite") as store:
+        out = store.get("a").outputs[0]
+        store.set_annotation("a", "publication", {
+            "service": "zenodo", "server": f"http://127.0.0.1:{port}/api", "deposition_id": "7",
+            "files": [{"name": "a__figures__a.svg", "md5": out.md5, "size": out.size, "source_path": out.path}],
+        })  # fmt: skip
+    manuscript(project_dir, "\\plincludegraphics{a}\n")
+    monkeypatch.setenv("PAPERLINK_ZENODO_URL", f"http://127.0.0.1:{port}/api")
+    done = paperlink_process("verify", "paper/main.tex", "--zenodo", "--max-retry-time", "1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert b"ERROR" in done.stdout

@@ -236,7 +236,9 @@ class Handler(BaseHTTPRequestHandler):
                     "X-RateLimit-Remaining": "0",
                     "X-RateLimit-Reset": str(int(time.time()) + 2),
                 }
-        if self.headers.get("Authorization") != f"Bearer {self.state.token}":
+        # Published records are public (zenodo-api.md 5.7: no token needed); everything else needs it.
+        public = method == "GET" and re.fullmatch(r"/api/records/\d+(/files/[^/]+/content)?", path)
+        if not public and self.headers.get("Authorization") != f"Bearer {self.state.token}":
             self.read_body()
             self.error(403, "Permission denied.")
             return
