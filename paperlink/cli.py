@@ -285,7 +285,12 @@ def reason(ctx: click.Context, label: str, text: str) -> None:
 
 # -- verify --
 @cli.command()
-@click.argument("source", type=click.Path(dir_okay=False))
+@click.argument("source", type=click.Path(dir_okay=False), required=False)
+@click.option(
+    "--doi",
+    metavar="DOI|URL",
+    help="Verify a published archive from its DOI or record URL alone, without the project.",
+)
 @click.option(
     "--zenodo",
     "check_archive",
@@ -311,24 +316,56 @@ def reason(ctx: click.Context, label: str, text: str) -> None:
 @click.pass_context
 def verify(
     ctx: click.Context,
-    source: str,
+    source: str | None,
+    doi: str | None,
     check_archive: bool,
     download: bool,
     zenodo_url: str | None,
     max_retry_time: float,
     as_json: bool,
 ) -> None:
-    """Check every figure SOURCE (a .tex manuscript) uses against its record.
+    """Check every figure SOURCE (a .tex manuscript) uses against its record, or an archive (--doi).
 
     Exits 0 when everything checked passes, 3 when something does not match, 1 on other errors.
     """
     import os
 
     from paperlink.report import verify_table
-    from paperlink.verify import ExtraCheck, verify_manuscript
 
     if download and not check_archive:
         raise click.UsageError("--download goes with --zenodo")
+    if doi is not None:
+        from paperlink.reviewer import verify_archive
+
+        if source is not None:
+            raise click.UsageError("give either a manuscript or --doi, not both")
+        token = os.environ.get("ZENODO_TOKEN")
+        report = verify_archive(
+            doi, zenodo_url=zenodo_url, token=token, max_retry_seconds=max_retry_time
+        )
+    else:
+        if source is None:
+            raise click.UsageError("name the manuscript (e.g. paper/main.tex) or give --doi DOI")
+        report = _verify_project(ctx, source, check_archive, download, zenodo_url, max_retry_time)
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        click.echo(verify_table(report))
+    ctx.exit(report.exit_code)
+
+
+def _verify_project(
+    ctx: click.Context,
+    source: str,
+    check_archive: bool,
+    download: bool,
+    zenodo_url: str | None,
+    max_retry_time: float,
+) -> Any:
+    import os
+
+    from paperlink.verify import ExtraCheck, verify_manuscript
+
     project, store = _store(ctx)
     extra: list[ExtraCheck] = []
     if check_archive:
@@ -342,12 +379,7 @@ def verify(
         )
         ctx.call_on_close(checker.close)
         extra.append(checker)
-    report = verify_manuscript(project, store, source, extra_checks=extra)
-    if as_json:
-        _echo_json(report.to_dict())
-    else:
-        click.echo(verify_table(report))
-    ctx.exit(report.exit_code)
+    return verify_manuscript(project, store, source, extra_checks=extra)
 
 
 # -- publish --

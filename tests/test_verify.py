@@ -131,3 +131,48 @@ def test_unreachable_archive_is_an_error_exit_1(project_dir: Path, monkeypatch) 
     done = paperlink_process("verify", "paper/main.tex", "--zenodo", "--max-retry-time", "1")
     assert done.returncode == 1, done.stdout + done.stderr
     assert b"ERROR" in done.stdout
+
+
+def test_verify_a_doi_without_the_project(
+    project_dir: Path, zenodo, monkeypatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ZENODO_TOKEN", zenodo.token)
+    monkeypatch.setenv("PAPERLINK_ZENODO_URL", zenodo.api)
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    (project_dir / "CITATION.cff").write_text(
+        "cff-version: 1.2.0\ntitle: Review test\nauthors:\n  - family-names: Curie\n    given-names: Marie\n"
+    )
+    summary = json.loads(run_cli("publish", "--record", "a", "--json").output)
+    doi = summary["doi"]
+    monkeypatch.delenv("ZENODO_TOKEN")
+    elsewhere = tmp_path / "reviewer"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no project here: the archive alone is enough
+    report = json.loads(
+        run_cli("verify", "--doi", doi, "--zenodo-url", zenodo.api, "--json").output
+    )
+    assert report["ok"] and [i["reference"] for i in report["items"]] == ["a:figures/a.svg"]
+    assert report["items"][0]["checks"][0]["reason"] == "downloaded and re-hashed"
+    by_url = run_cli("verify", "--doi", summary["url"], "--zenodo-url", zenodo.api).output
+    assert "1 checked, all OK." in by_url
+    (dep,) = zenodo.state()
+    (Path(dep["bucket_dir"]) / "a__figures__a.svg").write_bytes(b"<svg>swapped</svg>")
+    bad = run_cli("verify", "--doi", doi, "--zenodo-url", zenodo.api, ok=False)
+    assert bad.exit_code == 3 and "MISMATCH" in bad.output
+
+
+def test_doi_that_is_not_one_is_a_usage_error(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("verify", "--doi", "not-a-doi", ok=False)
+    assert result.exit_code == 2 and "neither a DOI nor a record URL" in result.output
+    result = run_cli("verify", ok=False)
+    assert result.exit_code == 2 and "name the manuscript" in result.output
+
+
+def test_locate_understands_dois_and_urls() -> None:
+    from paperlink.reviewer import SANDBOX_API, ZENODO_API, locate
+
+    assert locate("10.5281/zenodo.1234") == (ZENODO_API, "1234")
+    assert locate("https://doi.org/10.5281/zenodo.99") == (ZENODO_API, "99")
+    assert locate("10.5072/zenodo.7") == (SANDBOX_API, "7")
+    assert locate("https://data.example.org/records/42") == ("https://data.example.org/api", "42")

@@ -1,0 +1,130 @@
+"""Verify a published archive from its DOI alone, without the original project: what a reviewer runs.
+
+The archive's run records (``*.record.json``) say what each output must be; every output is downloaded
+(its md5 checked against the server) and re-hashed against its record's sha256. Nothing of the author's
+machine is needed: only the archive's API.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from paperlink.bundle import flat_name
+from paperlink.errors import UsageError, ZenodoError
+from paperlink.hashing import digest_file
+from paperlink.records import Record
+from paperlink.verify import ERROR, MISMATCH, NOT_ARCHIVED, OK, Check, Item, Report
+
+ZENODO_API = "https://zenodo.org/api"
+SANDBOX_API = "https://sandbox.zenodo.org/api"
+
+
+def locate(reference: str, zenodo_url: str | None = None) -> tuple[str, str]:
+    """``(api base URL, record id)`` for a DOI (``10.5281/zenodo.123``, ``https://doi.org/…``) or a record
+    URL (``https://host/records/123``); raises :class:`UsageError` for anything else."""
+    text = reference.strip()
+    text = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", text, flags=re.I)
+    url = re.fullmatch(r"(https?://[^/]+)(?:/api)?/records/(\d+)/?", text)
+    if url:
+        return zenodo_url or f"{url.group(1)}/api", url.group(2)
+    doi = re.fullmatch(r"10\.(\d+)/[^\s]*?(\d+)", text)
+    if doi:
+        default = SANDBOX_API if doi.group(1) == "5072" else ZENODO_API
+        return zenodo_url or default, doi.group(2)
+    raise UsageError(
+        f"'{reference}' is neither a DOI nor a record URL",
+        hint="give a DOI such as 10.5281/zenodo.1234567 or a URL such as https://zenodo.org/records/1234567",
+    )
+
+
+def verify_archive(
+    reference: str,
+    *,
+    zenodo_url: str | None = None,
+    token: str | None = None,
+    max_retry_seconds: float = 60.0,
+) -> Report:
+    """Download the archive's records and outputs and check every output against its record."""
+    from paperlink.zenodo import ZenodoClient
+
+    base, record_id = locate(reference, zenodo_url)
+    report = Report(source=reference)
+    with ZenodoClient(base, token, max_retry_seconds=max_retry_seconds) as client:
+        published = client.get_record(record_id)
+        files = _files(published)
+        record_names = sorted(name for name in files if name.endswith(".record.json"))
+        if not record_names:
+            raise ZenodoError(
+                f"record {record_id} on {base} holds no paperlink run records (*.record.json)",
+                hint="is this an archive made with 'paperlink publish'?",
+            )
+        with tempfile.TemporaryDirectory(prefix="paperlink-review-") as tmp:
+            work = Path(tmp)
+            for name in record_names:
+                client.download(record_id, name, work / name, md5=files[name].get("md5"))
+                record = Record.from_json((work / name).read_text(encoding="utf-8"))
+                for output in record.outputs:
+                    if output.kind != "file" or not output.sha256:
+                        continue
+                    item = Item(
+                        reference=f"{record.label}:{output.path}",
+                        kind="output",
+                        where=name,
+                        label=record.label,
+                        path=output.path,
+                        sha256=output.sha256,
+                    )
+                    report.items.append(item)
+                    item.checks.append(_check(client, record_id, files, record, output, work))
+    return report
+
+
+def _files(published: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    found: dict[str, dict[str, str | None]] = {}
+    for entry in published.get("files") or []:
+        if isinstance(entry, dict):
+            name = entry.get("key") or entry.get("filename")
+            checksum = str(entry.get("checksum") or "")
+            if name:
+                found[str(name)] = {"md5": checksum.removeprefix("md5:") or None}
+    return found
+
+
+def _check(
+    client: Any,
+    record_id: str,
+    files: dict[str, dict[str, str | None]],
+    record: Record,
+    output: Any,
+    work: Path,
+) -> Check:
+    name = flat_name(record.label, output.path)
+    if name not in files:
+        if output.size == 0:
+            return Check(
+                "archive", OK, "empty file: Zenodo keeps no empty files; its digest is recorded"
+            )
+        return Check("archive", NOT_ARCHIVED, f"{name} is not among the archive's files")
+    target = work / "download"
+    try:
+        client.download(record_id, name, target)
+    except ZenodoError as exc:
+        return Check("download", ERROR, exc.message)
+    got = digest_file(target)
+    target.unlink()
+    if got.md5 != (files[name].get("md5") or got.md5):
+        return Check(
+            "download",
+            MISMATCH,
+            f"{name} is md5:{got.md5} but the archive lists {files[name]['md5']}",
+        )
+    if got.sha256 != output.sha256:
+        return Check(
+            "download",
+            MISMATCH,
+            f"{name} is sha256:{got.sha256[:12]}… but its record says sha256:{output.sha256[:12]}…",
+        )
+    return Check("download", OK, "downloaded and re-hashed")
