@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from paperlink import __version__
-from paperlink.errors import EXIT_CODE_HELP, ExitCode, PaperlinkError
+from paperlink.errors import EXIT_CODE_HELP, ExitCode, PaperlinkError, UsageError
 
 
 @dataclass
@@ -129,6 +129,21 @@ def init(
     type=int,
     help="SOURCE_DATE_EPOCH for the run (default: the commit time).",
 )
+@click.option(
+    "--image", metavar="REF", help="Run in a container from this image (default: [project] image)."
+)
+@click.option(
+    "--dockerfile", type=click.Path(dir_okay=False), help="Build this Dockerfile and run in it."
+)
+@click.option(
+    "--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."
+)
+@click.option(
+    "--network", metavar="NAME", help="Container network (default: none, networking off)."
+)
+@click.option("--memory", metavar="SIZE", help="Container memory limit, e.g. 2g.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Kill after SECONDS.")
+@click.option("--host", "on_host", is_flag=True, help="Run on the host even if an image is set.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the summary line.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -140,29 +155,58 @@ def run(
     inputs: tuple[str, ...],
     outputs: tuple[str, ...],
     source_date_epoch: int | None,
+    image: str | None,
+    dockerfile: str | None,
+    build_args: tuple[str, ...],
+    network: str | None,
+    memory: str | None,
+    timeout: float | None,
+    on_host: bool,
     quiet: bool,
     command: tuple[str, ...],
 ) -> None:
-    """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]..."""
+    """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]...
+
+    With --image or --dockerfile (or an image set in paperlink.toml) COMMAND runs in a container."""
     from paperlink.progress import file_progress
     from paperlink.runs import capture_run
 
     project, store = _store(ctx)
+    image = image or (None if dockerfile or on_host else project.default_image)
+    common: dict[str, Any] = dict(
+        label=label,
+        reason=reason,
+        tags=tags,
+        inputs=inputs,
+        outputs=outputs,
+        source_date_epoch=source_date_epoch,
+        stdout_sink=sys.stdout.buffer,
+        stderr_sink=sys.stderr.buffer,
+    )
     with file_progress() as progress:
-        record = capture_run(
-            project,
-            store,
-            list(command),
-            label=label,
-            reason=reason,
-            tags=tags,
-            inputs=inputs,
-            outputs=outputs,
-            source_date_epoch=source_date_epoch,
-            stdout_sink=sys.stdout.buffer,
-            stderr_sink=sys.stderr.buffer,
-            on_progress=progress,
-        )
+        if image or dockerfile:
+            from paperlink.runs import capture_container_run
+
+            record = capture_container_run(
+                project,
+                store,
+                list(command),
+                image=image,
+                dockerfile=dockerfile,
+                build_args=_key_values(build_args, "--build-arg"),
+                network=network,
+                memory=memory,
+                timeout=timeout,
+                on_progress=progress,
+                **common,
+            )
+        else:
+            if build_args or network or memory or timeout:
+                raise UsageError(
+                    "--build-arg, --network, --memory and --timeout apply to container runs only",
+                    hint="add --image REF or --dockerfile PATH",
+                )
+            record = capture_run(project, store, list(command), on_progress=progress, **common)
     outcome = record.outcome
     if not quiet:
         made = ", ".join(o.path for o in record.outputs[:4]) + (
@@ -586,6 +630,149 @@ def site(
     )
     for skipped in summary.skipped_files:
         click.echo(f"  not copied: {skipped}")
+
+
+# -- containers --
+def _key_values(items: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(
+                f"{option} {item!r} is not KEY=VALUE", hint=f"e.g. {option} VERSION=1.2"
+            )
+        pairs[key] = value
+    return pairs
+
+
+def _engine(ctx: click.Context, project: Any) -> Any:
+    from paperlink.containers import connect_engine, engine_url
+
+    engine = connect_engine(engine_url(project.settings) if project is not None else None)
+    ctx.call_on_close(engine.close)
+    return engine
+
+
+@cli.group()
+def image() -> None:
+    """Push, save and load the container image a record ran in."""
+
+
+@image.command(name="push")
+@click.argument("label")
+@click.option("--registry", required=True, metavar="HOST[:PORT]", help="Registry to push to.")
+@click.option("--repository", metavar="NAME", help="Repository (default: paperlink/<project>).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def image_push(
+    ctx: click.Context, label: str, registry: str, repository: str | None, as_json: bool
+) -> None:
+    """Push the image record LABEL ran in and record its repo digest."""
+    from paperlink.imagearchive import push_record_image
+
+    project, store = _store(ctx)
+    result = push_record_image(_engine(ctx, project), store, label, registry, repository=repository)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(f"{label}: pushed {result.image_id} as {result.repo_digest}")
+
+
+@image.command(name="save")
+@click.argument("target", metavar="LABEL|IMAGE")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Archive to write."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def image_save(ctx: click.Context, target: str, output: str, as_json: bool) -> None:
+    """Save an image (gzip-compressed 'docker save') and record the archive's sha256."""
+    from paperlink.imagearchive import save_record_image
+
+    project, store = _store(ctx)
+    result = save_record_image(_engine(ctx, project), store, target, Path(output))
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        assert result.archive is not None
+        click.echo(
+            f"saved {result.image_id} to {result.archive.path} "
+            f"({result.archive.size} bytes, sha256:{result.archive.sha256})"
+        )
+
+
+@image.command(name="load")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--label", help="Check that the archive holds the image this record ran.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def image_load(ctx: click.Context, archive: str, label: str | None, as_json: bool) -> None:
+    """Load an image archive, checking its image ID against a record."""
+    from paperlink.imagearchive import load_record_image
+
+    project, store = _store(ctx) if label else (None, None)
+    result = load_record_image(_engine(ctx, project), store, Path(archive), label=label)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        checked = f" (matches record {label})" if label else ""
+        click.echo(f"loaded {', '.join(result.loaded)}{checked}")
+
+
+@cli.command()
+@click.argument("label")
+@click.option(
+    "--image-archive",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Load the recorded image from this archive when the engine lacks it.",
+)
+@click.option("--label", "new_label", help="Label of the new record (default: a timestamp).")
+@click.option("--keep", is_flag=True, help="Keep the scratch copy and print where it is.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rerun(
+    ctx: click.Context,
+    label: str,
+    image_archive: str | None,
+    new_label: str | None,
+    keep: bool,
+    as_json: bool,
+) -> None:
+    """Re-execute record LABEL on a scratch copy and compare its outputs byte for byte.
+
+    Exits 0 only when every recorded output is identical (3 otherwise)."""
+    from paperlink.progress import file_progress
+    from paperlink.rerun import rerun_record
+
+    project, store = _store(ctx)
+    with file_progress() as progress:
+        result = rerun_record(
+            project,
+            store,
+            label,
+            image_archive=Path(image_archive) if image_archive else None,
+            new_label=new_label,
+            keep=keep,
+            stdout_sink=None if as_json else sys.stdout.buffer,
+            stderr_sink=sys.stderr.buffer,
+            on_progress=progress,
+        )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        for item in result.outputs:
+            click.echo(f"{item.status:<10} {item.path}")
+        outcome = result.record.outcome
+        verdict = "all outputs identical" if result.identical else "outputs differ"
+        click.echo(
+            f"rerun {result.record.label} of {label}: {outcome.status} (exit "
+            f"{outcome.exit_status}); {verdict}"
+        )
+        if result.scratch:
+            click.echo(f"scratch copy kept in {result.scratch}")
+    ctx.exit(ExitCode.OK if result.identical else ExitCode.MISMATCH)
 
 
 def main() -> None:

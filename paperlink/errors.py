@@ -86,6 +86,10 @@ class CaptureError(PaperlinkError):
     """A run could not be captured (unreadable output, bad input path)."""
 
 
+class RerunError(CaptureError):
+    """A record cannot be re-executed as it stands (no commit, a changed input, …)."""
+
+
 class ContainerError(PaperlinkError):
     """The container engine refused or failed an operation."""
 
@@ -94,6 +98,18 @@ class EngineUnavailable(ContainerError):
     """No container engine answers (not installed, not running, or the socket is not permitted)."""
 
     exit_code = ExitCode.ENGINE_UNAVAILABLE
+
+
+class ImageNotFound(ContainerError):
+    """The container engine has no image by that reference."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ImageMismatch(ContainerError):
+    """An image (or an image archive) is not the one a record ran."""
+
+    exit_code = ExitCode.MISMATCH
 
 
 class ZenodoError(PaperlinkError):

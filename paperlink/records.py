@@ -159,6 +159,11 @@ class ContainerRef:
     context_sha256: str | None = None
     archive: FileDigest | None = None
     inside_container: bool = False  # paperlink itself ran inside this container
+    # How the run's container was set up (None for a container paperlink itself ran inside).
+    network: str | None = None  # None: networking off
+    memory_limit: str | None = None
+    timeout_seconds: float | None = None
+    user: str | None = None  # uid:gid the command ran as
 
 
 @dataclass

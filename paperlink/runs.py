@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from paperlink import __version__
 from paperlink.codeversion import snapshot_code
 from paperlink.config import Project, parse_toml
+from paperlink.containerenv import detect_host_container
 from paperlink.environment import (
     ToolProbe,
     collect_platform,
@@ -33,7 +34,7 @@ from paperlink.environment import (
     redact_parameter,
     version_flag,
 )
-from paperlink.errors import CaptureError, ExitCode, UsageError
+from paperlink.errors import CaptureError, ContainerError, ExitCode, ImageMismatch, UsageError
 from paperlink.filestate import DigestCache, FileState, changed_paths, doubtful, snapshot_tree
 from paperlink.hashing import Digests, ProgressCallback, digest_bytes
 from paperlink.records import (
@@ -104,6 +105,7 @@ class RunCapture:
         source_date_epoch: int | None = None,
         executable: str | None = None,
         on_progress: ProgressFactory | None = None,
+        probe: bool = True,
     ) -> None:
         self.project = project
         self.store = store
@@ -117,6 +119,8 @@ class RunCapture:
         self.environ = dict(os.environ if environ is None else environ)
         self.source_date_epoch = source_date_epoch
         self.executable = executable
+        # Probing the host's interpreter and packages is wrong for a command that runs in a container.
+        self.probe = probe
         self.cache = DigestCache(store, on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
@@ -162,9 +166,10 @@ class RunCapture:
                 parameters[key] = redact_parameter(key, value, self.environ)
         epoch = self._epoch(code.version.commit_time, start)
         self.environ["SOURCE_DATE_EPOCH"] = str(epoch)
-        self._probe = _Probe(
-            self.store, self.executable or _resolve(self.argv, self.environ), self.environ
-        )
+        if self.probe:
+            self._probe = _Probe(
+                self.store, self.executable or _resolve(self.argv, self.environ), self.environ
+            )
         record = Record(
             label=self.label or default_label(start),
             project=project.name,
@@ -173,7 +178,8 @@ class RunCapture:
             argv=redact_argv(self.argv, self.environ),
             working_directory=project.relative(Path.cwd()),
             executable=Executable(
-                path=self._probe.executable, name=Path(self.argv[0]).name if self.argv else None
+                path=self._probe.executable if self._probe else self.executable,
+                name=Path(self.argv[0]).name if self.argv else None,
             ),
             code=code.version,
             parameters=parameters,
@@ -184,10 +190,12 @@ class RunCapture:
             reason=self.reason,
             tags=sorted(set(self.tags)),
             source_date_epoch=epoch,
+            container=detect_host_container(),
             paperlink_version=__version__,
         )
         record.label = self.store.start_record(record, label_is_default=self.label is None)
-        self._probe.start()
+        if self._probe is not None:
+            self._probe.start()
         self.record = record
         return record
 
@@ -422,6 +430,8 @@ def capture_run(
     stderr_sink: BinaryIO | None = None,
     on_progress: ProgressFactory | None = None,
     on_start: Callable[[Record], None] | None = None,
+    kind: str = "command",
+    links: Mapping[str, str] | None = None,
 ) -> Record:
     """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
 
@@ -436,6 +446,7 @@ def capture_run(
         project,
         store,
         argv=argv,
+        kind=kind,
         label=label,
         reason=reason,
         tags=tags,
@@ -445,6 +456,7 @@ def capture_run(
         on_progress=on_progress,
     )
     record = run.begin()
+    record.links = dict(links or {})
     if on_start is not None:
         on_start(record)
     executable = run._probe.executable if run._probe else None
@@ -527,3 +539,188 @@ class _forward_signals:
     def __exit__(self, *exc: object) -> None:
         for number, handler in self.previous.items():
             signal.signal(number, handler)
+
+
+def capture_container_run(
+    project: Project,
+    store: RecordStore,
+    argv: list[str],
+    *,
+    image: str | None = None,
+    dockerfile: str | os.PathLike[str] | None = None,
+    build_args: Mapping[str, str] | None = None,
+    network: str | None = None,
+    memory: str | None = None,
+    timeout: float | None = None,
+    engine: Any = None,
+    label: str | None = None,
+    reason: str | None = None,
+    tags: Iterable[str] = (),
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    outputs: Iterable[str | os.PathLike[str]] = (),
+    source_date_epoch: int | None = None,
+    stdout_sink: BinaryIO | None = None,
+    stderr_sink: BinaryIO | None = None,
+    on_progress: ProgressFactory | None = None,
+    on_start: Callable[[Record], None] | None = None,
+    kind: str = "command",
+    links: Mapping[str, str] | None = None,
+    expected_image_id: str | None = None,
+) -> Record:
+    """Run ``argv`` in a container and record it, with the image's identity in ``record.container``.
+
+    The image is ``image`` (a tag, digest reference or image ID, resolved to its image ID before the run)
+    or built from ``dockerfile``. The project is mounted at the same path inside, the working folder is
+    kept, the command runs as the calling user with networking off unless ``network`` names one, and
+    ``SOURCE_DATE_EPOCH`` is set as for host runs. ``engine`` is a connected
+    :class:`paperlink.containers.Engine` (default: connect to ``$DOCKER_HOST`` or the standard socket).
+    Raises :class:`EngineUnavailable`, :class:`ImageNotFound`, :class:`ContainerError` or
+    :class:`UsageError` before anything runs; a container killed for memory or by the timeout, or
+    stopped because paperlink was interrupted, still leaves a record saying so.
+    """
+    # The docker SDK takes a while to import; host runs never pay for it.
+    from paperlink import containers
+
+    if not argv:
+        raise UsageError(
+            "no command given",
+            hint="put the command after '--': paperlink run --image IMG -- python3 fig.py",
+        )
+    if (image is None) == (dockerfile is None):
+        raise UsageError("give either an image or a Dockerfile, not both (or neither)")
+    own_engine = engine is None
+    if engine is None:
+        engine = containers.connect_engine(containers.engine_url(project.settings))
+    try:
+        if dockerfile is not None:
+            tag = f"paperlink/{_slug(project.name)}:latest"
+            ref = containers.build_image(engine, Path(dockerfile), tag=tag, build_args=build_args)
+        else:
+            assert image is not None
+            ref = containers.resolve_image(engine, image)
+        if expected_image_id is not None and ref.image_id != expected_image_id:
+            raise ImageMismatch(f"{image} is {ref.image_id}, not {expected_image_id}")
+        image_id = str(ref.image_id)
+        image_env = containers.image_environment(containers.inspect_image(engine, image_id))
+        user = f"{os.getuid()}:{os.getgid()}"
+        ref.network, ref.memory_limit, ref.timeout_seconds, ref.user = (
+            network,
+            memory,
+            timeout,
+            user,
+        )
+        if source_date_epoch is None:
+            given = os.environ.get("SOURCE_DATE_EPOCH", "")
+            source_date_epoch = int(given) if given.isdigit() else None
+        environ = dict(image_env)
+        if "HOME" not in environ:
+            environ["HOME"] = "/tmp"  # noqa: S108 - the caller's uid has no home in the image
+        run = RunCapture(
+            project,
+            store,
+            argv=argv,
+            kind=kind,
+            label=label,
+            reason=reason,
+            tags=tags,
+            inputs=inputs,
+            outputs=outputs,
+            environ=environ,
+            source_date_epoch=source_date_epoch,
+            on_progress=on_progress,
+            probe=False,
+        )
+        record = run.begin()
+        record.container = ref
+        record.links = dict(links or {})
+        if on_start is not None:
+            on_start(record)
+        root = str(project.root)
+        cwd = Path.cwd()
+        workdir = str(cwd) if cwd == project.root or project.root in cwd.parents else root
+        limit = project.max_stream_bytes
+        out_keeper, err_keeper = StreamKeeper(limit), StreamKeeper(limit)
+        passed = {"SOURCE_DATE_EPOCH": run.environ["SOURCE_DATE_EPOCH"]}
+        if "HOME" not in image_env:
+            passed["HOME"] = environ["HOME"]
+        try:
+            result = containers.run_container(
+                engine,
+                image_id,
+                argv,
+                workdir=workdir,
+                binds={root: root},
+                environment=passed,
+                user=user,
+                network=network,
+                memory=memory,
+                timeout=timeout,
+                on_stdout=_sink(stdout_sink, out_keeper),
+                on_stderr=_sink(stderr_sink, err_keeper),
+            )
+        except ContainerError as exc:
+            run.finish(exit_status=None, status=STATUS_FAILED, error=exc.message)
+            raise
+        status, exit_status, signal_number, error = _container_outcome(result, memory, timeout)
+        return run.finish(
+            exit_status=exit_status,
+            status=status,
+            signal_number=signal_number,
+            error=error,
+            stdout=out_keeper,
+            stderr=err_keeper,
+        )
+    finally:
+        if own_engine:
+            engine.close()
+
+
+def _sink(sink: BinaryIO | None, keeper: StreamKeeper) -> Callable[[bytes], None]:
+    state = {"sink": sink}
+
+    def feed(data: bytes) -> None:
+        keeper.feed(data)
+        out = state["sink"]
+        if out is not None:
+            try:
+                out.write(data)
+                out.flush()
+            except (OSError, ValueError):
+                state["sink"] = None  # the terminal went away; keep recording
+
+    return feed
+
+
+def _container_outcome(
+    result: Any, memory: str | None, timeout: float | None
+) -> tuple[str, int, int | None, str | None]:
+    code = int(result.exit_status)
+    if result.signals:
+        number = int(result.signals[0])
+        return STATUS_INTERRUPTED, 128 + number, number, "interrupted; the container was stopped"
+    if result.timed_out:
+        return (
+            STATUS_KILLED,
+            code,
+            signal.SIGKILL,
+            f"timed out after {timeout:g} s; the container was killed",
+        )
+    if result.oom_killed:
+        return (
+            STATUS_KILLED,
+            code,
+            signal.SIGKILL,
+            f"killed for memory: the container used more than its limit ({memory or 'the host'})",
+        )
+    if code == 0:
+        return STATUS_FINISHED, 0, None, None
+    if code in (ExitCode.NOT_EXECUTABLE, ExitCode.COMMAND_NOT_FOUND):
+        return STATUS_FAILED, code, None, "the command was not found or not executable in the image"
+    if code > 128:
+        return STATUS_KILLED, code, code - 128, None
+    return STATUS_FAILED, code, None, None
+
+
+def _slug(name: str) -> str:
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in name.lower()).strip("._-")
+    return slug or "project"

@@ -1,0 +1,113 @@
+"""Keep a record's environment retrievable: push its image to a registry, save it to an archive file,
+load it back and check it is the image the record ran.
+
+What these steps learn after a run (repo digests, archive digests) is kept in the record's ``image``
+annotation, since finished records are immutable; :func:`recorded_container` merges it back in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from paperlink.errors import UsageError
+from paperlink.records import ContainerRef, FileDigest
+from paperlink.store import RecordStore
+
+ANNOTATION = "image"
+
+
+@dataclass
+class ImageResult:
+    """What an image command did."""
+
+    image_id: str
+    label: str | None = None
+    repo_digest: str | None = None
+    archive: FileDigest | None = None
+    loaded: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def recorded_container(store: RecordStore, label: str) -> ContainerRef:
+    """The container section of ``label`` with the repo digests and the archive learnt after the run.
+
+    Raises :class:`UsageError` when the record did not run in a container image.
+    """
+    record = store.get(label)
+    ref = record.container
+    if ref is None or not ref.image_id or ref.inside_container:
+        raise UsageError(
+            f"record '{label}' did not run in a container image",
+            hint="record the run with 'paperlink run --image REF -- …'",
+        )
+    extra = store.get_annotation(label, ANNOTATION) or {}
+    ref.repo_digests = sorted({*ref.repo_digests, *extra.get("repo_digests", [])})
+    if extra.get("archive"):
+        ref.archive = FileDigest(**extra["archive"])
+    return ref
+
+
+def _annotate(store: RecordStore, label: str, **changes: Any) -> None:
+    data = store.get_annotation(label, ANNOTATION) or {}
+    if "repo_digest" in changes:
+        data["repo_digests"] = sorted({*data.get("repo_digests", []), changes["repo_digest"]})
+    if "archive" in changes:
+        data["archive"] = asdict(changes["archive"])
+    store.set_annotation(label, ANNOTATION, data)
+
+
+def _slug(text: str) -> str:
+    slug = "".join(c if c.isalnum() or c in "._-" else "-" for c in text.lower()).strip("._-")
+    return slug or "image"
+
+
+def push_record_image(
+    engine: Any, store: RecordStore, label: str, registry: str, *, repository: str | None = None
+) -> ImageResult:
+    """Push the image ``label`` ran to ``registry`` (``host[:port]``) as ``REPOSITORY:LABEL`` (default
+    repository: ``paperlink/<project>``) and record its repo digest."""
+    from paperlink import containers
+
+    ref = recorded_container(store, label)
+    project = store.get(label).project
+    repo = f"{registry.rstrip('/')}/{repository or 'paperlink/' + _slug(project)}"
+    digest = containers.push_image(engine, str(ref.image_id), repo, _slug(label)[:128])
+    _annotate(store, label, repo_digest=digest)
+    return ImageResult(image_id=str(ref.image_id), label=label, repo_digest=digest)
+
+
+def save_record_image(engine: Any, store: RecordStore, target: str, path: Path) -> ImageResult:
+    """Save the image of record ``target`` (or the image named ``target`` when no record has that label)
+    to ``path`` as a gzip-compressed archive; for a record, keep the archive's digest with it."""
+    from paperlink import containers
+
+    label: str | None = None
+    if store.exists(target):
+        label = target
+        image_id = str(recorded_container(store, target).image_id)
+    else:
+        image_id = str(containers.resolve_image(engine, target).image_id)
+    archive = containers.save_image(engine, image_id, path)
+    if label is not None:
+        _annotate(store, label, archive=archive)
+    return ImageResult(image_id=image_id, label=label, archive=archive)
+
+
+def load_record_image(
+    engine: Any, store: RecordStore | None, path: Path, *, label: str | None = None
+) -> ImageResult:
+    """Load an image archive; with ``label``, check that it holds the image that record ran
+    (:class:`ImageMismatch` otherwise)."""
+    from paperlink import containers
+
+    expected: str | None = None
+    if label is not None:
+        if store is None:
+            raise UsageError("checking against a record needs a record store")
+        expected = str(recorded_container(store, label).image_id)
+    loaded = containers.load_image(engine, path, expected_id=expected)
+    return ImageResult(image_id=expected or loaded[0], label=label, loaded=loaded)
