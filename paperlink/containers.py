@@ -318,6 +318,7 @@ def run_container(
     on_stdout: Sink | None = None,
     on_stderr: Sink | None = None,
     name: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> ContainerResult:
     """Run ``argv`` in a new container from ``image_id`` and remove the container afterwards, whatever
     happens (timeout, SIGTERM/SIGINT/SIGHUP to paperlink, an error).
@@ -342,7 +343,7 @@ def run_container(
             environment=dict(environment),
             host_config=host_config,
             network_disabled=network is None,
-            labels={"dev.paperlink.run": "1"},
+            labels={"dev.paperlink.run": "1", **(labels or {})},
             name=name,
         )
     cid = str(created["Id"])
@@ -376,9 +377,18 @@ def run_container(
                 _engine_errors("stopping the container"),
                 contextlib.suppress(docker.errors.NotFound),
             ):
-                api.stop(cid, timeout=0 if result.timed_out else STOP_GRACE_SECONDS)
+                if result.timed_out:
+                    api.kill(cid)
+                else:
+                    api.stop(cid, timeout=STOP_GRACE_SECONDS)
             done.wait()
         pump.join(timeout=10)
+        # The attach connection is hijacked, never pooled: close its response (CancellableStream keeps
+        # it privately) or the socket leaks; CancellableStream.close() leaves a half-closed response.
+        response = getattr(stream, "_response", None)
+        if response is not None:
+            with contextlib.suppress(OSError, ValueError):
+                response.close()
         if "error" in waited:
             raise ContainerError(f"waiting for the container failed: {waited['error']}")
         result.exit_status = int(waited["status"].get("StatusCode", -1))

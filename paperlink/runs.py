@@ -657,6 +657,7 @@ def capture_container_run(
                 timeout=timeout,
                 on_stdout=_sink(stdout_sink, out_keeper),
                 on_stderr=_sink(stderr_sink, err_keeper),
+                labels={"dev.paperlink.label": record.label, "dev.paperlink.run_id": record.run_id},
             )
         except ContainerError as exc:
             run.finish(exit_status=None, status=STATUS_FAILED, error=exc.message)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO_ROOT, git, run_cli
 
-pytest_plugins: list[str] = ["fixtures_zenodo", "fixtures_browser"]
+pytest_plugins: list[str] = ["fixtures_zenodo", "fixtures_browser", "fixtures_docker"]
 
 # Subprocesses (`python -m paperlink`) import this checkout, whatever is installed.
 os.environ["PYTHONPATH"] = os.pathsep.join(
