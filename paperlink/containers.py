@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +26,7 @@ from typing import Any, BinaryIO
 import docker
 import docker.errors
 import requests
+from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
 
 from paperlink.errors import (
     ContainerError,
@@ -71,11 +73,20 @@ def connect_engine(base_url: str | None = None, *, timeout: int = 60) -> Engine:
     Raises :class:`EngineUnavailable` when nothing answers or the socket is not permitted.
     """
     url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if url.startswith("unix://"):
+        _check_unix_socket(url)
+    # Ask the engine its version through a client with a fixed API version: the SDK's "auto" asks from
+    # inside the constructor, which leaks the socket when nothing answers.
+    probe = docker.DockerClient(base_url=url, version=MINIMUM_DOCKER_API_VERSION, timeout=timeout)
     try:
-        client = docker.DockerClient(base_url=url, timeout=timeout)
-        info = client.api.version()
+        info = probe.api.version(api_version=False)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise _unavailable(url, exc) from exc
+    finally:
+        probe.close()
+    server_api = str(info.get("ApiVersion", MINIMUM_DOCKER_API_VERSION))
+    usable = min(server_api, DEFAULT_DOCKER_API_VERSION, key=_version_key)
+    client = docker.DockerClient(base_url=url, version=usable, timeout=timeout)
     components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
     kind = "podman" if "podman" in components.lower() else "docker"
     return Engine(
@@ -87,6 +98,10 @@ def connect_engine(base_url: str | None = None, *, timeout: int = 60) -> Engine:
     )
 
 
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
 def engine_url(settings: Mapping[str, Any]) -> str | None:
     """The engine a project names in ``[containers] engine = "unix:///…"`` (None: the default)."""
     table = settings.get("containers")
@@ -94,9 +109,21 @@ def engine_url(settings: Mapping[str, Any]) -> str | None:
     return str(value) if value else None
 
 
+def _check_unix_socket(url: str) -> None:
+    """Connect once ourselves: the SDK leaks its socket when the connection fails, and this way the
+    message can say whether the socket is missing, refused or not permitted."""
+    path = url.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(10)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise _unavailable(url, exc) from exc
+
+
 def _unavailable(url: str, exc: BaseException) -> EngineUnavailable:
     text = str(exc)
-    if "Permission denied" in text or "PermissionError" in text:
+    if isinstance(exc, PermissionError) or "Permission denied" in text:
         return EngineUnavailable(
             f"the container engine socket {url} is not permitted for this user",
             hint="add yourself to the 'docker' group ('sudo usermod -aG docker $USER', then log in "
@@ -348,7 +375,8 @@ def run_container(
         )
     cid = str(created["Id"])
     result = ContainerResult(exit_status=-1, container_id=cid)
-    done = threading.Event()
+    wake = threading.Event()  # the container exited, or paperlink got a signal
+    exited = threading.Event()
     waited: dict[str, Any] = {}
     try:
         with _engine_errors("attaching to the container"):
@@ -364,24 +392,25 @@ def run_container(
             except BaseException as exc:  # handed to the main thread
                 waited["error"] = exc
             finally:
-                done.set()
+                exited.set()
+                wake.set()
 
-        with _signals_to(done, result.signals):
+        with _signals_to(wake, result.signals):
             with _engine_errors(f"starting a container from {image_id}"):
                 api.start(cid)
             threading.Thread(target=wait, name="paperlink-wait", daemon=True).start()
-            finished = done.wait(timeout)
-        if not finished or result.signals:
-            result.timed_out = not finished and not result.signals
-            with (
-                _engine_errors("stopping the container"),
-                contextlib.suppress(docker.errors.NotFound),
-            ):
-                if result.timed_out:
-                    api.kill(cid)
-                else:
-                    api.stop(cid, timeout=STOP_GRACE_SECONDS)
-            done.wait()
+            wake.wait(timeout)
+            if not exited.is_set():  # timed out or interrupted; further signals just wait
+                result.timed_out = not result.signals
+                with (
+                    _engine_errors("stopping the container"),
+                    contextlib.suppress(docker.errors.NotFound),
+                ):
+                    if result.timed_out:
+                        api.kill(cid)
+                    else:
+                        api.stop(cid, timeout=STOP_GRACE_SECONDS)
+                exited.wait()
         pump.join(timeout=10)
         # The attach connection is hijacked, never pooled: close its response (CancellableStream keeps
         # it privately) or the socket leaks; CancellableStream.close() leaves a half-closed response.

@@ -504,7 +504,7 @@ def test_push_records_the_registry_repo_digest(
     tag, image_id = unique_image
     run_cli("run", "--image", tag, "--label", "p1", "--", "true")
     result = run_cli("image", "push", "p1", "--registry", registry, "--json")
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     repository = "paperlink/study"
     assert data["image_id"] == image_id
     assert (
@@ -529,12 +529,12 @@ def test_save_and_load_check_the_image_id(
     tag, image_id = unique_image
     run_cli("run", "--image", tag, "--label", "s1", "--", "true")
     archive = tmp_path / "env.tar.gz"
-    saved = json.loads(run_cli("image", "save", "s1", "-o", str(archive), "--json").output)
+    saved = json.loads(run_cli("image", "save", "s1", "-o", str(archive), "--json").stdout)
     assert saved["image_id"] == image_id
     assert saved["archive"]["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
     assert archive.read_bytes()[:2] == b"\x1f\x8b"  # gzip
     assert not list(tmp_path.glob(".*.tmp"))
-    loaded = json.loads(run_cli("image", "load", str(archive), "--label", "s1", "--json").output)
+    loaded = json.loads(run_cli("image", "load", str(archive), "--label", "s1", "--json").stdout)
     assert loaded["loaded"] == [image_id]
     from paperlink.imagearchive import recorded_container
 
