@@ -359,7 +359,9 @@ def run_container(
         network_mode=network or "none",
         mem_limit=memory,
         memswap_limit=memory,  # no swap on top, so the limit is the limit
-        init=True,  # a PID 1 that forwards signals and reaps, so stop is prompt
+        # A PID 1 that forwards signals and reaps, so stop is prompt; Podman needs catatonit for it,
+        # which Debian's podman does not install.
+        init=engine.kind == "docker",
     )
     with _engine_errors(f"creating a container from {image_id}"):
         created = api.create_container(
