@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from paperlink.runs import ProgressFactory, capture_container_run, capture_run
 from paperlink.config import Project
 from paperlink.errors import ImageNotFound, RecordNotFound, RerunError, UsageError
 from paperlink.records import FileDigest, Record
+from paperlink.runs import ProgressFactory, capture_container_run, capture_run
 from paperlink.store import RecordStore
 
 IDENTICAL = "identical"
