@@ -168,6 +168,8 @@ def run(
     """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]...
 
     With --image or --dockerfile (or an image set in paperlink.toml) COMMAND runs in a container."""
+    if image or dockerfile:
+        _prefetch_container_support()
     from paperlink.progress import file_progress
     from paperlink.runs import capture_run
 
@@ -633,6 +635,17 @@ def site(
 
 
 # -- containers --
+def _prefetch_container_support() -> None:
+    """Import the docker SDK in a thread while the project and store load: it is the slowest import of
+    a container run, and part of its work (reading files) overlaps."""
+    import importlib
+    import threading
+
+    threading.Thread(
+        target=importlib.import_module, args=("paperlink.containers",), daemon=True
+    ).start()
+
+
 def _key_values(items: tuple[str, ...], option: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in items:

@@ -451,7 +451,6 @@ def test_out_of_memory_kill_is_recorded(container_project: ContainerProject) -> 
 
 
 @pytestmark_docker
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_and_removes_the_container(
     container_project: ContainerProject, sig: signal.Signals
@@ -569,3 +568,20 @@ def test_run_from_image_id_and_build_helper(
     again = build_image(BUSYBOX_TAG + "-again", f"FROM {BUSYBOX_TAG}\n")
     subprocess.run(["docker", "rmi", BUSYBOX_TAG + "-again"], capture_output=True)
     assert again == busybox_image  # a build adding nothing is the same image: identity is content
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "1 error"), ("", "1 skipped")])
+def test_missing_engine_fails_under_ci_and_skips_elsewhere(
+    tmp_path: Path, ci: str, outcome: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update(DOCKER_HOST=f"unix://{tmp_path}/absent.sock", CI=ci)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+         "tests/test_containers.py::test_image_not_found_is_exit_6_and_leaves_no_record"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert outcome in done.stdout, done.stdout
+    assert "no container engine" in done.stdout
+    assert done.returncode == (1 if ci else 0)

@@ -49,7 +49,6 @@ def test_compare_outputs_classifies_each_output() -> None:
 
 # -- the "done when" test --------------------------------------------------------------------------------
 @pytest.mark.docker
-@pytest.mark.slow
 def test_rerun_from_archive_after_image_removed_gives_identical_bytes(
     container_project: ContainerProject, registry: str, tmp_path: Path
 ) -> None:
