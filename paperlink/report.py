@@ -138,8 +138,13 @@ def show_text(record: Record) -> str:
     if record.container:
         ct = record.container
         add("Container")
-        add(f"  image       {ct.reference}  ->  {ct.pinned_reference or ct.image_id}")
+        if ct.inside_container:
+            add(f"  paperlink   ran inside a {ct.engine} container")
+        if ct.reference or ct.image_id:
+            add(f"  image       {ct.reference}  ->  {ct.pinned_reference or ct.image_id}")
         add(f"  engine      {ct.engine} {ct.engine_version or ''}")
+        if not ct.inside_container:
+            add(f"  network     {ct.network or 'none'}   user {ct.user}")
     if record.publication and (record.publication.doi or record.publication.url):
         pub = record.publication
         state = "published " + pub.published if pub.published else "draft, DOI reserved"

@@ -119,6 +119,8 @@ def test_host_run_record_says_whether_paperlink_runs_in_a_container(project_dir:
     else:
         assert record.container is not None and record.container.inside_container
         assert record.container.engine == expected.engine
+        shown = run_cli("show", "h1").output
+        assert f"ran inside a {expected.engine} container" in shown
 
 
 pytestmark_docker = pytest.mark.docker
