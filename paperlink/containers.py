@@ -363,44 +363,53 @@ def run_container(
         # which Debian's podman does not install.
         init=engine.kind == "docker",
     )
-    with _engine_errors(f"creating a container from {image_id}"):
-        created = api.create_container(
-            image_id,
-            command=list(argv),
-            user=user,
-            working_dir=workdir,
-            environment=dict(environment),
-            host_config=host_config,
-            network_disabled=network is None,
-            labels={"dev.paperlink.run": "1", **(labels or {})},
-            name=name,
-        )
-    cid = str(created["Id"])
-    result = ContainerResult(exit_status=-1, container_id=cid)
+    result = ContainerResult(exit_status=-1)
     wake = threading.Event()  # the container exited, or paperlink got a signal
     exited = threading.Event()
     waited: dict[str, Any] = {}
-    try:
-        with _engine_errors("attaching to the container"):
-            stream = api.attach(cid, stdout=True, stderr=True, stream=True, logs=True, demux=True)
-        pump = threading.Thread(
-            target=_pump, args=(stream, on_stdout, on_stderr), name="paperlink-attach", daemon=True
-        )
-        pump.start()
 
-        def wait() -> None:
-            try:
-                waited["status"] = api.wait(cid, timeout=None)
-            except BaseException as exc:  # handed to the main thread
-                waited["error"] = exc
-            finally:
-                exited.set()
-                wake.set()
+    def wait(cid: str) -> None:
+        try:
+            waited["status"] = api.wait(cid, timeout=None)
+        except BaseException as exc:  # handed to the main thread
+            waited["error"] = exc
+        finally:
+            exited.set()
+            wake.set()
 
-        with _signals_to(wake, result.signals):
+    # Signals are caught from before the container exists, so none can leave one behind.
+    with _signals_to(wake, result.signals):
+        with _engine_errors(f"creating a container from {image_id}"):
+            created = api.create_container(
+                image_id,
+                command=list(argv),
+                user=user,
+                working_dir=workdir,
+                environment=dict(environment),
+                host_config=host_config,
+                network_disabled=network is None,
+                labels={"dev.paperlink.run": "1", **(labels or {})},
+                name=name,
+            )
+        cid = result.container_id = str(created["Id"])
+        try:
+            if result.signals:  # interrupted before the start: nothing ran
+                result.exit_status = 128 + result.signals[0]
+                return result
+            with _engine_errors("attaching to the container"):
+                stream = api.attach(
+                    cid, stdout=True, stderr=True, stream=True, logs=True, demux=True
+                )
+            pump = threading.Thread(
+                target=_pump,
+                args=(stream, on_stdout, on_stderr),
+                name="paperlink-attach",
+                daemon=True,
+            )
+            pump.start()
             with _engine_errors(f"starting a container from {image_id}"):
                 api.start(cid)
-            threading.Thread(target=wait, name="paperlink-wait", daemon=True).start()
+            threading.Thread(target=wait, args=(cid,), name="paperlink-wait", daemon=True).start()
             wake.wait(timeout)
             if not exited.is_set():  # timed out or interrupted; further signals just wait
                 result.timed_out = not result.signals
@@ -413,23 +422,23 @@ def run_container(
                     else:
                         api.stop(cid, timeout=STOP_GRACE_SECONDS)
                 exited.wait()
-        pump.join(timeout=10)
-        # The attach connection is hijacked, never pooled: close its response (CancellableStream keeps
-        # it privately) or the socket leaks; CancellableStream.close() leaves a half-closed response.
-        response = getattr(stream, "_response", None)
-        if response is not None:
-            with contextlib.suppress(OSError, ValueError):
-                response.close()
-        if "error" in waited:
-            raise ContainerError(f"waiting for the container failed: {waited['error']}")
-        result.exit_status = int(waited["status"].get("StatusCode", -1))
-        with _engine_errors("inspecting the container"):
-            state = api.inspect_container(cid).get("State") or {}
-        result.oom_killed = bool(state.get("OOMKilled"))
-        return result
-    finally:
-        with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-            api.remove_container(cid, force=True)
+            pump.join(timeout=10)
+            # The attach connection is hijacked, never pooled: close its response (CancellableStream
+            # keeps it privately) or the socket leaks; its close() leaves a half-closed response.
+            response = getattr(stream, "_response", None)
+            if response is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    response.close()
+            if "error" in waited:
+                raise ContainerError(f"waiting for the container failed: {waited['error']}")
+            result.exit_status = int(waited["status"].get("StatusCode", -1))
+            with _engine_errors("inspecting the container"):
+                state = api.inspect_container(cid).get("State") or {}
+            result.oom_killed = bool(state.get("OOMKilled"))
+            return result
+        finally:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                api.remove_container(cid, force=True)
 
 
 def _pump(
