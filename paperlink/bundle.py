@@ -387,7 +387,10 @@ def render_readme(
     ]
     for record in records:
         where = record.working_directory or "."
-        image = f" in image `{record.container.reference}`" if record.container else ""
+        ct = record.container
+        image = (
+            f" in image `{ct.reference}`" if ct and ct.reference and not ct.inside_container else ""
+        )
         lines.append(f"- `{record.label}`: `{record.command}` (in `{where}`{image})")
     lines += [
         "",
