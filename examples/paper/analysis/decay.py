@@ -38,7 +38,7 @@ def main(parameter_file: str) -> None:
     fig.savefig("figures/decay.pdf")
     Path("results").mkdir(exist_ok=True)
     values = {"half_life": f"{half_life:.2f}", "r_squared": f"{r_squared:.3f}"}
-    Path("results/decay-values.json").write_text(
+    Path("results/decay.values.json").write_text(
         json.dumps(values, indent=2, sort_keys=True) + "\n"
     )
     print(

@@ -39,7 +39,7 @@ def main(parameter_file: str) -> None:
     fig.savefig("figures/spectrum.png", dpi=150)
     Path("results").mkdir(exist_ok=True)
     values = {"peak_hz": f"{peak:.1f}"}
-    Path("results/spectrum-values.json").write_text(
+    Path("results/spectrum.values.json").write_text(
         json.dumps(values, indent=2, sort_keys=True) + "\n"
     )
     print(f"strongest peak at {peak:.1f} Hz")
