@@ -2,7 +2,7 @@
 load it back and check it is the image the record ran.
 
 What these steps learn after a run (repo digests, archive digests) is kept in the record's ``image``
-annotation, since finished records are immutable; :func:`recorded_container` merges it back in.
+annotation, since finished records are immutable; the store merges it back in when it reads the record.
 """
 
 from __future__ import annotations
@@ -44,11 +44,7 @@ def recorded_container(store: RecordStore, label: str) -> ContainerRef:
             f"record '{label}' did not run in a container image",
             hint="record the run with 'paperlink run --image REF -- …'",
         )
-    extra = store.get_annotation(label, ANNOTATION) or {}
-    ref.repo_digests = sorted({*ref.repo_digests, *extra.get("repo_digests", [])})
-    if extra.get("archive"):
-        ref.archive = FileDigest(**extra["archive"])
-    return ref
+    return ref  # the store has merged the repo digests and the archive (the `image` annotation) in
 
 
 def _annotate(store: RecordStore, label: str, **changes: Any) -> None:

@@ -23,6 +23,7 @@ from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageE
 from paperlink.records import (
     STATUS_INCOMPLETE,
     STATUS_RUNNING,
+    FileDigest,
     Publication,
     Record,
     canonical_json,
@@ -370,6 +371,13 @@ class RecordStore:
         ):
             if name == "publication":
                 record.publication = from_dict(Publication, _loads(payload))
+            elif name == "image" and record.container is not None:
+                # Learnt after the run (`paperlink image push|save`): every reader sees it, not just one.
+                extra = _loads(payload)
+                ref = record.container
+                ref.repo_digests = sorted({*ref.repo_digests, *extra.get("repo_digests", [])})
+                if extra.get("archive"):
+                    ref.archive = from_dict(FileDigest, extra["archive"])
         return record
 
     def _not_found(self, label: str) -> RecordNotFound:

@@ -542,6 +542,17 @@ def test_save_and_load_check_the_image_id(
     with RecordStore(container_project.root / ".paperlink" / "records.sqlite") as store:
         archive_ref = recorded_container(store, "s1").archive
     assert archive_ref is not None and archive_ref.sha256 == saved["archive"]["sha256"]
+    # Every reader of the record sees the saved archive: publish puts it in the archive, no warning.
+    (container_project.root / "CITATION.cff").write_text(
+        "cff-version: 1.2.0\ntitle: t\nauthors:\n  - family-names: Curie\n    given-names: Marie\n"
+    )
+    target = tmp_path / "published"
+    summary = json.loads(run_cli("publish", "--record", "s1", "--to", str(target), "--json").stdout)
+    assert not summary.get("warnings"), summary.get("warnings")
+    images = [p for p in target.iterdir() if p.name.startswith("image-")]
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in images] == [
+        saved["archive"]["sha256"]
+    ]
 
 
 @pytestmark_docker
