@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import string
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from fixtures_latex import Compiled, compile_tex, generate, png_bytes, write_manuscript
 from helpers import run_cli
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from paperlink.config import find_project
 from paperlink.errors import LatexError
+from paperlink.hashing import digest_file
 from paperlink.latex import read_pdf_manifest, tex_string
+from paperlink.records import FileDigest, Outcome, Record
 from paperlink.store import RecordStore
 
 pytestmark = pytest.mark.tex
@@ -351,3 +358,84 @@ def test_read_pdf_manifest_rejects_a_pdf_without_one(tmp_path: Path) -> None:
     (tmp_path / "junk.pdf").write_bytes(b"not a pdf")
     with pytest.raises(LatexError, match="cannot read"):
         read_pdf_manifest(tmp_path / "junk.pdf")
+
+
+_TEX_WRITABLE = string.ascii_letters + string.digits + "_-.+=@!*()[]/<>|;&$~é"
+_ANY_LABEL = st.text(
+    st.characters(
+        blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp", "Co", "Cn"),
+        blacklist_characters=":?",
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    label=st.text(_TEX_WRITABLE, min_size=1, max_size=12),
+    wild=_ANY_LABEL,
+    name=st.text(string.ascii_letters + string.digits + "_-+=@", min_size=1, max_size=10),
+    value=st.text(st.characters(min_codepoint=32, max_codepoint=255, blacklist_categories=("Cc",))),
+)
+@example(label="fig_3-a.b", wild="{%#\\}~^^41é😀", name="x", value="50 % of {x} & $y$ \\ ~ ^ é")
+def test_any_label_path_and_value_survives_escaping_and_compiles(
+    project_dir: Path, label: str, wild: str, name: str, value: str
+) -> None:
+    counter = next(_examples)
+    label, wild = f"{label}-{counter}", f"{wild}-w{counter}"
+    project = find_project(project_dir)
+    store = RecordStore(project.store_path)
+    try:
+        outputs = []
+        for index, text in enumerate((label, wild)):
+            figure = project_dir / "figures" / str(counter) / f"{name}{index}.png"
+            figure.parent.mkdir(parents=True, exist_ok=True)
+            figure.write_bytes(png_bytes((index, counter % 256, 7)))
+            values = project_dir / "results" / f"{counter}-{index}.values.json"
+            values.parent.mkdir(exist_ok=True)
+            values.write_text(json.dumps({"v": value}))
+            outputs = [_file_digest(project_dir, figure), _file_digest(project_dir, values)]
+            store.add_record(
+                Record(
+                    label=text,
+                    project="p",
+                    run_id=str(uuid.uuid4()),
+                    outputs=outputs,
+                    outcome=Outcome(status="finished", exit_status=0),
+                )
+            )
+    finally:
+        store.close()
+    tex = write_manuscript(
+        project_dir / "paper",
+        f"\\plincludegraphics[width=1cm]{{{label}}}\n\nV\\plvalue{{{label}:v}}V\n",
+    )
+    generate(tex)
+    run_cli("latex", "--out", str(project_dir / "all"))  # every record, the wild label too
+    (project_dir / "all" / "main.tex").write_text(tex.read_text())
+    for folder in (tex.parent, project_dir / "all"):
+        compiled = compile_tex(folder)
+        assert compiled.returncode == 0, compiled.log[-3000:]
+        manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
+        assert [f["label"] for f in manifest["figures"]] == [label]
+        assert manifest["values"][0]["value"] == value
+
+
+_examples = itertools.count(1)
+
+
+def _file_digest(root: Path, path: Path) -> FileDigest:
+    digests = digest_file(path)
+    return FileDigest(
+        path=path.relative_to(root).as_posix(),
+        size=digests.size,
+        sha256=digests.sha256,
+        md5=digests.md5,
+        sha1=digests.sha1,
+    )
