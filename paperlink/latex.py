@@ -57,6 +57,10 @@ class FigureEntry:
     image: str = ""
     rerun: str = ""
 
+    def tooltip(self) -> str:
+        text = f"sha256:{self.sha256} record {self.label}"
+        return f"{text} image {self.image}" if self.image else text
+
     def manifest(self) -> dict[str, str]:
         return {
             "label": self.label,
@@ -79,6 +83,9 @@ class ValueEntry:
     value: str
     url: str
     doi: str = ""
+
+    def tooltip(self) -> str:
+        return f"record {self.label} value {self.name} = {self.value}"
 
     def manifest(self) -> dict[str, str]:
         return {
@@ -147,6 +154,11 @@ def tex_text(text: str) -> str:
     return str(unicode_to_latex(text, non_ascii_only=False, unknown_char_warning=False))
 
 
+def pdf_text_hex(text: str) -> str:
+    """``text`` as the hex digits of a UTF-16 PDF text string (``<FEFF…>``): any character, no escaping."""
+    return "FEFF" + text.encode("utf-16-be").hex().upper()
+
+
 def _comment(text: str) -> str:
     return " ".join(str(text).split()).encode("ascii", "backslashreplace").decode("ascii")
 
@@ -179,11 +191,19 @@ def render_data_tex(data: LatexData, *, project: str, manuscript: str | None = N
         project=project,
         manuscript=manuscript,
         figures=[
-            {**entry.__dict__, "manifest": _manifest_json(entry.manifest())}
+            {
+                **entry.__dict__,
+                "manifest": _manifest_json(entry.manifest()),
+                "tip": pdf_text_hex(entry.tooltip()),
+            }
             for entry in data.figures
         ],
         values=[
-            {**value.__dict__, "manifest": _manifest_json(value.manifest())}
+            {
+                **value.__dict__,
+                "manifest": _manifest_json(value.manifest()),
+                "tip": pdf_text_hex(value.tooltip()),
+            }
             for value in data.values
         ],
     )
