@@ -13,7 +13,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +25,7 @@ from paperlink.config import Project, atomic_write_bytes, atomic_write_text
 from paperlink.errors import LatexError
 from paperlink.manuscript import Reference, Use, scan_manuscript
 from paperlink.records import STATUS_FINISHED, Record
+from paperlink.references import is_image
 from paperlink.resources import latex_source, template_source
 from paperlink.store import RecordStore
 from paperlink.values import record_values
@@ -267,13 +268,13 @@ def collect_data(
             absolute = Path(output.path)
             if not absolute.is_absolute():
                 absolute = project.root / output.path
-            suffix = PurePosixPath(output.path).suffix.lower()
             data.figures.append(
                 FigureEntry(
                     label=record.label,
                     path=output.path,
                     file=Path(os.path.relpath(absolute, folder)).as_posix(),
-                    kind="image" if suffix in IMAGE_SUFFIXES else "file",
+                    # The same notion of "image output" as `paperlink verify` (references.py).
+                    kind="image" if is_image(output.path) else "file",
                     sha256=output.sha256,
                     md5=output.md5,
                     sha1=output.sha1,

@@ -126,8 +126,7 @@ class RecordSummary(NamedTuple):
     reason: str | None
 
 
-@dataclass(frozen=True)
-class RunningProcess:
+class RunningProcess(NamedTuple):
     """The process that runs a record, as ``start_record`` saw it."""
 
     label: str

@@ -21,7 +21,7 @@ from paperlink.config import find_project
 from paperlink.errors import LatexError
 from paperlink.hashing import digest_file
 from paperlink.latex import read_pdf_manifest, tex_string
-from paperlink.records import FileDigest, Outcome, Record
+from paperlink.records import ContainerRef, FileDigest, Outcome, Record
 from paperlink.store import RecordStore
 
 pytestmark = pytest.mark.tex
@@ -446,3 +446,50 @@ def _file_digest(root: Path, path: Path) -> FileDigest:
         md5=digests.md5,
         sha1=digests.sha1,
     )
+
+
+def test_published_record_links_to_its_doi_and_is_cited(project_dir: Path) -> None:
+    project = find_project(project_dir)
+    figure = project_dir / "figures" / "pub.png"
+    figure.parent.mkdir(exist_ok=True)
+    figure.write_bytes(png_bytes((5, 6, 7)))
+    image = "registry.example/lab/analysis@sha256:" + "ab" * 32
+    store = RecordStore(project.store_path)
+    try:
+        store.add_record(
+            Record(
+                label="pub-1",
+                project="study",
+                run_id=str(uuid.uuid4()),
+                argv=["python3", "plot.py"],
+                start_time="2026-03-04T05:06:07.000000Z",
+                outputs=[_file_digest(project_dir, figure)],
+                outcome=Outcome(status="finished", exit_status=0),
+                container=ContainerRef(image_id="sha256:" + "cd" * 32, repo_digests=[image]),
+            )
+        )
+        store.set_annotation(
+            "pub-1",
+            "publication",
+            {"service": "zenodo", "doi": "10.5281/zenodo.4242", "published": "2026-05-06"},
+        )
+    finally:
+        store.close()
+    tex = write_manuscript(
+        project_dir / "paper",
+        "\\plincludegraphics[width=1cm]{pub-1}\n\n\\plenvironment{pub-1}\n\n\\plrecordurl{pub-1}\n",
+    )
+    generate(tex)
+    bib = (tex.parent / "paperlink.bib").read_text()
+    assert "@misc{paperlink:pub-1," in bib
+    assert "10.5281/zenodo.4242" in bib and "2026" in bib
+    compiled = compile_tex(tex.parent)
+    assert compiled.returncode == 0, compiled.log[-2000:]
+    uri, tip = _links(compiled.pdf)[0]  # type: ignore[arg-type]
+    assert uri == "https://doi.org/10.5281/zenodo.4242"
+    assert f"image {image}" in tip and "record pub-1" in tip
+    text = _text(compiled.pdf)  # type: ignore[arg-type]
+    assert "https://doi.org/10.5281/zenodo.4242" in text.replace("\n", "")
+    manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
+    assert manifest["figures"][0]["doi"] == "10.5281/zenodo.4242"
+    assert manifest["figures"][0]["image"] == image
