@@ -82,7 +82,6 @@ def test_data_file_declares_every_output_with_paths_from_the_manuscript_folder(
     assert "sweep.2" in (figure_project / "all" / "paperlink-data.tex").read_text()
 
 
-@pytest.mark.slow
 def test_figures_are_checked_linked_and_listed_on_every_engine(
     figure_project: Path, engine: str
 ) -> None:
