@@ -399,6 +399,13 @@ def write_latex(
         labels = sorted({u.reference.label for u in uses if store.exists(u.reference.label)})
     data = collect_data(project, store, folder, labels=labels, base=base)
     resolved, problems = check_uses(uses, data) if tex is not None else ([], [])
+    for problem in problems:
+        label = problem.use.reference.label
+        if labels and label in labels and not _declares(data, label):
+            record = store.get(label)
+            problem.message = (
+                f"record '{label}' ({record.outcome.status}) has no outputs or values to use"
+            )
     records = [store.get(label) for label in sorted({e.label for e in data.figures})]
     written = []
     for name in STY_FILES:
@@ -412,6 +419,10 @@ def write_latex(
     atomic_write_text(folder / BIB_FILE, render_bibliography(records))
     written.append(folder / BIB_FILE)
     return LatexResult(folder, written, data, uses, resolved, problems)
+
+
+def _declares(data: LatexData, label: str) -> bool:
+    return any(e.label == label for e in data.figures) or any(v.label == label for v in data.values)
 
 
 def read_pdf_manifest(pdf: str | os.PathLike[str]) -> dict[str, Any]:
