@@ -127,6 +127,16 @@ class RecordSummary(NamedTuple):
     reason: str | None
 
 
+class RunningProcess(NamedTuple):
+    """The process that runs a record, as ``start_record`` saw it."""
+
+    label: str
+    host: str | None
+    pid: int | None
+    boot_id: str | None
+    proc_start: int | None
+
+
 def _boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -431,6 +441,14 @@ class RecordStore:
             )
             for row in self._read(sql, params)
         ]
+
+    def running_processes(self) -> list[RunningProcess]:
+        """Where each record still marked running runs (host, pid, boot, process start)."""
+        rows = self._read(
+            "SELECT label, host, pid, boot_id, proc_start FROM records WHERE status=?",
+            (STATUS_RUNNING,),
+        )
+        return [RunningProcess(*row) for row in rows]
 
     # -- the mutable parts --------------------------------------------------------------------------
     def add_tags(self, label: str, tags: Iterable[str]) -> None:

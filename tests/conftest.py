@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 from helpers import REPO_ROOT, git, run_cli
 
-pytest_plugins: list[str] = ["fixtures_zenodo", "fixtures_browser", "fixtures_docker"]
+pytest_plugins: list[str] = [
+    "fixtures_zenodo",
+    "fixtures_browser",
+    "fixtures_docker",
+    "fixtures_latex",
+]
 
 # Subprocesses (`python -m paperlink`) import this checkout, whatever is installed.
 os.environ["PYTHONPATH"] = os.pathsep.join(

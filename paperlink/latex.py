@@ -1,0 +1,450 @@
+"""Generate what a manuscript needs from the record store: paperlink.sty, paperlink-data.tex and friends.
+
+``paperlink-data.tex`` holds one ``\\paperlinkdeclare{LABEL}{key=value,…}`` per record output (and per value a
+run produced), rendered with jinja2; ``paperlink.sty`` does all the checking at compile time. Every string that
+travels into TeX is escaped here: labels, paths and URLs character by character (``\\plU{CODEPOINT}``), free
+text through pylatexenc. The same resolution rules as the package (``LABEL``, ``LABEL:PATH``,
+``LABEL?FRAGMENT``) check a manuscript before anyone compiles it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from pylatexenc.latexencode import unicode_to_latex
+
+from paperlink import __version__
+from paperlink.config import Project, atomic_write_bytes, atomic_write_text
+from paperlink.errors import LatexError
+from paperlink.manuscript import Reference, Use, scan_manuscript
+from paperlink.records import STATUS_FINISHED, Record
+from paperlink.references import is_image
+from paperlink.resources import latex_source, template_source
+from paperlink.store import RecordStore
+from paperlink.values import record_values
+
+DATA_FILE = "paperlink-data.tex"
+STY_FILES = ("paperlink.sty", "sumatra.sty")
+BIB_FILE = "paperlink.bib"
+MANIFEST_NAME = "paperlink-manifest.json"
+DEFAULT_BASE_URL = "http://127.0.0.1:8008"
+# What \includegraphics takes on at least one engine; other outputs can still be named with LABEL:PATH.
+IMAGE_SUFFIXES = frozenset(
+    {".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".mps", ".jbig2", ".jb2"}
+)
+_SAFE = re.compile(r"[A-Za-z0-9./_-]")
+
+
+@dataclass(frozen=True)
+class FigureEntry:
+    """One record output as the manuscript sees it."""
+
+    label: str
+    path: str  # relative to the project root, as the record shows it
+    file: str  # relative to the manuscript's folder: what \includegraphics opens
+    kind: str  # image | file
+    sha256: str
+    md5: str
+    sha1: str
+    url: str
+    doi: str = ""
+    image: str = ""
+    rerun: str = ""
+
+    def tooltip(self) -> str:
+        text = f"sha256:{self.sha256} record {self.label}"
+        return f"{text} image {self.image}" if self.image else text
+
+    def manifest(self) -> dict[str, str]:
+        return {
+            "label": self.label,
+            "path": self.path,
+            "sha256": self.sha256,
+            "md5": self.md5,
+            "sha1": self.sha1,
+            "record_url": self.url,
+            "doi": self.doi,
+            "image": self.image,
+        }
+
+
+@dataclass(frozen=True)
+class ValueEntry:
+    """One named value a run produced."""
+
+    label: str
+    name: str
+    value: str
+    url: str
+    doi: str = ""
+
+    def tooltip(self) -> str:
+        return f"record {self.label} value {self.name} = {self.value}"
+
+    def manifest(self) -> dict[str, str]:
+        return {
+            "label": self.label,
+            "name": self.name,
+            "value": self.value,
+            "record_url": self.url,
+            "doi": self.doi,
+        }
+
+
+@dataclass
+class LatexData:
+    figures: list[FigureEntry] = field(default_factory=list)
+    values: list[ValueEntry] = field(default_factory=list)
+
+
+@dataclass
+class Problem:
+    """Something the manuscript uses that will not compile (or not match)."""
+
+    use: Use
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.use.file.name}:{self.use.line}: {self.message}"
+
+
+@dataclass
+class LatexResult:
+    """What ``paperlink latex`` wrote and found."""
+
+    folder: Path
+    written: list[Path]
+    data: LatexData
+    uses: list[Use]
+    resolved: list[tuple[Use, FigureEntry | ValueEntry]]
+    problems: list[Problem]
+
+    def figures_used(self) -> list[dict[str, Any]]:
+        """The figures and values the manuscript uses, for ``--json`` (publish and verify read this)."""
+        rows = []
+        for use, entry in self.resolved:
+            row: dict[str, Any] = {
+                "macro": use.macro,
+                "reference": str(use.reference),
+                "file": str(use.file),
+                "line": use.line,
+                "kind": "value" if isinstance(entry, ValueEntry) else use.kind,
+            }
+            row.update(entry.manifest())
+            if isinstance(entry, FigureEntry):
+                row["tex_path"] = entry.file
+            rows.append(row)
+        return rows
+
+
+# -- escaping --------------------------------------------------------------------------------------------
+def tex_string(text: str) -> str:
+    """``text`` for a string key of the data file: safe characters as they are, others as ``\\plU{N}``."""
+    return "".join(ch if _SAFE.fullmatch(ch) else f"\\plU{{{ord(ch)}}}" for ch in text)
+
+
+def tex_text(text: str) -> str:
+    """Free text to typeset (a value, a title), escaped by pylatexenc so that it is balanced TeX."""
+    return str(unicode_to_latex(text, non_ascii_only=False, unknown_char_warning=False))
+
+
+def pdf_text_hex(text: str) -> str:
+    """``text`` as the hex digits of a UTF-16 PDF text string (``<FEFF…>``): any character, no escaping."""
+    return "FEFF" + text.encode("utf-16-be").hex().upper()
+
+
+def _comment(text: str) -> str:
+    return " ".join(str(text).split()).encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        block_start_string="((*",
+        block_end_string="*))",
+        variable_start_string="(((",
+        variable_end_string=")))",
+        comment_start_string="((=",
+        comment_end_string="=))",
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - TeX, not HTML: strings are escaped by the filters below
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["plstr"] = tex_string
+    env.filters["pltext"] = tex_text
+    env.filters["plcomment"] = _comment
+    return env
+
+
+def render_data_tex(data: LatexData, *, project: str, manuscript: str | None = None) -> str:
+    """The text of ``paperlink-data.tex`` for ``data``."""
+    template = _environment().from_string(template_source("paperlink-data.tex.j2"))
+    return template.render(
+        version=__version__,
+        project=project,
+        manuscript=manuscript,
+        figures=[
+            {
+                **entry.__dict__,
+                "manifest": _manifest_json(entry.manifest()),
+                "tip": pdf_text_hex(entry.tooltip()),
+            }
+            for entry in data.figures
+        ],
+        values=[
+            {
+                **value.__dict__,
+                "manifest": _manifest_json(value.manifest()),
+                "tip": pdf_text_hex(value.tooltip()),
+            }
+            for value in data.values
+        ],
+    )
+
+
+def _manifest_json(item: dict[str, str]) -> str:
+    return json.dumps(item, sort_keys=True, ensure_ascii=True, separators=(", ", ": "))
+
+
+# -- collecting ------------------------------------------------------------------------------------------
+def base_url(project: Project) -> str:
+    """``[latex] base_url`` from the project settings, or the local viewer's address."""
+    table = project.settings.get("latex", {})
+    url = table.get("base_url") if isinstance(table, dict) else None
+    return str(url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def record_url(record: Record, base: str, path: str | None = None) -> str:
+    """The DOI URL once the record is published, else its page (or file) under ``base``."""
+    publication = record.publication
+    if publication is not None and publication.doi:
+        return safe_uri(f"https://doi.org/{publication.doi}")
+    url = f"{base}/records/{quote(record.label, safe='')}"
+    return safe_uri(f"{url}/files/{quote(path, safe='/')}" if path else url)
+
+
+def safe_uri(url: str) -> str:
+    """``url`` as plain ASCII without parentheses or backslashes, so it goes into a PDF string as it is."""
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~")
+
+
+def image_digest(record: Record) -> str:
+    container = record.container
+    if container is None:
+        return ""
+    if container.repo_digests:
+        return container.repo_digests[0]
+    return container.pinned_reference or container.image_id or ""
+
+
+def collect_data(
+    project: Project,
+    store: RecordStore,
+    folder: Path,
+    *,
+    labels: list[str] | None = None,
+    base: str | None = None,
+) -> LatexData:
+    """The entries for ``labels`` (every finished record when None), with paths relative to ``folder``."""
+    base = base or base_url(project)
+    data = LatexData()
+    if labels is None:
+        labels = [s.label for s in store.summaries() if s.status == STATUS_FINISHED]
+        labels.sort()
+    for label in labels:
+        record = store.get(label)
+        doi = record.publication.doi if record.publication and record.publication.doi else ""
+        for output in sorted(record.outputs, key=lambda o: o.path):
+            if output.kind != "file" or not (output.sha256 and output.md5 and output.sha1):
+                continue
+            absolute = Path(output.path)
+            if not absolute.is_absolute():
+                absolute = project.root / output.path
+            data.figures.append(
+                FigureEntry(
+                    label=record.label,
+                    path=output.path,
+                    file=Path(os.path.relpath(absolute, folder)).as_posix(),
+                    # The same notion of "image output" as `paperlink verify` (references.py).
+                    kind="image" if is_image(output.path) else "file",
+                    sha256=output.sha256,
+                    md5=output.md5,
+                    sha1=output.sha1,
+                    url=record_url(record, base, output.path),
+                    doi=doi,
+                    image=image_digest(record),
+                    rerun=f"paperlink rerun {record.label}",
+                )
+            )
+        for name, value in record_values(project, store, record).items():
+            data.values.append(ValueEntry(record.label, name, value, record_url(record, base), doi))
+    return data
+
+
+# -- resolving, as paperlink.sty does ---------------------------------------------------------------------
+def resolve_figure(reference: Reference, data: LatexData) -> FigureEntry:
+    """The output ``reference`` names; raises :class:`LatexError` as the package would stop."""
+    outputs = [e for e in data.figures if e.label == reference.label]
+    known = {e.label for e in data.figures} | {v.label for v in data.values}
+    if reference.label not in known:
+        raise LatexError(
+            f"no record labelled '{reference.label}'",
+            hint="check the label ('paperlink list' shows them)",
+        )
+    listing = ", ".join(e.path for e in outputs) or "none"
+    if reference.path is not None:
+        hits = [e for e in outputs if reference.path in (e.path, e.file)]
+        if not hits:
+            raise LatexError(
+                f"record '{reference.label}' has no output '{reference.path}' (outputs: {listing})"
+            )
+    elif reference.fragment is not None:
+        hits = [e for e in outputs if reference.fragment in e.path]
+        if not hits:
+            raise LatexError(
+                f"no output of record '{reference.label}' contains '{reference.fragment}' "
+                f"(outputs: {listing})"
+            )
+    else:
+        hits = [e for e in outputs if e.kind == "image"]
+        if not hits:
+            raise LatexError(f"record '{reference.label}' has no image output (outputs: {listing})")
+    if len(hits) > 1:
+        raise LatexError(
+            f"'{reference}' is ambiguous: record '{reference.label}' has several matching outputs: "
+            + ", ".join(e.path for e in hits),
+            hint=f"name one exactly with '{reference.label}:PATH'",
+        )
+    return hits[0]
+
+
+def resolve_value(reference: Reference, data: LatexData) -> ValueEntry:
+    if reference.path is None:
+        raise LatexError(f"value '{reference}' must be written LABEL:NAME")
+    for value in data.values:
+        if value.label == reference.label and value.name == reference.path:
+            return value
+    names = ", ".join(v.name for v in data.values if v.label == reference.label) or "none"
+    raise LatexError(
+        f"record '{reference.label}' has no value named '{reference.path}' (values: {names})",
+        hint="record values with 'paperlink value NAME VALUE' inside the run",
+    )
+
+
+def check_uses(
+    uses: list[Use], data: LatexData
+) -> tuple[list[tuple[Use, FigureEntry | ValueEntry]], list[Problem]]:
+    """Resolve every use; digests given with ``digest=`` must match the record."""
+    resolved: list[tuple[Use, FigureEntry | ValueEntry]] = []
+    problems: list[Problem] = []
+    for use in uses:
+        try:
+            entry: FigureEntry | ValueEntry
+            if use.kind == "value":
+                entry = resolve_value(use.reference, data)
+            else:
+                entry = resolve_figure(use.reference, data)
+                if use.digest is not None:
+                    _check_digest(use, entry)
+        except LatexError as exc:
+            problems.append(Problem(use, exc.message))
+            continue
+        resolved.append((use, entry))
+    return resolved, problems
+
+
+def _check_digest(use: Use, entry: FigureEntry) -> None:
+    given = (use.digest or "").strip().lower()
+    algorithm = {40: "sha1", 64: "sha256", 32: "md5"}.get(len(given))
+    if algorithm is None or not re.fullmatch(r"[0-9a-f]+", given):
+        raise LatexError(f"digest={use.digest} is not a sha1, sha256 or md5 hex digest")
+    recorded = str(getattr(entry, algorithm)).lower()
+    if recorded != given:
+        raise LatexError(
+            f"figure '{use.reference}' ({entry.path}): the manuscript expects {algorithm}:{given} "
+            f"but record '{entry.label}' says {algorithm}:{recorded}"
+        )
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+def write_latex(
+    project: Project,
+    store: RecordStore,
+    *,
+    tex: Path | None = None,
+    out: Path | None = None,
+    base: str | None = None,
+) -> LatexResult:
+    """Write paperlink.sty, sumatra.sty, paperlink-data.tex and paperlink.bib next to the manuscript.
+
+    With ``tex`` only the records the manuscript uses are declared and every use is checked (problems are
+    returned, not raised: the caller decides); ``out`` overrides the folder (default: the manuscript's
+    folder, else the current one). Raises :class:`LatexError` for an unreadable manuscript.
+    """
+    from paperlink.bibtex import render_bibliography
+
+    folder = (out or (tex.parent if tex is not None else Path.cwd())).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    uses: list[Use] = scan_manuscript(tex) if tex is not None else []
+    labels = None
+    if tex is not None:
+        labels = sorted({u.reference.label for u in uses if store.exists(u.reference.label)})
+    data = collect_data(project, store, folder, labels=labels, base=base)
+    resolved, problems = check_uses(uses, data) if tex is not None else ([], [])
+    for problem in problems:
+        label = problem.use.reference.label
+        if labels and label in labels and not _declares(data, label):
+            record = store.get(label)
+            problem.message = (
+                f"record '{label}' ({record.outcome.status}) has no outputs or values to use"
+            )
+    records = [store.get(label) for label in sorted({e.label for e in data.figures})]
+    written = []
+    for name in STY_FILES:
+        atomic_write_bytes(folder / name, latex_source(name))
+        written.append(folder / name)
+    manuscript = Path(os.path.relpath(tex.resolve(), folder)).as_posix() if tex else None
+    atomic_write_text(
+        folder / DATA_FILE, render_data_tex(data, project=project.name, manuscript=manuscript)
+    )
+    written.append(folder / DATA_FILE)
+    atomic_write_text(folder / BIB_FILE, render_bibliography(records))
+    written.append(folder / BIB_FILE)
+    return LatexResult(folder, written, data, uses, resolved, problems)
+
+
+def _declares(data: LatexData, label: str) -> bool:
+    return any(e.label == label for e in data.figures) or any(v.label == label for v in data.values)
+
+
+def read_pdf_manifest(pdf: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest paperlink.sty attached to ``pdf`` (``paperlink-manifest.json``), parsed.
+
+    Raises :class:`LatexError` when the file is not a readable PDF or carries no manifest.
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        attachments = PdfReader(os.fspath(pdf)).attachments
+        contents = attachments.get(MANIFEST_NAME)
+    except (OSError, PyPdfError, ValueError) as exc:
+        raise LatexError(f"cannot read {pdf} as a PDF: {exc}") from exc
+    if not contents:
+        raise LatexError(
+            f"{pdf} carries no {MANIFEST_NAME}",
+            hint="compile the manuscript with paperlink.sty (package option manifest=true, the default)",
+        )
+    try:
+        manifest: dict[str, Any] = json.loads(contents[0].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LatexError(f"{pdf}: {MANIFEST_NAME} is not valid JSON: {exc}") from exc
+    return manifest
