@@ -351,6 +351,14 @@ def reason(ctx: click.Context, label: str, text: str) -> None:
     help="API base of the archive server (default: the one each record was published to).",
 )
 @click.option(
+    "--rerun", "rerun", is_flag=True, help="Also re-execute each record and compare byte for byte."
+)
+@click.option(
+    "--image-archive",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Archive of a record's image (paperlink image save), for records whose image is not in the engine.",
+)
+@click.option(
     "--max-retry-time",
     type=click.FloatRange(min=0),
     default=30.0,
@@ -367,10 +375,13 @@ def verify(
     check_archive: bool,
     download: bool,
     zenodo_url: str | None,
+    rerun: bool,
+    image_archive: Path | None,
     max_retry_time: float,
     as_json: bool,
 ) -> None:
-    """Check every figure SOURCE (a .tex manuscript) uses against its record, or an archive (--doi).
+    """Check every figure and value SOURCE uses against its record: SOURCE is the .tex manuscript or the
+    compiled PDF (its embedded manifest); --doi checks a published archive without the project.
 
     Exits 0 when everything checked passes, 3 when something does not match, 1 on other errors.
     """
@@ -392,7 +403,9 @@ def verify(
     else:
         if source is None:
             raise click.UsageError("name the manuscript (e.g. paper/main.tex) or give --doi DOI")
-        report = _verify_project(ctx, source, check_archive, download, zenodo_url, max_retry_time)
+        report = _verify_project(
+            ctx, source, check_archive, download, zenodo_url, rerun, image_archive, max_retry_time
+        )
     if as_json:
         _echo_json(report.to_dict())
     else:
@@ -406,14 +419,19 @@ def _verify_project(
     check_archive: bool,
     download: bool,
     zenodo_url: str | None,
+    rerun: bool,
+    image_archive: Path | None,
     max_retry_time: float,
 ) -> Any:
     import os
 
+    from paperlink.envcheck import ImageChecker, RerunChecker
     from paperlink.verify import ExtraCheck, verify_manuscript
 
     project, store = _store(ctx)
-    extra: list[ExtraCheck] = []
+    extra: list[ExtraCheck] = [ImageChecker(project, image_archive=image_archive)]
+    if rerun:
+        extra.append(RerunChecker(project, store, image_archive=image_archive))
     if check_archive:
         from paperlink.archivecheck import ArchiveChecker
 

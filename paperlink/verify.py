@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from paperlink.config import Project
-from paperlink.errors import CaptureError, ExitCode, PaperlinkError, RecordNotFound
+from paperlink.errors import CaptureError, ExitCode, LatexError, PaperlinkError, RecordNotFound
 from paperlink.filestate import DigestCache
 from paperlink.hashing import Digests, algorithm_of, strip_algorithm
 from paperlink.manuscript import Use, scan_manuscript
@@ -62,7 +62,9 @@ class Item:
         bad = [c for c in self.checks if c.status != OK]
         if bad:
             return "; ".join(f"{c.name}: {c.reason}" for c in bad)
-        return "matches " + ", ".join(c.name for c in self.checks)
+        return "matches " + ", ".join(
+            c.name + (f" ({c.reason})" if c.reason else "") for c in self.checks
+        )
 
 
 @dataclass
@@ -127,13 +129,18 @@ class Verifier:
         return found
 
     def verify_uses(self, source: str, uses: list[Use]) -> Report:
+        """Check the figures and values a manuscript's macros name."""
         report = Report(source=source)
-        resolved: list[tuple[Item, Use, Record, FileDigest]] = []
-        for use in (u for u in uses if u.kind == "figure"):
+        figures: list[tuple[Item, Record, FileDigest, list[Check]]] = []
+        for use in uses:
             where = f"{self.project.relative(use.file)}:{use.line}"
-            item = Item(
-                reference=str(use.reference), kind="figure", where=where, label=use.reference.label
-            )
+            if use.kind == "value":
+                report.items.append(self._value(str(use.reference), where, use.reference.label,
+                                                use.reference.path or "", None))  # fmt: skip
+                continue
+            if use.kind != "figure":
+                continue
+            item = Item(str(use.reference), "figure", where, label=use.reference.label)
             report.items.append(item)
             try:
                 record = self.record(use.reference.label)
@@ -141,26 +148,92 @@ class Verifier:
             except PaperlinkError as exc:
                 item.checks.append(Check("record", MISSING, _one_line(exc)))
                 continue
-            item.path, item.sha256 = output.path, output.sha256
-            resolved.append((item, use, record, output))
+            first = [_tex_digest(use.digest, output)] if use.digest else []
+            figures.append((item, record, output, first))
+        self._check_figures(figures)
+        return report
+
+    def verify_manifest(self, source: str, manifest: dict[str, Any]) -> Report:
+        """Check the figures and values a PDF's manifest lists: each against its record (a PDF built from
+        an older run is caught) and then like a manuscript's."""
+        report = Report(source=source)
+        figures: list[tuple[Item, Record, FileDigest, list[Check]]] = []
+        for entry in manifest.get("figures") or []:
+            label, path = str(entry.get("label", "")), str(entry.get("path", ""))
+            item = Item(f"{label}:{path}", "figure", source, label=label, path=path)
+            report.items.append(item)
+            try:
+                record = self.record(label)
+            except PaperlinkError as exc:
+                item.checks.append(Check("record", MISSING, _one_line(exc)))
+                continue
+            output = record.output(path)
+            if output is None or not output.sha256:
+                item.checks.append(
+                    Check("record", MISSING, f"record '{label}' has no output {path}")
+                )
+                continue
+            if entry.get("sha256") == output.sha256:
+                pdf = Check("pdf", OK)
+            else:
+                pdf = Check(
+                    "pdf",
+                    MISMATCH,
+                    f"the PDF shows {path} as sha256:{str(entry.get('sha256'))[:12]}… but record "
+                    f"'{label}' made sha256:{output.sha256[:12]}…; the PDF is stale: compile it again",
+                )
+            figures.append((item, record, output, [pdf]))
+        for entry in manifest.get("values") or []:
+            label, name = str(entry.get("label", "")), str(entry.get("name", ""))
+            report.items.append(
+                self._value(f"{label}:{name}", source, label, name, entry.get("value"))
+            )
+        self._check_figures(figures)
+        return report
+
+    def _check_figures(self, figures: list[tuple[Item, Record, FileDigest, list[Check]]]) -> None:
+        root = self.project.root
         # All files in one call: the cache answers what it knows and hashes the rest in parallel.
         on_disk = self.cache.digests(
-            [
-                self.project.root / o.path
-                for _, _, _, o in resolved
-                if (self.project.root / o.path).exists()
-            ]
+            [root / o.path for _, _, o, _ in figures if (root / o.path).exists()]
         )
-        for item, use, record, output in resolved:
-            item.checks.append(self._disk(output, on_disk.get(self.project.root / output.path)))
-            if use.digest:
-                item.checks.append(_tex_digest(use.digest, output))
+        for item, record, output, first in figures:
+            item.path, item.sha256 = output.path, output.sha256
+            item.checks.extend(first)
+            item.checks.append(self._disk(output, on_disk.get(root / output.path)))
             for extra in self.extra_checks:
                 check = extra(item, record, output)
                 if check is not None:
                     item.checks.append(check)
         self.cache.flush()
-        return report
+
+    def _value(self, reference: str, where: str, label: str, name: str, shown: Any) -> Item:
+        """A ``\\plvalue``: the record must have produced it (and the PDF must show today's value)."""
+        from paperlink.values import record_values
+
+        item = Item(reference, "value", where, label=label, path=name)
+        try:
+            values = record_values(self.project, self.store, self.record(label))
+        except PaperlinkError as exc:
+            item.checks.append(Check("record", MISSING, _one_line(exc)))
+            return item
+        if name not in values:
+            known = ", ".join(sorted(values)) or "none"
+            item.checks.append(
+                Check("value", MISSING, f"record '{label}' has no value '{name}' (values: {known})")
+            )
+        elif shown is not None and str(shown) != values[name]:
+            item.checks.append(
+                Check(
+                    "pdf",
+                    MISMATCH,
+                    f"the PDF shows {name} = {shown} but record '{label}' made {values[name]}; "
+                    "the PDF is stale: compile it again",
+                )
+            )
+        else:
+            item.checks.append(Check("value", OK, f"{name} = {values[name]}"))
+        return item
 
     def _disk(self, output: FileDigest, found: Digests | CaptureError | None) -> Check:
         if found is None:
@@ -206,11 +279,18 @@ def _one_line(exc: PaperlinkError) -> str:
 def verify_manuscript(
     project: Project,
     store: RecordStore,
-    tex: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     *,
     extra_checks: list[ExtraCheck] | None = None,
 ) -> Report:
-    """Check every figure ``tex`` (and the files it inputs) uses against the records."""
-    uses = scan_manuscript(Path(tex))
+    """Check every figure and value ``source`` uses: a .tex manuscript (and the files it inputs) or a PDF
+    compiled with paperlink.sty (its embedded manifest). Raises :class:`LatexError` for a PDF without one."""
+    path = Path(source)
     verifier = Verifier(project, store, extra_checks=extra_checks)
-    return verifier.verify_uses(project.relative(Path(tex)), uses)
+    if path.suffix.lower() == ".pdf":
+        from paperlink.latex import read_pdf_manifest
+
+        if not path.is_file():
+            raise LatexError(f"{path} not found", hint="give the path of the compiled paper")
+        return verifier.verify_manifest(project.relative(path), read_pdf_manifest(path))
+    return verifier.verify_uses(project.relative(path), scan_manuscript(path))

@@ -176,3 +176,92 @@ def test_locate_understands_dois_and_urls() -> None:
     assert locate("https://doi.org/10.5281/zenodo.99") == (ZENODO_API, "99")
     assert locate("10.5072/zenodo.7") == (SANDBOX_API, "7")
     assert locate("https://data.example.org/records/42") == ("https://data.example.org/api", "42")
+
+
+def test_verify_the_compiled_pdf_catches_a_stale_pdf(figure_project: Path) -> None:  # type: ignore[no-untyped-def]
+    from fixtures_latex import compile_tex, generate, write_manuscript
+
+    paper = figure_project / "paper"
+    tex = write_manuscript(
+        paper, "\\plincludegraphics{fig_1-a.b}\nSlope \\plvalue{fig_1-a.b:slope}.\n"
+    )
+    generate(tex)
+    compiled = compile_tex(paper)
+    assert compiled.returncode == 0, compiled.log[-2000:]
+    report = json.loads(run_cli("verify", "paper/main.pdf", "--json").output)
+    assert report["ok"], report
+    kinds = {i["kind"]: i for i in report["items"]}
+    assert {c["name"] for c in kinds["figure"]["checks"]} >= {"pdf", "disk"}
+    assert kinds["value"]["status"] == "OK" and "slope = " in kinds["value"]["reason"]
+    assert "all OK" in run_cli("verify", "paper/main.tex").output
+    # The figure is made again with other bytes by a new run of the same label's script: the PDF is stale.
+    pdf_before = (paper / "main.pdf").read_bytes()
+    subprocess_run = __import__("subprocess").run
+    done = subprocess_run(
+        [sys.executable, "-m", "paperlink", "run", "--label", "fig_1-a.b-v2", "--", sys.executable, "plot.py",
+         "fig_1-a.b", "200"],
+        cwd=figure_project, capture_output=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (paper / "main.pdf").write_bytes(pdf_before)
+    stale = json.loads(run_cli("verify", "paper/main.pdf", "--json", ok=False).output)
+    assert stale["exit_code"] == 3
+    figure = next(i for i in stale["items"] if i["kind"] == "figure")
+    assert figure["status"] == "MISMATCH" and "disk" in figure["reason"]
+
+
+def test_pdf_without_a_manifest_is_a_clear_error(project_dir: Path) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=72, height=72)
+    with (project_dir / "plain.pdf").open("wb") as stream:
+        writer.write(stream)
+    (project_dir / "broken.pdf").write_bytes(b"%PDF-1.4\ntruncated")
+    broken = paperlink_process("verify", "broken.pdf")
+    assert broken.returncode == 1 and b"cannot read broken.pdf as a PDF" in broken.stderr
+    done = paperlink_process("verify", "plain.pdf")
+    assert done.returncode == 1
+    assert b"carries no paperlink-manifest.json" in done.stderr and b"Traceback" not in done.stderr
+    missing = paperlink_process("verify", "nothere.pdf")
+    assert missing.returncode == 1 and b"nothere.pdf not found" in missing.stderr
+
+
+def test_a_stale_pdf_manifest_is_a_mismatch(project_dir: Path) -> None:
+    from paperlink.config import find_project
+    from paperlink.store import RecordStore
+    from paperlink.verify import Verifier
+
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    project = find_project(project_dir)
+    with RecordStore(project.store_path) as store:
+        out = store.get("a").outputs[0]
+        manifest = {
+            "format": "paperlink-manifest", "version": 1,
+            "figures": [{"label": "a", "path": out.path, "sha256": "0" * 64}],
+            "values": [{"label": "a", "name": "nope", "value": "1"}],
+        }  # fmt: skip
+        report = Verifier(project, store).verify_manifest("paper.pdf", manifest)
+    figure, value = report.items
+    assert figure.status == "MISMATCH" and "the PDF is stale" in figure.reason
+    assert value.status == "MISSING" and "has no value 'nope'" in value.reason
+    assert report.exit_code == 3
+
+
+def test_values_in_the_tex_are_checked(project_dir: Path) -> None:
+    (project_dir / "vals.py").write_text(
+        "import json, pathlib\npathlib.Path('results').mkdir(exist_ok=True)\n"
+        "pathlib.Path('results/run.values.json').write_text(json.dumps({'slope': '0.73'}))\n"
+    )
+    run_cli("run", "-q", "--label", "v", "--", sys.executable, "vals.py")
+    manuscript(
+        project_dir, "Slope \\plvalue{v:slope}, \\plvalue{v:missing}, \\plvalue{nolabel:x}.\n"
+    )
+    report = json.loads(run_cli("verify", "paper/main.tex", "--json", ok=False).output)
+    good, missing, nolabel = report["items"]
+    assert good["status"] == "OK" and "slope = 0.73" in good["reason"]
+    assert (
+        missing["status"] == "MISSING"
+        and "has no value 'missing' (values: slope)" in missing["reason"]
+    )
+    assert nolabel["status"] == "MISSING" and "no record labelled 'nolabel'" in nolabel["reason"]
