@@ -403,6 +403,16 @@ class RecordStore:
         )
         return RecordNotFound(f"no record labelled '{label}' in {self.path}", hint=hint)
 
+    def label_of_output(self, path: str, sha256: str) -> str | None:
+        """The newest finished record whose output ``path`` has content ``sha256`` (None if none)."""
+        rows = self._read(
+            "SELECT r.label FROM records r, json_each(r.data, '$.outputs') o "
+            "WHERE json_extract(o.value, '$.path') = ? AND json_extract(o.value, '$.sha256') = ? "
+            "ORDER BY r.start_time DESC LIMIT 1",
+            (path, sha256),
+        )
+        return str(rows[0][0]) if rows else None
+
     def exists(self, label: str) -> bool:
         return bool(self._read("SELECT 1 FROM records WHERE label=?", (label,)))
 

@@ -200,7 +200,16 @@ class Verifier:
         for item, record, output, first in figures:
             item.path, item.sha256 = output.path, output.sha256
             item.checks.extend(first)
-            item.checks.append(self._disk(output, on_disk.get(root / output.path)))
+            disk = self._disk(output, on_disk.get(root / output.path))
+            found = on_disk.get(root / output.path)
+            if disk.status == MISMATCH and isinstance(found, Digests):
+                newer = self.store.label_of_output(output.path, found.sha256)
+                if newer and newer != record.label:
+                    disk.reason = (
+                        f"{output.path} now comes from record '{newer}', not '{record.label}'; "
+                        f"refer to '{newer}' in the paper, run 'paperlink latex' and compile it again"
+                    )
+            item.checks.append(disk)
             for extra in self.extra_checks:
                 check = extra(item, record, output)
                 if check is not None:

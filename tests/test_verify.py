@@ -265,3 +265,15 @@ def test_values_in_the_tex_are_checked(project_dir: Path) -> None:
         and "has no value 'missing' (values: slope)" in missing["reason"]
     )
     assert nolabel["status"] == "MISSING" and "no record labelled 'nolabel'" in nolabel["reason"]
+
+
+def test_a_figure_remade_by_a_newer_run_says_which_and_what_to_do(project_dir: Path) -> None:
+    run_cli("run", "-q", "--label", "old", "--", sys.executable, "make_figure.py", "a")
+    manuscript(project_dir, "\\plincludegraphics{old}\n")
+    (project_dir / "make_figure.py").write_text(
+        (project_dir / "make_figure.py").read_text().replace("<svg id", "<svg  id")
+    )
+    run_cli("run", "-q", "--label", "new", "--", sys.executable, "make_figure.py", "a")
+    result = run_cli("verify", "paper/main.tex", ok=False)
+    assert result.exit_code == 3
+    assert "figures/a.svg now comes from record 'new', not 'old'" in result.output

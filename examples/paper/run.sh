@@ -55,14 +55,18 @@ step latexmk -pdf -cd -silent -interaction=nonstopmode -halt-on-error paper/main
 echo "paper/main.pdf: $(pdfinfo paper/main.pdf 2>/dev/null | grep -E '^Pages' || echo compiled)"
 
 say "4. Archive results, records, code and environment (a local archive folder here; Zenodo with a token)"
+PUBLISH=(--all --to archive --pdf paper/main.pdf)
 if [ ${#RUN_IN[@]} -gt 0 ]; then
+  # Both analyses ran in the same image: one archive of it serves both records.
   step paperlink image save decay -o environment.tar.gz
+  PUBLISH+=(--image-archive environment.tar.gz)
 fi
-step paperlink publish --all --to archive --pdf paper/main.pdf
+step paperlink publish "${PUBLISH[@]}"
 
-say "5. Verify: every figure against its record, the PDF and the archive"
-step paperlink verify paper/main.tex --zenodo
-step paperlink verify paper/main.pdf
+say "5. Verify: every figure and value against its record, its archive and a re-execution"
+step paperlink verify paper/main.tex
+echo "From the PDF alone (its embedded manifest), with the archive and a re-execution of each record:"
+step paperlink verify paper/main.pdf --zenodo --rerun
 
 say "6. A figure changes behind paperlink's back: verify and the compilation both catch it"
 python3 - <<'PY'
@@ -76,10 +80,12 @@ set +e
 paperlink verify paper/main.tex
 status=$?
 echo "(paperlink verify exited $status: 3 means a figure does not match its record)"
-latexmk -pdf -cd -silent -interaction=nonstopmode -halt-on-error paper/main.tex >/dev/null 2>&1
+# Under another job name, so that the good paper/main.pdf stays as it is.
+latexmk -pdf -cd -silent -interaction=nonstopmode -halt-on-error -jobname=main-changed paper/main.tex \
+  >/dev/null 2>&1
 compiled=$?
 set -e
-grep -A3 "paperlink Error" paper/main.log | head -n 6 || true
+grep -A3 "paperlink Error" paper/main-changed.log | head -n 6 || true
 echo "(latexmk exited $compiled: the package refused the changed figure while compiling)"
 [ "$status" -eq 3 ] && [ "$compiled" -ne 0 ]
 say "Done: $WORK (records in .paperlink/, the archive in archive/, the paper in paper/main.pdf)"
