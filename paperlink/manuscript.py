@@ -10,20 +10,16 @@ is Sumatra's: ``LABEL`` (the record's only image output), ``LABEL:PATH`` (an exa
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from paperlink.errors import LatexError
 
 FIGURE_MACROS = ("plincludegraphics", "smtincludegraphics")
 VALUE_MACROS = ("plvalue",)
 OTHER_MACROS = ("pldigest", "plrecordurl", "plenvironment", "plrerun")
-_ALL = FIGURE_MACROS + VALUE_MACROS + OTHER_MACROS
-
-_MACRO = re.compile(r"\\(" + "|".join(_ALL) + r")\*?\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
-_INPUT = re.compile(
-    r"\\(input|include|subfile|import|subimport)\s*(?:\{([^{}]*)\})?\s*\{([^{}]*)\}"
-)
 
 
 @dataclass(frozen=True)
@@ -85,11 +81,20 @@ def strip_comments(text: str) -> str:
 
 
 def parse_options(text: str | None) -> dict[str, str]:
-    """``width=.5\\linewidth, digest=ab12`` → ``{"width": ".5\\linewidth", "digest": "ab12"}``."""
+    """``width=.5\\linewidth, trim={1 2 3 4}, digest=ab12`` → a dict; commas inside braces stay put."""
     options: dict[str, str] = {}
     if not text:
         return options
-    for item in text.split(","):
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += (char == "{") - (char == "}")
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    for item in items:
         key, eq, value = item.partition("=")
         if key.strip():
             options[key.strip()] = value.strip() if eq else ""
@@ -99,7 +104,9 @@ def parse_options(text: str | None) -> dict[str, str]:
 def scan_manuscript(tex: str | Path) -> list[Use]:
     """Every paperlink macro in ``tex`` and the files it inputs, in reading order.
 
-    Raises :class:`LatexError` when the manuscript (or a file it inputs) cannot be read.
+    The source is parsed with pylatexenc, so comments, ``\\verb`` and verbatim environments hide what
+    they hold, and optional arguments with nested brackets or braces are read whole. Raises
+    :class:`LatexError` when the manuscript (or a file it inputs) cannot be read.
     """
     main = Path(tex)
     if not main.is_file():
@@ -111,37 +118,101 @@ def scan_manuscript(tex: str | Path) -> list[Use]:
     return uses
 
 
+# Argument specifications, as the .sty declares them (``s O{} m`` is pylatexenc's ``*[{``).
+_SPECS = {
+    **{name: "*[{" for name in FIGURE_MACROS},
+    **{name: "{" for name in VALUE_MACROS + OTHER_MACROS},
+    "input": "{",
+    "include": "{",
+    "subfile": "{",
+    "import": "{{",
+    "subimport": "{{",
+}
+_INPUTS = ("input", "include", "subfile", "import", "subimport")
+
+
+def _context() -> object:
+    from pylatexenc import latexwalker, macrospec
+
+    context = latexwalker.get_default_latex_context_db()
+    context.add_context_category(
+        "paperlink",
+        prepend=True,
+        macros=[macrospec.MacroSpec(name, spec) for name, spec in _SPECS.items()],
+    )
+    return context
+
+
 def _scan(path: Path, base: Path, uses: list[Use], seen: set[Path]) -> None:
+    from pylatexenc import latexwalker
+
     if path in seen:
         return
     seen.add(path)
     try:
-        text = strip_comments(path.read_text(encoding="utf-8", errors="replace"))
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise LatexError(f"cannot read {path}: {exc.strerror}") from exc
-    events: list[tuple[int, re.Match[str], str]] = [
-        (m.start(), m, "macro") for m in _MACRO.finditer(text)
-    ]
-    events += [(m.start(), m, "input") for m in _INPUT.finditer(text)]
-    for start, match, what in sorted(events, key=lambda e: e[0]):
-        line = text.count("\n", 0, start) + 1
-        if what == "macro":
-            uses.append(
-                Use(
-                    macro=match.group(1),
-                    reference=Reference.parse(match.group(3)),
-                    options=parse_options(match.group(2)),
-                    file=path,
-                    line=line,
-                )
+    walker = latexwalker.LatexWalker(text, latex_context=_context(), tolerant_parsing=True)
+    nodes, _, _ = walker.get_latex_nodes()
+    for node in _macros(nodes):
+        name = node.macroname
+        args = [a for a in (node.nodeargd.argnlist if node.nodeargd else [])]
+        line = walker.pos_to_lineno_colno(node.pos)[0]
+        if name in _INPUTS:
+            parts = [_inner(a) for a in args if a is not None]
+            if not parts:
+                continue
+            target_name = (
+                str(Path(parts[0]) / parts[1])
+                if name in ("import", "subimport") and len(parts) > 1
+                else parts[0]
             )
+            target = _resolve_input(base, path.parent, target_name)
+            if target is not None:
+                _scan(target, base, uses, seen)
             continue
-        command, folder, name = match.group(1), match.group(2), match.group(3).strip()
-        if command in ("import", "subimport") and folder:
-            name = str(Path(folder.strip()) / name)
-        target = _resolve_input(base, path.parent, name)
-        if target is not None:
-            _scan(target, base, uses, seen)
+        if not args or args[-1] is None:
+            continue
+        options = (
+            parse_options(_inner(args[-2]))
+            if name in FIGURE_MACROS and len(args) >= 2 and args[-2] is not None
+            else {}
+        )
+        uses.append(
+            Use(
+                macro=name,
+                reference=Reference.parse(_inner(args[-1])),
+                options=options,
+                file=path,
+                line=line,
+            )
+        )
+
+
+def _macros(nodes: list[object]) -> Iterator[Any]:
+    """Our macros in document order, looking inside groups, environments and other macros' arguments."""
+    from pylatexenc import latexwalker
+
+    for node in nodes:
+        if node is None:
+            continue
+        if isinstance(node, latexwalker.LatexMacroNode):
+            if node.macroname in _SPECS:
+                yield node
+                continue  # our macros hold no other macros
+            if node.nodeargd is not None:
+                yield from _macros([a for a in node.nodeargd.argnlist if a is not None])
+        elif isinstance(node, (latexwalker.LatexGroupNode, latexwalker.LatexEnvironmentNode)):
+            yield from _macros(node.nodelist or [])
+
+
+def _inner(node: Any) -> str:
+    """An argument's text without its delimiters (``{…}`` or ``[…]``)."""
+    text = str(node.latex_verbatim()).strip()
+    if text[:1] in "{[" and text[-1:] in "}]":
+        text = text[1:-1]
+    return text.strip()
 
 
 def _resolve_input(base: Path, here: Path, name: str) -> Path | None:

@@ -51,3 +51,26 @@ def test_scan_follows_inputs_and_reports_lines(tmp_path: Path) -> None:
 def test_missing_manuscript_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LatexError, match="not found"):
         scan_manuscript(tmp_path / "nope.tex")
+
+
+def test_pylatexenc_reads_nested_options_and_skips_verbatim(tmp_path: Path) -> None:
+    (tmp_path / "main.tex").write_text(
+        "\\begin{document}\n"
+        "\\plincludegraphics*[trim={1 2 3 4}, clip, width=0.5\\linewidth, digest=abc]{run:figures/a.pdf}\n"
+        "\\begin{verbatim}\n\\plincludegraphics{shown-not-used}\n\\end{verbatim}\n"
+        "Inline \\verb|\\plvalue{not:used}| and {\\bfseries \\plvalue{run:slope}}\n"
+        "\\begin{figure}\\centering\\smtincludegraphics{run?b.png}\\end{figure}\n"
+        "\\end{document}\n"
+    )
+    uses = scan_manuscript(tmp_path / "main.tex")
+    assert [(u.macro, str(u.reference), u.line) for u in uses] == [
+        ("plincludegraphics", "run:figures/a.pdf", 2),
+        ("plvalue", "run:slope", 6),
+        ("smtincludegraphics", "run?b.png", 7),
+    ]
+    assert uses[0].options == {
+        "trim": "{1 2 3 4}",
+        "clip": "",
+        "width": "0.5\\linewidth",
+        "digest": "abc",
+    }
