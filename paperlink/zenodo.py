@@ -291,10 +291,10 @@ class ZenodoClient:
         left = deadline - time.monotonic()
         if wait > left:
             raise ZenodoError(
-                f"{what} kept failing ({why}); gave up after retrying for "
-                f"{self.max_retry_seconds:.0f} s",
-                hint="the server is busy or unreachable; run the same command again later "
-                "(it continues where it stopped)",
+                f"{what} on {_display(self.base_url)} kept failing ({why}); gave up after retrying "
+                f"for {self.max_retry_seconds:.0f} s",
+                hint="the server is busy or unreachable (check the address and your network); run the "
+                "same command again later (publish continues where it stopped)",
             )
         self._sleep(wait)
 

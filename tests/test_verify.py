@@ -277,3 +277,36 @@ def test_a_figure_remade_by_a_newer_run_says_which_and_what_to_do(project_dir: P
     result = run_cli("verify", "paper/main.tex", ok=False)
     assert result.exit_code == 3
     assert "figures/a.svg now comes from record 'new', not 'old'" in result.output
+
+
+def test_truncated_downloads_and_unreachable_dois_give_clear_messages(
+    project_dir: Path,
+    zenodo,
+    monkeypatch,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    import socket
+
+    monkeypatch.setenv("ZENODO_TOKEN", zenodo.token)
+    monkeypatch.setenv("PAPERLINK_ZENODO_URL", zenodo.api)
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    (project_dir / "CITATION.cff").write_text(
+        "cff-version: 1.2.0\ntitle: Truncation test\nauthors:\n  - family-names: Curie\n    given-names: Marie\n"
+    )
+    doi = json.loads(run_cli("publish", "--record", "a", "--no-site", "--json").output)["doi"]
+    manuscript(project_dir, "\\plincludegraphics{a}\n")
+    # Every download of the figure is cut in half: retried, then reported, never taken for the file.
+    zenodo.fault("truncate", method="GET", path="a__figures__a.svg/content", times=1000)
+    done = paperlink_process(
+        "verify", "paper/main.tex", "--zenodo", "--download", "--max-retry-time", "2"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert b"ERROR" in done.stdout and b"Traceback" not in done.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    gone = paperlink_process("verify", "--doi", doi, "--zenodo-url", f"http://127.0.0.1:{port}/api",
+                             "--max-retry-time", "1")  # fmt: skip
+    assert gone.returncode == 8, gone.stderr
+    assert b"127.0.0.1" in gone.stderr and b"Traceback" not in gone.stderr
