@@ -68,6 +68,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "paperlink/templates/paperlink-data.tex.j2",
     ):
         assert name in names
+    # Every package of the source tree ships (a package missing from pyproject's list breaks an install).
+    source = Path(__file__).resolve().parent.parent / "paperlink"
+    for init in source.rglob("__init__.py"):
+        assert f"paperlink/{init.relative_to(source).as_posix()}" in names
+    for web in ("templates/web", "schema"):
+        assert any(n.startswith(f"paperlink/{web}/") for n in names)
     site = work / "site"
     done = subprocess.run(
         [
@@ -146,3 +152,15 @@ def test_manual_compiles_from_the_installed_copy(installed: Path, tmp_path: Path
     )
     for heading in ("Package options", "Commands", "Messages", "The manifest in the PDF"):
         assert heading in done.stdout
+
+
+def test_installed_copy_loads_every_command(installed: Path, tmp_path: Path) -> None:
+    """Help lists each command from its own module: every one must import from the wheel alone."""
+    from paperlink.cli import COMMANDS
+
+    listed = _installed_python(installed, "-m", "paperlink", "--help", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    for name in COMMANDS:
+        assert f"  {name} " in listed.stdout
+        helped = _installed_python(installed, "-m", "paperlink", name, "--help", cwd=tmp_path)
+        assert helped.returncode == 0, helped.stderr

@@ -1,0 +1,155 @@
+"""paperlink image push|save|load and paperlink rerun, and what container runs need."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from paperlink.commands.common import echo_json as _echo_json
+from paperlink.commands.common import store as _store
+from paperlink.errors import ExitCode
+
+
+# -- containers --
+def prefetch_container_support() -> None:
+    """Import the docker SDK in a thread while the project and store load: it is the slowest import of
+    a container run, and part of its work (reading files) overlaps."""
+    import importlib
+    import threading
+
+    threading.Thread(
+        target=importlib.import_module, args=("paperlink.containers",), daemon=True
+    ).start()
+
+
+def _engine(ctx: click.Context, project: Any) -> Any:
+    from paperlink.containers import connect_engine, engine_url
+
+    engine = connect_engine(engine_url(project.settings) if project is not None else None)
+    ctx.call_on_close(engine.close)
+    return engine
+
+
+@click.group()
+def image() -> None:
+    """Push, save and load the container image a record ran in."""
+
+
+@image.command(name="push")
+@click.argument("label")
+@click.option("--registry", required=True, metavar="HOST[:PORT]", help="Registry to push to.")
+@click.option("--repository", metavar="NAME", help="Repository (default: paperlink/<project>).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def image_push(
+    ctx: click.Context, label: str, registry: str, repository: str | None, as_json: bool
+) -> None:
+    """Push the image record LABEL ran in and record its repo digest."""
+    from paperlink.imagearchive import push_record_image
+
+    project, store = _store(ctx)
+    result = push_record_image(_engine(ctx, project), store, label, registry, repository=repository)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(f"{label}: pushed {result.image_id} as {result.repo_digest}")
+
+
+@image.command(name="save")
+@click.argument("target", metavar="LABEL|IMAGE")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Archive to write."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def image_save(ctx: click.Context, target: str, output: str, as_json: bool) -> None:
+    """Save an image (gzip-compressed 'docker save') and record the archive's sha256."""
+    from paperlink.imagearchive import save_record_image
+
+    project, store = _store(ctx)
+    result = save_record_image(_engine(ctx, project), store, target, Path(output))
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        assert result.archive is not None
+        click.echo(
+            f"saved {result.image_id} to {result.archive.path} "
+            f"({result.archive.size} bytes, sha256:{result.archive.sha256})"
+        )
+
+
+@image.command(name="load")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--label", help="Check that the archive holds the image this record ran.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def image_load(ctx: click.Context, archive: str, label: str | None, as_json: bool) -> None:
+    """Load an image archive, checking its image ID against a record."""
+    from paperlink.imagearchive import load_record_image
+
+    project, store = _store(ctx) if label else (None, None)
+    result = load_record_image(_engine(ctx, project), store, Path(archive), label=label)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        checked = f" (matches record {label})" if label else ""
+        click.echo(f"loaded {', '.join(result.loaded)}{checked}")
+
+
+@click.command()
+@click.argument("label")
+@click.option(
+    "--image-archive",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Load the recorded image from this archive when the engine lacks it.",
+)
+@click.option("--label", "new_label", help="Label of the new record (default: a timestamp).")
+@click.option("--keep", is_flag=True, help="Keep the scratch copy and print where it is.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def rerun(
+    ctx: click.Context,
+    label: str,
+    image_archive: str | None,
+    new_label: str | None,
+    keep: bool,
+    as_json: bool,
+) -> None:
+    """Re-execute record LABEL on a scratch copy and compare its outputs byte for byte.
+
+    Exits 0 only when every recorded output is identical (3 otherwise)."""
+    from paperlink.progress import file_progress
+    from paperlink.rerun import rerun_record
+
+    project, store = _store(ctx)
+    with file_progress() as progress:
+        result = rerun_record(
+            project,
+            store,
+            label,
+            image_archive=Path(image_archive) if image_archive else None,
+            new_label=new_label,
+            keep=keep,
+            stdout_sink=None if as_json else sys.stdout.buffer,
+            stderr_sink=sys.stderr.buffer,
+            on_progress=progress,
+        )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        for item in result.outputs:
+            click.echo(f"{item.status:<10} {item.path}")
+        outcome = result.record.outcome
+        verdict = "all outputs identical" if result.identical else "outputs differ"
+        click.echo(
+            f"rerun {result.record.label} of {label}: {outcome.status} (exit "
+            f"{outcome.exit_status}); {verdict}"
+        )
+        if result.scratch:
+            click.echo(f"scratch copy kept in {result.scratch}")
+    ctx.exit(ExitCode.OK if result.identical else ExitCode.MISMATCH)

@@ -1,0 +1,128 @@
+"""paperlink verify: figures and values against their records, archive and re-execution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from paperlink.commands.common import echo_json as _echo_json
+from paperlink.commands.common import store as _store
+
+
+# -- verify --
+@click.command()
+@click.argument("source", type=click.Path(dir_okay=False), required=False)
+@click.option(
+    "--doi",
+    metavar="DOI|URL",
+    help="Verify a published archive from its DOI or record URL alone, without the project.",
+)
+@click.option(
+    "--zenodo",
+    "check_archive",
+    is_flag=True,
+    help="Also check each figure in its published archive.",
+)
+@click.option("--download", is_flag=True, help="With --zenodo: download each file and re-hash it.")
+@click.option(
+    "--zenodo-url",
+    metavar="URL",
+    envvar="PAPERLINK_ZENODO_URL",
+    help="API base of the archive server (default: the one each record was published to).",
+)
+@click.option(
+    "--rerun", "rerun", is_flag=True, help="Also re-execute each record and compare byte for byte."
+)
+@click.option(
+    "--image-archive",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Archive of a record's image (paperlink image save), for records whose image is not in the engine.",
+)
+@click.option(
+    "--max-retry-time",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on an unreachable archive after retrying this long.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    source: str | None,
+    doi: str | None,
+    check_archive: bool,
+    download: bool,
+    zenodo_url: str | None,
+    rerun: bool,
+    image_archive: Path | None,
+    max_retry_time: float,
+    as_json: bool,
+) -> None:
+    """Check every figure and value SOURCE uses against its record: SOURCE is the .tex manuscript or the
+    compiled PDF (its embedded manifest); --doi checks a published archive without the project.
+
+    Exits 0 when everything checked passes, 3 when something does not match, 1 on other errors.
+    """
+    import os
+
+    from paperlink.report import verify_table
+
+    if download and not check_archive:
+        raise click.UsageError("--download goes with --zenodo")
+    if doi is not None:
+        from paperlink.reviewer import verify_archive
+
+        if source is not None:
+            raise click.UsageError("give either a manuscript or --doi, not both")
+        token = os.environ.get("ZENODO_TOKEN")
+        report = verify_archive(
+            doi, zenodo_url=zenodo_url, token=token, max_retry_seconds=max_retry_time
+        )
+    else:
+        if source is None:
+            raise click.UsageError("name the manuscript (e.g. paper/main.tex) or give --doi DOI")
+        report = _verify_project(
+            ctx, source, check_archive, download, zenodo_url, rerun, image_archive, max_retry_time
+        )
+    if as_json:
+        _echo_json(report.to_dict())
+    else:
+        click.echo(verify_table(report))
+    ctx.exit(report.exit_code)
+
+
+def _verify_project(
+    ctx: click.Context,
+    source: str,
+    check_archive: bool,
+    download: bool,
+    zenodo_url: str | None,
+    rerun: bool,
+    image_archive: Path | None,
+    max_retry_time: float,
+) -> Any:
+    import os
+
+    from paperlink.envcheck import ImageChecker, RerunChecker
+    from paperlink.verify import ExtraCheck, verify_manuscript
+
+    project, store = _store(ctx)
+    extra: list[ExtraCheck] = [ImageChecker(project, image_archive=image_archive)]
+    if rerun:
+        extra.append(RerunChecker(project, store, image_archive=image_archive))
+    if check_archive:
+        from paperlink.archivecheck import ArchiveChecker
+
+        checker = ArchiveChecker(
+            zenodo_url=zenodo_url,
+            token=os.environ.get("ZENODO_TOKEN"),
+            download=download,
+            max_retry_seconds=max_retry_time,
+        )
+        ctx.call_on_close(checker.close)
+        extra.append(checker)
+    return verify_manuscript(project, store, source, extra_checks=extra)

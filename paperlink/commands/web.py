@@ -1,0 +1,104 @@
+"""paperlink serve and paperlink site: the viewer and its static copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from paperlink.commands.common import echo_json as _echo_json
+from paperlink.commands.common import project as _project
+from paperlink.commands.common import store as _store
+
+
+# -- viewer and static site --
+@click.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8008,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback lets other machines read every record.",
+)
+@click.option(
+    "--tex",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The manuscript's main .tex file: adds a page for each figure it uses.",
+)
+@click.pass_context
+def serve(ctx: click.Context, port: int, host: str, tex: Path | None) -> None:
+    """Browse records, figures and their provenance in a web browser (read-only)."""
+    from paperlink.web.app import ViewerApp, exposure_warning, serve_app
+
+    project = _project(ctx)
+    warning = exposure_warning(host)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+    app = ViewerApp(project.store_path, project.root, tex)
+
+    def ready(url: str) -> None:
+        click.echo(f"paperlink: serving {project.name} at {url}  (Ctrl-C to stop)")
+
+    try:
+        serve_app(app, host, port, on_ready=ready)
+    except KeyboardInterrupt:
+        click.echo("paperlink: viewer stopped", err=True)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--tex",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The manuscript's main .tex file: adds a page for each figure it uses.",
+)
+@click.option(
+    "--max-file-size",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    metavar="MiB",
+    help="Copy output files up to this size into the site.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@click.pass_context
+def site(
+    ctx: click.Context, folder: Path, tex: Path | None, max_file_size: int, as_json: bool
+) -> None:
+    """Write the viewer's pages to FOLDER as a static site that opens from disk."""
+    from paperlink.progress import step_progress
+    from paperlink.site import write_site
+
+    project, store = _store(ctx)
+    with step_progress("writing the site") as progress:
+        summary = write_site(
+            store,
+            project.root,
+            folder,
+            tex=tex,
+            max_file_bytes=max_file_size << 20,
+            on_progress=progress,
+        )
+    if as_json:
+        _echo_json(
+            {
+                "folder": str(summary.folder),
+                "pages": summary.pages,
+                "records": summary.records,
+                "files": summary.files,
+                "skipped_files": summary.skipped_files,
+            }
+        )
+        return
+    click.echo(
+        f"Wrote {summary.pages} pages for {summary.records} record(s) and {summary.files} file(s) "
+        f"to {summary.folder}; open {summary.folder / 'index.html'} in a browser"
+    )
+    for skipped in summary.skipped_files:
+        click.echo(f"  not copied: {skipped}")
