@@ -13,14 +13,12 @@ import gzip
 import hashlib
 import os
 import re
-import signal
 import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, BinaryIO
 
 import docker
@@ -36,6 +34,7 @@ from paperlink.errors import (
     UsageError,
 )
 from paperlink.records import ContainerRef, FileDigest
+from paperlink.signals import SignalTrap
 
 # Seconds a stopped container gets between SIGTERM and SIGKILL when paperlink is interrupted.
 STOP_GRACE_SECONDS = 3
@@ -452,29 +451,16 @@ def _pump(
                 err(stderr)
 
 
-class _signals_to:
+class _signals_to(SignalTrap):
     """While the container runs, SIGINT/SIGTERM/SIGHUP to paperlink wake the waiting thread so it stops the
     container (and the ``finally`` removes it) instead of dying and leaving it behind."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
     def __init__(self, done: threading.Event, received: list[int]) -> None:
+        super().__init__(received)
         self.done = done
-        self.received = received
-        self.previous: dict[int, Any] = {}
 
-    def _handle(self, number: int, frame: FrameType | None) -> None:
-        self.received.append(number)
+    def handle(self, number: int) -> None:
         self.done.set()
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for number in self.SIGNALS:
-                self.previous[number] = signal.signal(number, self._handle)
-
-    def __exit__(self, *exc: object) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
 
 
 # -- registry and archives --------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any, BinaryIO
 
 from paperlink import __version__
@@ -51,6 +50,7 @@ from paperlink.records import (
     parse_time,
     utc_now,
 )
+from paperlink.signals import SignalTrap
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, tee
 
@@ -513,32 +513,19 @@ def _outcome(returncode: int, received: list[int]) -> tuple[str, int, int | None
     return (STATUS_FINISHED if returncode == 0 else STATUS_FAILED), returncode, None
 
 
-class _forward_signals:
+class _forward_signals(SignalTrap):
     """While the child runs, SIGTERM and SIGHUP sent to paperlink go to the child too, and Ctrl-C (which the
     terminal already sends to the child, in the same process group) does not kill paperlink before it has
     recorded how the child ended."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
     def __init__(self, child: subprocess.Popen[bytes], received: list[int]) -> None:
+        super().__init__(received)
         self.child = child
-        self.received = received
-        self.previous: dict[int, Any] = {}
 
-    def _handle(self, number: int, frame: FrameType | None) -> None:
-        self.received.append(number)
+    def handle(self, number: int) -> None:
         if number != signal.SIGINT or not sys.stdin.isatty():
             with contextlib.suppress(OSError):
                 self.child.send_signal(number)
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for number in self.SIGNALS:
-                self.previous[number] = signal.signal(number, self._handle)
-
-    def __exit__(self, *exc: object) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
 
 
 def capture_container_run(
