@@ -191,7 +191,8 @@ def _scan(path: Path, base: Path, uses: list[Use], seen: set[Path]) -> None:
 
 
 def _macros(nodes: list[object]) -> Iterator[Any]:
-    """Our macros in document order, looking inside groups, environments and other macros' arguments."""
+    """Our macros in document order, looking inside groups, environments, math and other macros'
+    arguments."""
     from pylatexenc import latexwalker
 
     for node in nodes:
@@ -203,7 +204,14 @@ def _macros(nodes: list[object]) -> Iterator[Any]:
                 continue  # our macros hold no other macros
             if node.nodeargd is not None:
                 yield from _macros([a for a in node.nodeargd.argnlist if a is not None])
-        elif isinstance(node, (latexwalker.LatexGroupNode, latexwalker.LatexEnvironmentNode)):
+        elif isinstance(
+            node,
+            (
+                latexwalker.LatexGroupNode,
+                latexwalker.LatexEnvironmentNode,
+                latexwalker.LatexMathNode,
+            ),
+        ):
             yield from _macros(node.nodelist or [])
 
 

@@ -60,6 +60,7 @@ def test_pylatexenc_reads_nested_options_and_skips_verbatim(tmp_path: Path) -> N
         "\\begin{verbatim}\n\\plincludegraphics{shown-not-used}\n\\end{verbatim}\n"
         "Inline \\verb|\\plvalue{not:used}| and {\\bfseries \\plvalue{run:slope}}\n"
         "\\begin{figure}\\centering\\smtincludegraphics{run?b.png}\\end{figure}\n"
+        "$R^2 = \\plvalue{run:r2}$ and \\[ x = \\plvalue{run:x} \\] in \\texttt{\\plrerun{run}}\n"
         "\\end{document}\n"
     )
     uses = scan_manuscript(tmp_path / "main.tex")
@@ -67,6 +68,9 @@ def test_pylatexenc_reads_nested_options_and_skips_verbatim(tmp_path: Path) -> N
         ("plincludegraphics", "run:figures/a.pdf", 2),
         ("plvalue", "run:slope", 6),
         ("smtincludegraphics", "run?b.png", 7),
+        ("plvalue", "run:r2", 8),
+        ("plvalue", "run:x", 8),
+        ("plrerun", "run", 8),
     ]
     assert uses[0].options == {
         "trim": "{1 2 3 4}",
