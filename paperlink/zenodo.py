@@ -421,26 +421,16 @@ class ZenodoClient:
 
     def publish(self, deposition_id: int | str) -> dict[str, Any]:
         """Publish; a lost answer is settled by reading the deposition before any second POST."""
-        what = f"publishing deposition {deposition_id}"
-        deadline = time.monotonic() + self.max_retry_seconds
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self._send(
-                    "POST",
-                    f"deposit/depositions/{deposition_id}/actions/publish",
-                    retry=False,
-                    deadline=deadline,
-                    what=what,
-                )
-                data: dict[str, Any] = self._json(response, what)
-                return data
-            except _LostAnswer as lost:
-                current = self.get_deposition(deposition_id)
-                if is_published(current):
-                    return current
-                self._pause(self._wait_time(attempt, None), deadline, what, str(lost))
+
+        def settle() -> dict[str, Any] | None:
+            current = self.get_deposition(deposition_id)
+            return current if is_published(current) else None
+
+        return self._post_settled(
+            f"deposit/depositions/{deposition_id}/actions/publish",
+            f"publishing deposition {deposition_id}",
+            settle=settle,
+        )
 
     def new_version(self, published_id: int | str) -> dict[str, Any]:
         """A draft for a new version of published deposition ``published_id`` (reusing an open one).
@@ -453,28 +443,47 @@ class ZenodoClient:
         existing = self._open_version_draft(concept, published_id)
         if existing is not None:
             return existing
+
+        def answer(response: requests.Response) -> dict[str, Any]:
+            data = self._json(response, what)
+            latest = (data.get("links") or {}).get("latest_draft")
+            if latest:
+                draft: dict[str, Any] = self._json(self._send("GET", latest, what=what), what)
+                return draft
+            return dict(data)
+
+        return self._post_settled(
+            f"deposit/depositions/{published_id}/actions/newversion",
+            what,
+            settle=lambda: self._open_version_draft(concept, published_id),
+            answer=answer,
+        )
+
+    def _post_settled(
+        self,
+        path: str,
+        what: str,
+        *,
+        settle: Callable[[], dict[str, Any] | None],
+        answer: Callable[[requests.Response], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """POST an action that must not happen twice: when its answer is lost, ``settle`` reads whether
+        it took effect (returning the result) before the POST is sent again, with backoff, until the
+        deadline."""
         deadline = time.monotonic() + self.max_retry_seconds
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._send(
-                    "POST",
-                    f"deposit/depositions/{published_id}/actions/newversion",
-                    retry=False,
-                    deadline=deadline,
-                    what=what,
-                )
-                answer = self._json(response, what)
-                latest = (answer.get("links") or {}).get("latest_draft")
-                if latest:
-                    draft: dict[str, Any] = self._json(self._send("GET", latest, what=what), what)
-                    return draft
-                return dict(answer)
+                response = self._send("POST", path, retry=False, deadline=deadline, what=what)
+                if answer is not None:
+                    return answer(response)
+                data: dict[str, Any] = self._json(response, what)
+                return data
             except _LostAnswer as lost:
-                existing = self._open_version_draft(concept, published_id)
-                if existing is not None:
-                    return existing
+                settled = settle()
+                if settled is not None:
+                    return settled
                 self._pause(self._wait_time(attempt, None), deadline, what, str(lost))
 
     def _open_version_draft(self, concept: str, published_id: int | str) -> dict[str, Any] | None:
