@@ -41,6 +41,7 @@ from paperlink.records import (
     STATUS_FINISHED,
     STATUS_INTERRUPTED,
     STATUS_KILLED,
+    ContainerRef,
     Executable,
     FileDigest,
     Outcome,
@@ -106,6 +107,8 @@ class RunCapture:
         executable: str | None = None,
         on_progress: ProgressFactory | None = None,
         probe: bool = True,
+        links: Mapping[str, str] | None = None,
+        container: ContainerRef | None = None,
     ) -> None:
         self.project = project
         self.store = store
@@ -121,6 +124,9 @@ class RunCapture:
         self.executable = executable
         # Probing the host's interpreter and packages is wrong for a command that runs in a container.
         self.probe = probe
+        self.links = dict(links or {})
+        # The image a container run uses; None: the host, which may itself be a container.
+        self.container = container
         self.cache = DigestCache(store, on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
@@ -190,7 +196,8 @@ class RunCapture:
             reason=self.reason,
             tags=sorted(set(self.tags)),
             source_date_epoch=epoch,
-            container=detect_host_container(),
+            container=self.container or detect_host_container(),
+            links=dict(self.links),
             paperlink_version=__version__,
         )
         record.label = self.store.start_record(record, label_is_default=self.label is None)
@@ -454,9 +461,9 @@ def capture_run(
         outputs=outputs,
         source_date_epoch=source_date_epoch,
         on_progress=on_progress,
+        links=links,
     )
     record = run.begin()
-    record.links = dict(links or {})
     if on_start is not None:
         on_start(record)
     executable = run._probe.executable if run._probe else None
@@ -616,10 +623,10 @@ def capture_container_run(
             source_date_epoch=source_date_epoch,
             on_progress=on_progress,
             probe=False,
+            links=links,
+            container=ref,
         )
         record = run.begin()
-        record.container = ref
-        record.links = dict(links or {})
         if on_start is not None:
             on_start(record)
         root = str(project.root)
