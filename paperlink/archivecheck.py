@@ -127,22 +127,40 @@ class ArchiveChecker:
             )
         if not self.download:
             return Check("archive", OK)
-        with tempfile.TemporaryDirectory(prefix="paperlink-download-") as tmp:
-            target = Path(tmp) / "file"
-            # Compared here rather than by the client: a corrupted archive is a mismatch, not an error.
-            self._client(base).download(deposition, published.name, target)
-            got = digest_file(target)
-        if got.sha256 != output.sha256:
-            return Check(
-                "download",
-                MISMATCH,
-                f"the downloaded {published.name} is sha256:{got.sha256[:12]}…, not the record's",
-            )
-        return Check("archive", OK, "downloaded and re-hashed")
+        return check_download(self._client(base), deposition, published.name, output)
 
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
+
+
+def check_download(
+    client: Any, record_id: str, name: str, output: FileDigest, *, listed_md5: str | None = None
+) -> Check:
+    """Download file ``name`` of a published record and re-hash it against ``output``'s record (and the
+    md5 the archive lists). Compared here rather than by the client: a corrupted archive is a mismatch,
+    not an error; a download that keeps failing is an error."""
+    with tempfile.TemporaryDirectory(prefix="paperlink-download-") as tmp:
+        target = Path(tmp) / "file"
+        try:
+            client.download(record_id, name, target)
+        except ZenodoError as exc:
+            return Check("download", ERROR, exc.message)
+        got = digest_file(target)
+    if listed_md5 and got.md5 != listed_md5:
+        return Check(
+            "download",
+            MISMATCH,
+            f"the downloaded {name} is md5:{got.md5} but the archive lists {listed_md5}",
+        )
+    if got.sha256 != output.sha256:
+        return Check(
+            "download",
+            MISMATCH,
+            f"the downloaded {name} is sha256:{got.sha256[:12]}… but its record says "
+            f"sha256:{(output.sha256 or '')[:12]}…",
+        )
+    return Check("download", OK, "downloaded and re-hashed")
 
 
 def _published_file(files: list[PublishedFile], output: FileDigest) -> PublishedFile | None:

@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from paperlink.archivecheck import check_download
 from paperlink.bundle import flat_name
 from paperlink.errors import UsageError, ZenodoError
-from paperlink.hashing import digest_file
 from paperlink.records import Record
-from paperlink.verify import ERROR, MISMATCH, NOT_ARCHIVED, OK, Check, Item, Report
+from paperlink.verify import NOT_ARCHIVED, OK, Check, Item, Report
 
 ZENODO_API = "https://zenodo.org/api"
 SANDBOX_API = "https://sandbox.zenodo.org/api"
@@ -78,7 +78,7 @@ def verify_archive(
                         sha256=output.sha256,
                     )
                     report.items.append(item)
-                    item.checks.append(_check(client, record_id, files, record, output, work))
+                    item.checks.append(_check(client, record_id, files, record, output))
     return report
 
 
@@ -99,7 +99,6 @@ def _check(
     files: dict[str, dict[str, str | None]],
     record: Record,
     output: Any,
-    work: Path,
 ) -> Check:
     name = flat_name(record.label, output.path)
     if name not in files:
@@ -108,23 +107,4 @@ def _check(
                 "archive", OK, "empty file: Zenodo keeps no empty files; its digest is recorded"
             )
         return Check("archive", NOT_ARCHIVED, f"{name} is not among the archive's files")
-    target = work / "download"
-    try:
-        client.download(record_id, name, target)
-    except ZenodoError as exc:
-        return Check("download", ERROR, exc.message)
-    got = digest_file(target)
-    target.unlink()
-    if got.md5 != (files[name].get("md5") or got.md5):
-        return Check(
-            "download",
-            MISMATCH,
-            f"{name} is md5:{got.md5} but the archive lists {files[name]['md5']}",
-        )
-    if got.sha256 != output.sha256:
-        return Check(
-            "download",
-            MISMATCH,
-            f"{name} is sha256:{got.sha256[:12]}… but its record says sha256:{output.sha256[:12]}…",
-        )
-    return Check("download", OK, "downloaded and re-hashed")
+    return check_download(client, record_id, name, output, listed_md5=files[name].get("md5"))
