@@ -1,9 +1,10 @@
 """Generate what a manuscript needs from the record store: paperlink.sty, paperlink-data.tex and friends.
 
 ``paperlink-data.tex`` holds one ``\\paperlinkdeclare{LABEL}{key=value,…}`` per record output (and per value a
-run produced), rendered with jinja2; ``paperlink.sty`` does all the checking at compile time. Every string that
-travels into TeX is escaped here: labels, paths and URLs character by character (``\\plU{CODEPOINT}``), free
-text through pylatexenc. The same resolution rules as the package (``LABEL``, ``LABEL:PATH``,
+run produced), and one ``\\paperlinkfigure{REF}{LABEL}{INDEX}`` per figure reference the manuscript makes, so the
+package finds a figure with one lookup; it is rendered with jinja2, and ``paperlink.sty`` does all the checking
+at compile time. Every string that travels into TeX is escaped here: labels, paths and URLs as ``\\plU{N}``
+where the package's data catcodes need it (:func:`tex_string`), free text through pylatexenc. The same resolution rules as the package (``LABEL``, ``LABEL:PATH``,
 ``LABEL?FRAGMENT``) check a manuscript before anyone compiles it.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,9 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8008"
 IMAGE_SUFFIXES = frozenset(
     {".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".mps", ".jbig2", ".jb2"}
 )
-_SAFE = re.compile(r"[A-Za-z0-9./_-]")
+# Data version 2: paperlink.sty reads the data file with # $ % & ^ _ ~ and bytes 128-255 as plain characters.
+DATA_VERSION = 2
+_ESCAPED = frozenset("\\{}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ class ValueEntry:
 class LatexData:
     figures: list[FigureEntry] = field(default_factory=list)
     values: list[ValueEntry] = field(default_factory=list)
+    # A figure reference as the manuscript writes it -> (label, path) of the output it resolves to.
+    references: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -146,8 +152,25 @@ class LatexResult:
 
 # -- escaping --------------------------------------------------------------------------------------------
 def tex_string(text: str) -> str:
-    """``text`` for a string key of the data file: safe characters as they are, others as ``\\plU{N}``."""
-    return "".join(ch if _SAFE.fullmatch(ch) else f"\\plU{{{ord(ch)}}}" for ch in text)
+    """``text`` for a string in the data file, read with paperlink.sty's data catcodes.
+
+    Backslashes, braces, control and non-ASCII space characters become ``\\plU{N}``, and so does every space
+    TeX would drop or merge (leading, trailing, or after another space); everything else stays as it is.
+    """
+    out = []
+    last = len(text) - 1
+    for index, ch in enumerate(text):
+        if ch == " ":
+            literal = 0 < index < last and text[index - 1] != " "
+        else:
+            literal = ch not in _ESCAPED and not _invisible(ch)
+        out.append(ch if literal else f"\\plU{{{ord(ch)}}}")
+    return "".join(out)
+
+
+def _invisible(ch: str) -> bool:
+    """Control, format and separator characters (other than a plain space): TeX would mangle or drop them."""
+    return unicodedata.category(ch)[0] in "CZ"
 
 
 def tex_text(text: str) -> str:
@@ -155,9 +178,14 @@ def tex_text(text: str) -> str:
     return str(unicode_to_latex(text, non_ascii_only=False, unknown_char_warning=False))
 
 
-def pdf_text_hex(text: str) -> str:
-    """``text`` as the hex digits of a UTF-16 PDF text string (``<FEFF…>``): any character, no escaping."""
-    return "FEFF" + text.encode("utf-16-be").hex().upper()
+def pdf_text_string(text: str) -> str:
+    """``text`` as a PDF text string object: ``(…)`` when it is printable ASCII, else UTF-16 hex ``<FEFF…>``.
+
+    The literal form is a quarter of the hex one, and TeX's time per figure grows with the length.
+    """
+    if all(" " <= ch <= "~" for ch in text):
+        return "(" + re.sub(r"([\\()])", r"\\\1", text) + ")"
+    return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"
 
 
 def _comment(text: str) -> str:
@@ -187,15 +215,27 @@ def _environment() -> jinja2.Environment:
 def render_data_tex(data: LatexData, *, project: str, manuscript: str | None = None) -> str:
     """The text of ``paperlink-data.tex`` for ``data``."""
     template = _environment().from_string(template_source("paperlink-data.tex.j2"))
+    # The package numbers a label's declarations 1, 2, ... in the order they are written (figures first).
+    index: dict[tuple[str, str], int] = {}
+    count: dict[str, int] = {}
+    for entry in data.figures:
+        count[entry.label] = count.get(entry.label, 0) + 1
+        index[(entry.label, entry.path)] = count[entry.label]
     return template.render(
         version=__version__,
+        data_version=DATA_VERSION,
         project=project,
         manuscript=manuscript,
+        references=[
+            {"reference": reference, "label": output[0], "index": index[output]}
+            for reference, output in sorted(data.references.items())
+            if output in index
+        ],
         figures=[
             {
                 **entry.__dict__,
                 "manifest": _manifest_json(entry.manifest()),
-                "tip": pdf_text_hex(entry.tooltip()),
+                "tip": pdf_text_string(entry.tooltip()),
             }
             for entry in data.figures
         ],
@@ -203,7 +243,7 @@ def render_data_tex(data: LatexData, *, project: str, manuscript: str | None = N
             {
                 **value.__dict__,
                 "manifest": _manifest_json(value.manifest()),
-                "tip": pdf_text_hex(value.tooltip()),
+                "tip": pdf_text_string(value.tooltip()),
             }
             for value in data.values
         ],
@@ -399,6 +439,11 @@ def write_latex(
         labels = sorted({u.reference.label for u in uses if store.exists(u.reference.label)})
     data = collect_data(project, store, folder, labels=labels, base=base)
     resolved, problems = check_uses(uses, data) if tex is not None else ([], [])
+    data.references = {
+        str(use.reference): (entry.label, entry.path)
+        for use, entry in resolved
+        if isinstance(entry, FigureEntry)
+    }
     for problem in problems:
         label = problem.use.reference.label
         if labels and label in labels and not _declares(data, label):

@@ -138,9 +138,83 @@ def _context() -> object:
     context.add_context_category(
         "paperlink",
         prepend=True,
-        macros=[macrospec.MacroSpec(name, spec) for name, spec in _SPECS.items()],
+        macros=[
+            macrospec.MacroSpec(name, args_parser=_raw_args_parser(spec))
+            if name in FIGURE_MACROS + VALUE_MACROS + OTHER_MACROS
+            else macrospec.MacroSpec(name, spec)
+            for name, spec in _SPECS.items()
+        ],
     )
     return context
+
+
+def _raw_args_parser(argspec: str) -> Any:
+    """Reads our macros' arguments as TeX does: balanced braces and nothing else.
+
+    pylatexenc would parse a reference such as ``{a$b}`` as LaTeX, and its ``$`` open math that swallows
+    the closing brace and the text after it.
+    """
+    from pylatexenc import latexwalker, macrospec
+
+    class RawArgsParser(macrospec.MacroStandardArgsParser):  # type: ignore[misc]
+        def parse_args(self, w: Any, pos: int, parsing_state: Any = None) -> Any:
+            text, start = w.s, pos
+            nodes: list[Any] = []
+            for kind in self.argspec:
+                at = _skip_space(text, pos)
+                end = _argument_end(text, at, kind)
+                if end is None:
+                    nodes.append(None)
+                    continue
+                nodes.append(
+                    w.make_node(
+                        latexwalker.LatexCharsNode,
+                        parsing_state=parsing_state,
+                        chars=text[at:end],
+                        pos=at,
+                        len=end - at,
+                    )
+                )
+                pos = end
+            argd = macrospec.ParsedMacroArgs(argspec=self.argspec, argnlist=nodes)
+            return (argd, start, pos - start)
+
+    return RawArgsParser(argspec)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\n":
+        pos += 1
+    return pos
+
+
+def _argument_end(text: str, pos: int, kind: str) -> int | None:
+    """Where the argument of ``kind`` (``*``, ``[`` or ``{``) starting at ``pos`` ends; None if absent."""
+    if pos >= len(text):
+        return None
+    if kind == "*":
+        return pos + 1 if text[pos] == "*" else None
+    if kind == "[" and text[pos] != "[":
+        return None
+    if kind == "{" and text[pos] != "{":
+        # TeX takes one token: a control sequence or a character.
+        match = re.match(r"\\(?:[A-Za-z@]+|.)|.", text[pos:], re.DOTALL)
+        return pos + len(match.group(0)) if match else None
+    braces, brackets, index = 0, 0, pos
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        braces += (char == "{") - (char == "}")
+        if kind == "[" and braces == 0:
+            brackets += (char == "[") - (char == "]")
+            if brackets == 0:
+                return index + 1
+        elif kind == "{" and braces == 0:
+            return index + 1
+        index += 1
+    return None  # unbalanced: TeX would fail too
 
 
 def _scan(path: Path, base: Path, uses: list[Use], seen: set[Path]) -> None:

@@ -107,7 +107,7 @@ def bundle_manuscript(tex: Path, folder: Path, result: LatexResult) -> Bundle:
                 _copy(source, staging / inside)
                 files.append(inside)
             figures.append(replace(entry, file=inside))
-        data = LatexData(figures=figures, values=result.data.values)
+        data = LatexData(figures, result.data.values, result.data.references)
         for name in (*STY_FILES, BIB_FILE):
             _copy(result.folder / name, staging / name)
             files.append(name)

@@ -54,11 +54,13 @@ def _text(pdf: Path) -> str:
     return " ".join(page.extract_text() for page in PdfReader(pdf).pages)
 
 
-def test_tex_string_escapes_everything_outside_the_safe_set() -> None:
+def test_tex_string_escapes_only_what_the_data_catcodes_cannot_read() -> None:
     assert tex_string("fig_1-a.b/x.png") == "fig_1-a.b/x.png"
-    assert tex_string("a b#%{}\\~^é") == (
-        "a\\plU{32}b\\plU{35}\\plU{37}\\plU{123}\\plU{125}\\plU{92}\\plU{126}\\plU{94}\\plU{233}"
-    )
+    # TeX specials are plain characters in the data file; backslash and braces are not.
+    assert tex_string("a b#%{}\\~^é$&_") == "a b#%\\plU{123}\\plU{125}\\plU{92}~^é$&_"
+    # Spaces TeX would drop or merge, control characters and other spaces are escaped.
+    assert tex_string(" a  b ") == "\\plU{32}a \\plU{32}b\\plU{32}"
+    assert tex_string("a\tb\u00a0c\u2028") == "a\\plU{9}b\\plU{160}c\\plU{8232}"
 
 
 def test_data_file_declares_every_output_with_paths_from_the_manuscript_folder(
@@ -68,12 +70,15 @@ def test_data_file_declares_every_output_with_paths_from_the_manuscript_folder(
     generate(tex)
     data = (tex.parent / "paperlink-data.tex").read_text()
     output = _output(figure_project, "fig_1-a.b", ".png")
-    assert "\\paperlinkdeclare{fig_1-a.b}{path={figures/fig_1-a.b.png}" in data
-    assert "file={../../figures/fig_1-a.b.png}" in data
+    assert "\\paperlinkdeclare{fig_1-a.b}{\\plkey{path}{figures/fig_1-a.b.png}" in data
+    assert "\\plkey{file}{../../figures/fig_1-a.b.png}" in data
     assert (
-        f"sha256={{{output.sha256}}},md5={{{output.md5}}},mdfive={{{output.md5.upper()}}}" in data
+        f"\\plkey{{sha256}}{{{output.sha256}}}\\plkey{{md5}}{{{output.md5}}}"
+        f"\\plkey{{mdfive}}{{{output.md5.upper()}}}" in data
     )
-    assert f"sha1={{{output.sha1}}}" in data
+    assert f"\\plkey{{sha1}}{{{output.sha1}}}" in data
+    # The reference as the manuscript writes it, resolved once here (the package then looks it up).
+    assert "\\paperlinkfigure{fig_1-a.b}{fig_1-a.b}{1}" in data
     assert "sweep.2" not in data  # with --tex only the records the manuscript uses
     for name in ("paperlink.sty", "sumatra.sty", "paperlink.bib"):
         assert (tex.parent / name).is_file()
@@ -136,6 +141,69 @@ def test_figures_are_checked_linked_and_listed_on_every_engine(
             "value": "0.40",
         }
     ]
+
+
+def test_a_reference_the_generator_did_not_see_is_resolved_while_compiling(
+    figure_project: Path,
+) -> None:
+    tex = write_manuscript(figure_project / "paper", "\\plincludegraphics{fig_1-a.b}")
+    generate(tex)
+    # Edited after `paperlink latex`: no \paperlinkfigure line names these two references.
+    tex.write_text(
+        tex.read_text().replace(
+            "\\plincludegraphics{fig_1-a.b}",
+            "\\plincludegraphics{fig_1-a.b}\\plincludegraphics{ fig_1-a.b }"
+            "\\plincludegraphics[width=1cm]{fig_1-a.b?a.b.png}",
+        )
+    )
+    data = (tex.parent / "paperlink-data.tex").read_text()
+    assert "\\paperlinkfigure{fig_1-a.b}{fig_1-a.b}{1}" in data
+    assert "a.b.png}{fig_1-a.b}" not in data and "{ fig_1-a.b }" not in data
+    compiled = compile_tex(tex.parent)
+    assert compiled.returncode == 0, compiled.log[-3000:]
+    for reference in ("fig_1-a.b", "fig_1-a.b?a.b.png"):
+        assert f"Figure '{reference}': ../figures/fig_1-a.b.png matches record" in compiled.flat_log
+    assert compiled.flat_log.count("matches record 'fig_1-a.b'") == 3
+    manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
+    assert [f["path"] for f in manifest["figures"]] == ["figures/fig_1-a.b.png"]
+
+
+@pytest.mark.parametrize("engine", ["pdflatex", "lualatex"])
+def test_the_manifest_shares_the_pdf_with_the_authors_own_attachments(
+    figure_project: Path, engine: str
+) -> None:
+    tex = write_manuscript(
+        figure_project / "paper",
+        "\\plincludegraphics{fig_1-a.b}",
+        preamble="\\usepackage{embedfile}\n\\embedfile{notes.txt}\n",
+    )
+    (tex.parent / "notes.txt").write_text("the author's own attachment\n")
+    generate(tex)
+    compiled = compile_tex(tex.parent, engine=engine)
+    assert compiled.returncode == 0, compiled.log[-3000:]
+    attachments = PdfReader(compiled.pdf).attachments  # type: ignore[arg-type]
+    assert sorted(attachments) == ["notes.txt", "paperlink-manifest.json"]
+    assert attachments["notes.txt"] == [b"the author's own attachment\n"]
+    manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
+    assert [f["label"] for f in manifest["figures"]] == ["fig_1-a.b"]
+
+
+def test_a_data_file_from_another_paperlink_version_stops_with_what_to_run(
+    figure_project: Path,
+) -> None:
+    tex = write_manuscript(figure_project / "paper", "\\plincludegraphics{fig_1-a.b}")
+    generate(tex)
+    data = tex.parent / "paperlink-data.tex"
+    data.write_text(
+        "\\paperlinkdataversion{1}\n"
+        "\\paperlinkdeclare{fig_1-a.b}{path={figures/fig_1-a.b.png},file={../figures/x.png}}\n"
+    )
+    compiled = compile_tex(tex.parent)
+    assert compiled.returncode != 0
+    assert (
+        "'paperlink-data.tex' (data version 1) and this paperlink.sty (data version 2) come from "
+        "different paperlink versions; figures are not checked."
+    ) in compiled.flat_log
 
 
 def _compile_error(root: Path, body: str, *, options: str = "") -> Compiled:
@@ -250,7 +318,7 @@ def test_missing_figure_file_is_an_error(figure_project: Path) -> None:
     compiled = _compile_error(figure_project, "\\plincludegraphics{fig_1-a.b}")
     assert compiled.returncode != 0
     assert (
-        "Figure 'fig_1-a.b': file ../figures/fig_1-a.b.png not found (record 'fig_1-a.b')."
+        "Figure 'fig_1-a.b': file ../figures/fig_1-a.b.png not found or not readable (record 'fig_1-a.b')."
         in compiled.flat_log
     )
 
@@ -434,6 +502,51 @@ def test_any_label_path_and_value_survives_escaping_and_compiles(
 
 
 _examples = itertools.count(1)
+
+
+def test_tricky_labels_and_paths_round_trip_on_every_engine(project_dir: Path, engine: str) -> None:
+    """TeX specials, double spaces and non-ASCII in labels, paths and values, through the data catcodes."""
+    label, wild = "fig_3-é~$&^", "{%#\\}~^^41é😀"
+    figure = project_dir / "figures" / "wild dir" / "a  b%c#d~é.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(png_bytes((9, 8, 7)))
+    values = project_dir / "results" / "wild.values.json"
+    values.parent.mkdir(exist_ok=True)
+    values.write_text(json.dumps({"v": "50 % of {x} & $y$ ~ é"}))
+    store = RecordStore(find_project(project_dir).store_path)
+    try:
+        for text in (label, wild):
+            store.add_record(
+                Record(
+                    label=text,
+                    project="p",
+                    run_id=str(uuid.uuid4()),
+                    outputs=[_file_digest(project_dir, figure), _file_digest(project_dir, values)],
+                    outcome=Outcome(status="finished", exit_status=0),
+                )
+            )
+    finally:
+        store.close()
+    tex = write_manuscript(
+        project_dir / "paper",
+        f"\\plincludegraphics[width=1cm]{{{label}}}\n\nV\\plvalue{{{label}:v}}V\n",
+        preamble="\\usepackage[T1]{fontenc}\n",
+    )
+    generate(tex)
+    # No reference table there: the package resolves the references while compiling.
+    run_cli("latex", "--out", str(project_dir / "all"))
+    (project_dir / "all" / "main.tex").write_text(tex.read_text())
+    assert "😀" in (project_dir / "all" / "paperlink-data.tex").read_text()  # read, not used
+    for folder in (tex.parent, project_dir / "all"):
+        compiled = compile_tex(folder, engine=engine)
+        assert compiled.returncode == 0, compiled.log[-3000:]
+        assert f"matches record '{label}'" in compiled.flat_log
+        manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
+        assert [(f["label"], f["path"]) for f in manifest["figures"]] == [
+            (label, "figures/wild dir/a  b%c#d~é.png")
+        ]
+        assert manifest["values"][0]["value"] == "50 % of {x} & $y$ ~ é"
+        assert "V50 % of {x} & $y$ ~ éV" in _text(compiled.pdf).replace("\n", "")  # type: ignore[arg-type]
 
 
 def _file_digest(root: Path, path: Path) -> FileDigest:

@@ -50,7 +50,7 @@ def test_bundle_compiles_on_its_own_and_is_deterministic(
         "sumatra.sty",
     ]
     data = (bundle / "paperlink-data.tex").read_text()
-    assert "file={figures/fig_1-a.b.png}" in data and "../" not in data
+    assert "\\plkey{file}{figures/fig_1-a.b.png}" in data and "../" not in data
 
     # Deterministic: the same manuscript gives the same archive, byte for byte.
     run_cli("latex", "--tex", str(tex), "--bundle", str(tmp_path / "two" / "paper"))

@@ -135,7 +135,7 @@ def test_installed_copy_renders_and_compiles(installed: Path, project_dir: Path)
     shipped = installed / "paperlink" / "texfiles" / "paperlink.sty"
     assert (paper / "paperlink.sty").read_bytes() == shipped.read_bytes()
     assert (
-        "\\paperlinkdeclare{w1}{path={figures/fig1.svg}"
+        "\\paperlinkdeclare{w1}{\\plkey{path}{figures/fig1.svg}"
         in (paper / "paperlink-data.tex").read_text()
     )
     compiled = compile_tex(paper)
