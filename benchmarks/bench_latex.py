@@ -1,7 +1,11 @@
 """Compile time of a manuscript with N figures: paperlink's macros (MD5 check, links, manifest) against plain
 \\includegraphics with hyperref loaded, as most papers do. One table, beside the issue's reference figures.
 
-    python benchmarks/bench_latex.py [--figures 100] [--repeat 5] [--engines pdflatex,lualatex,xelatex]
+    python benchmarks/bench_latex.py [--figures 50] [--repeat 9] [--engines pdflatex,lualatex,xelatex]
+                                     [--instructions]
+
+The two documents are compiled alternately, so that a machine's drifting load hits both alike.
+--instructions adds the instructions each compile executes (valgrind), a count that load does not change.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import statistics
 import struct
@@ -136,38 +141,74 @@ def make_project(root: Path, figures: int, words: int) -> Path:
     return paper
 
 
-def compile_seconds(folder: Path, name: str, engine: str, repeat: int) -> tuple[float, float]:
-    """Median wall time and median CPU time (user + system of TeX) over ``repeat`` compiles."""
-    times, cpu = [], []
+def tex_command(engine: str, name: str) -> list[str]:
+    return [engine, "-no-shell-escape", "-halt-on-error", "-interaction=nonstopmode", name]
+
+
+def compile_once(folder: Path, name: str, engine: str) -> tuple[float, float]:
+    """Wall time and CPU time (user + system of TeX) of one compile."""
+    before = os.times()
+    start = time.perf_counter()
+    done = subprocess.run(tex_command(engine, name), cwd=folder, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    after = os.times()
+    if done.returncode != 0:
+        raise SystemExit(f"{engine} {name} failed; see {folder}/{Path(name).stem}.log")
+    cpu = (
+        after.children_user - before.children_user + after.children_system - before.children_system
+    )
+    return wall, cpu
+
+
+def compile_seconds(
+    folder: Path, names: list[str], engine: str, repeat: int
+) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU time of each document over ``repeat`` rounds, the documents alternating."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for name in names:
+        compile_once(folder, name, engine)  # warm the file cache and write the .aux
     for _ in range(repeat):
-        before = os.times()
-        start = time.perf_counter()
-        done = subprocess.run(
-            [engine, "-no-shell-escape", "-halt-on-error", "-interaction=nonstopmode", name],
-            cwd=folder,
-            capture_output=True,
-            check=False,
-        )
-        times.append(time.perf_counter() - start)
-        after = os.times()
-        cpu.append(
-            after.children_user
-            - before.children_user
-            + after.children_system
-            - before.children_system
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"{engine} {name} failed; see {folder}/{Path(name).stem}.log")
-    return statistics.median(times), statistics.median(cpu)
+        for name in names:
+            runs[name].append(compile_once(folder, name, engine))
+    return {
+        name: (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
+        for name, got in runs.items()
+    }
+
+
+def instructions(folder: Path, name: str, engine: str) -> int:
+    """Instructions one compile executes, counted by valgrind (deterministic, unlike times)."""
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            *tex_command(engine, name),
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind {engine} {name} failed: {done.stderr[-500:]}")
+    return int(found.group(1).replace(",", ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--figures", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--figures", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--engines", default="pdflatex,lualatex,xelatex")
     parser.add_argument("--words", type=int, default=150, help="words of text before each figure")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions with valgrind"
+    )
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (apt-get install valgrind)")
     with tempfile.TemporaryDirectory() as tmp:
         paper = make_project(Path(tmp) / "bench", args.figures, args.words)
         print(
@@ -176,18 +217,23 @@ def main() -> None:
         )
         print(
             f"{'engine':<10} {'plain+hyperref':>15} {'paperlink':>15} {'ratio wall/cpu':>15} "
-            f"{'CPU per figure':>15}   goal"
+            f"{'CPU per figure':>15}{'  instructions ratio' if args.instructions else ''}   goal"
         )
         for engine in args.engines.split(","):
             if shutil.which(engine) is None:
                 print(f"{engine:<10} (not installed)")
                 continue
-            plain, plain_cpu = compile_seconds(paper, "plain.tex", engine, args.repeat)
-            ours, ours_cpu = compile_seconds(paper, "main.tex", engine, args.repeat)
+            times = compile_seconds(paper, ["plain.tex", "main.tex"], engine, args.repeat)
+            (plain, plain_cpu), (ours, ours_cpu) = times["plain.tex"], times["main.tex"]
             per_figure = (ours_cpu - plain_cpu) / args.figures * 1000
+            counted = ""
+            if args.instructions:
+                base = instructions(paper, "plain.tex", engine)
+                counted = f"  {instructions(paper, 'main.tex', engine) / base:>18.3f}x"
             print(
                 f"{engine:<10} {plain:>6.2f} / {plain_cpu:>5.2f} {ours:>6.2f} / {ours_cpu:>5.2f} "
-                f"{ours / plain:>7.2f}x/{ours_cpu / plain_cpu:>5.2f}x {per_figure:>12.1f} ms   <= 1.15x"
+                f"{ours / plain:>7.2f}x/{ours_cpu / plain_cpu:>5.2f}x {per_figure:>12.1f} ms"
+                f"{counted}   <= 1.15x"
             )
         print(REFERENCE)
         checked = (paper / "main.log").read_text(errors="replace").count("matches record")
