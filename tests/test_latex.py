@@ -92,8 +92,8 @@ def test_figures_are_checked_linked_and_listed_on_every_engine(
 ) -> None:
     body = (
         "\\plincludegraphics[width=2cm]{fig_1-a.b}\n"
-        "\\smtincludegraphics[width=2cm]{sweep.2?high}\n"
-        "\\plincludegraphics[width=2cm]{sweep.2:figures/sweep.2-low.png}\n\n"
+        "\\smtincludegraphics*[width=2cm, trim={0 0 1 1}]{sweep.2?high}\n"
+        "\\plincludegraphics [width=2cm] {sweep.2:figures/sweep.2-low.png}\n\n"
         "Slope \\plvalue{fig_1-a.b:slope}.\n\n"
         "\\pldigest{fig_1-a.b}\n\n\\plenvironment{fig_1-a.b}\n\n\\plrerun{sweep.2?low}\n"
     )
