@@ -305,7 +305,7 @@ def test_new_version_replaces_carried_over_files(study: Path, zenodo_env: FakeZe
 def test_validation_errors_are_shown_field_by_field(study: Path, zenodo_env: FakeZenodo) -> None:
     (study / "CITATION.cff").write_text(CITATION.replace('"Results of the tide study"', "ab"))
     result = run_cli("publish", "--record", "fig1", ok=False)
-    assert result.exit_code == 8
+    assert result.exit_code == 9
     assert "metadata.title: Shorter than minimum length 3." in result.output
     (dep,) = zenodo_env.state()
     assert not dep["submitted"]
