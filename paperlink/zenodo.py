@@ -81,6 +81,23 @@ class UploadedFile:
     md5: str
 
 
+@dataclass
+class Deposit:
+    """A draft or published record as ``publish`` sees it, whichever API the server speaks.
+
+    ``doi`` is the reserved DOI of a draft or the registered one of a published record; ``url`` the
+    draft's page or the record's landing page; ``files`` ``{name: (md5, size)}`` of what the server
+    holds (an md5 of None: a file it has not finished receiving); ``raw`` the server's own answer.
+    """
+
+    id: str
+    published: bool
+    doi: str | None
+    url: str | None
+    files: dict[str, tuple[str | None, int | None]]
+    raw: dict[str, Any]
+
+
 class _ProgressReader:
     """A file object that reports how much of it was read; ``__len__`` lets requests send Content-Length."""
 
@@ -102,7 +119,7 @@ class _ProgressReader:
         return chunk
 
 
-def _normalise_md5(value: Any) -> str | None:
+def normalise_md5(value: Any) -> str | None:
     """``md5:<hex>`` (bucket, record views) and bare ``<hex>`` (deposition views) to bare lowercase hex."""
     if not isinstance(value, str) or not value:
         return None
@@ -570,29 +587,17 @@ class ZenodoClient:
             raise ZenodoError(
                 f"deposition {deposition.get('id')} has no bucket link; the server may not support "
                 "the bucket files API",
-                hint="use a Zenodo or InvenioRDM server with the legacy deposit API",
+                hint="for a server without it, use the InvenioRDM records API (--api records)",
             )
-        size = Path(path).stat().st_size
         url = f"{bucket.rstrip('/')}/{quote(name, safe='')}"
         what = f"uploading {name}"
         answer = self.put_file(url, path, what=what, on_progress=on_progress)
-        got_md5 = _normalise_md5(answer.get("checksum")) if isinstance(answer, dict) else None
+        got_md5 = normalise_md5(answer.get("checksum")) if isinstance(answer, dict) else None
         got_size = answer.get("size") if isinstance(answer, dict) else None
         if got_md5 is None:
             listed = self.file_checksums(deposition["id"]).get(name)
             got_md5, got_size = listed if listed else (None, None)
-        if got_md5 is None:
-            raise ZenodoError(
-                f"{what}: the server did not confirm a checksum for the file",
-                hint="run the command again; the file will be sent again and checked",
-            )
-        if got_md5 != md5.lower() or (got_size is not None and int(got_size) != size):
-            raise ZenodoError(
-                f"{what}: the server stored md5:{got_md5} ({got_size} bytes) but the file is "
-                f"md5:{md5} ({size} bytes); the transfer was corrupted",
-                hint="run the command again; the file will be sent again",
-            )
-        return UploadedFile(name=name, size=size, md5=got_md5)
+        return confirm_upload(what, name, path, md5, got_md5, got_size)
 
     def file_checksums(self, deposition_id: int | str) -> dict[str, tuple[str | None, int | None]]:
         """``{name: (md5, size)}`` of the files the deposition holds now."""
@@ -620,9 +625,7 @@ class ZenodoClient:
             self._send("GET", f"records/{record_id}", what=what), what
         )
         if not isinstance(data.get("files"), list):
-            listing = self._json(
-                self._send("GET", f"records/{record_id}/files", what=what), what
-            )
+            listing = self._json(self._send("GET", f"records/{record_id}/files", what=what), what)
             entries = listing.get("entries") if isinstance(listing, dict) else None
             data = {**data, "files": [e for e in entries or [] if isinstance(e, dict)]}
         return data
@@ -680,6 +683,30 @@ class ZenodoClient:
             tmp.unlink(missing_ok=True)
 
 
+def confirm_upload(
+    what: str,
+    name: str,
+    path: str | os.PathLike[str],
+    md5: str,
+    got_md5: str | None,
+    got_size: Any,
+) -> UploadedFile:
+    """Compare what the server says it stored (md5, size) with the local file; raise on a difference."""
+    size = Path(path).stat().st_size
+    if got_md5 is None:
+        raise ZenodoError(
+            f"{what}: the server did not confirm a checksum for the file",
+            hint="run the command again; the file will be sent again and checked",
+        )
+    if got_md5 != md5.lower() or (got_size is not None and int(got_size) != size):
+        raise ZenodoError(
+            f"{what}: the server stored md5:{got_md5} ({got_size} bytes) but the file is "
+            f"md5:{md5} ({size} bytes); the transfer was corrupted",
+            hint="run the command again; the file will be sent again",
+        )
+    return UploadedFile(name=name, size=size, md5=got_md5)
+
+
 def refused(
     what: str,
     errors: list[tuple[str, str]],
@@ -712,7 +739,7 @@ def deposition_files(deposition: dict[str, Any]) -> dict[str, tuple[str | None, 
         if name:
             size = item.get("filesize", item.get("size"))
             found[str(name)] = (
-                _normalise_md5(item.get("checksum")),
+                normalise_md5(item.get("checksum")),
                 int(size) if size is not None else None,
             )
     return found
