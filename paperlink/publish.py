@@ -1,8 +1,9 @@
 """Publish records as an archive: to Zenodo (or a compatible server), or into a local folder.
 
 ``publish_records`` chooses the records, builds the bundle (``bundle.py``), and either writes it to a folder
-with a manifest, or runs the deposit flow: create (or open a new version) and store the reserved DOI at
-once, upload what the server does not already hold with the same checksum, set the metadata, publish, and
+with a manifest, or runs the deposit flow through an :class:`paperlink.archiveapi.ArchiveAPI` (Zenodo's
+deposit API or InvenioRDM's records API, the one chosen kept in the state): create (or open a new
+version) and store the reserved DOI at once, upload what the server does not already hold with the same checksum, set the metadata, publish, and
 store DOI, URL and checksums with the records. A state file under ``.paperlink/publish/`` is saved
 atomically after every step, so a run stopped by a crash, ``kill -9`` or Ctrl-C continues the same
 deposition when started again. The state file never holds the token.
