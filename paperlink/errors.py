@@ -22,6 +22,7 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 6
     ENGINE_UNAVAILABLE = 7
     NETWORK = 8
+    REFUSED = 9
     NOT_EXECUTABLE = 126
     COMMAND_NOT_FOUND = 127
     INTERRUPTED = 130
@@ -30,7 +31,8 @@ class ExitCode(enum.IntEnum):
 EXIT_CODE_HELP = """\
 Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not inside a paperlink project;
 5 the record store is unusable (corrupted, newer schema, locked); 6 unknown record, file or image;
-7 container engine not available; 8 network or archive service error; 130 interrupted.
+7 container engine not available; 8 network or archive service error; 9 the archive server refused the
+metadata (its field errors are listed); 130 interrupted.
 `paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
 
 

@@ -1,8 +1,9 @@
 """Publish records as an archive: to Zenodo (or a compatible server), or into a local folder.
 
 ``publish_records`` chooses the records, builds the bundle (``bundle.py``), and either writes it to a folder
-with a manifest, or runs the deposit flow: create (or open a new version) and store the reserved DOI at
-once, upload what the server does not already hold with the same checksum, set the metadata, publish, and
+with a manifest, or runs the deposit flow through an :class:`paperlink.archiveapi.ArchiveAPI` (Zenodo's
+deposit API or InvenioRDM's records API, the one chosen kept in the state): create (or open a new
+version) and store the reserved DOI at once, upload what the server does not already hold with the same checksum, set the metadata, publish, and
 store DOI, URL and checksums with the records. A state file under ``.paperlink/publish/`` is saved
 atomically after every step, so a run stopped by a crash, ``kill -9`` or Ctrl-C continues the same
 deposition when started again. The state file never holds the token.
@@ -21,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paperlink.bundle import Bundle, build_bundle
 from paperlink.config import Project, atomic_write_text
@@ -36,6 +37,10 @@ from paperlink.records import (
     utc_now,
 )
 from paperlink.store import RecordStore
+
+if TYPE_CHECKING:
+    from paperlink.archiveapi import ArchiveAPI
+    from paperlink.zenodo import ZenodoClient
 
 UploadProgress = Callable[[str, int, int], None]
 PUBLISH_DIR = "publish"
@@ -61,6 +66,7 @@ class PublishOptions:
     to_dir: Path | None = None
     dry_run: bool = False
     max_retry_seconds: float = 300.0
+    api: str = "auto"  # auto | deposit (Zenodo's legacy API) | records (InvenioRDM's)
 
 
 @dataclass
@@ -385,11 +391,10 @@ def _publish_zenodo(
     options: PublishOptions,
     on_progress: UploadProgress | None,
 ) -> PublishResult:
-    from paperlink.zenodo import ZenodoClient, deposition_files, is_published, record_url
+    from paperlink.zenodo import ZenodoClient
 
     result.target = "zenodo"
     result.server = options.server_url
-    sandbox = options.server_url.rstrip("/") == SANDBOX_URL
     wanted = {f.name: f for f in bundle.files}
     uploaded: set[str] = set()
     if state["stage"] == "published" and not options.new_version:
@@ -421,31 +426,28 @@ def _publish_zenodo(
     with ZenodoClient(
         options.server_url, token, max_retry_seconds=options.max_retry_seconds
     ) as client:
+        api = _choose_api(client, state, options.api)
         # 1. the deposition, and its reserved DOI stored with the records at once
         if state["deposition_id"] is None:
-            found = None
             if state["previous_id"]:
-                deposition = client.new_version(state["previous_id"])
+                deposit = api.new_version(str(state["previous_id"]))
             else:
+                found = None
                 if state["marker"]:
                     # An earlier run may have died after its create reached the server.
-                    found = client.find_draft(state["marker"])
+                    found = api.find_draft(state["marker"])
                 else:
                     state.update(marker=f"paperlink draft {uuid.uuid4()}", stage="creating")
-                deposition = found or client.create_deposition(state["marker"])
-            reserved = (deposition.get("metadata", {}).get("prereserve_doi") or {}).get("doi")
-            if reserved and sandbox:
-                # The serializer reports the production prefix on the sandbox (zenodo-api.md §4).
-                reserved = "10.5072/" + reserved.split("/", 1)[1]
-            state.update(deposition_id=deposition["id"], reserved_doi=reserved, stage="created",
-                         html=(deposition.get("links") or {}).get("html"))  # fmt: skip
+                deposit = found or api.create(state["marker"])
+            state.update(deposition_id=deposit.id, reserved_doi=deposit.doi, stage="created",
+                         html=deposit.url)  # fmt: skip
             for record in bundle.records:
                 _annotate(store, record.label, bundle, service="zenodo", server=options.server_url,
-                          deposition_id=str(deposition["id"]), doi=reserved,
-                          url=state["html"], published=None)  # fmt: skip
+                          deposition_id=deposit.id, doi=deposit.doi, url=deposit.url,
+                          published=None)  # fmt: skip
         else:
             try:
-                deposition = client.get_deposition(state["deposition_id"])
+                deposit = api.get(str(state["deposition_id"]))
             except ZenodoError as exc:
                 if exc.status not in (403, 404, 410):
                     raise
@@ -455,14 +457,13 @@ def _publish_zenodo(
                     status=exc.status,
                     hint=f"if it was deleted on purpose, remove {state.path} to start a new one",
                 ) from exc
-        if not is_published(deposition):
+        if not deposit.published:
             # 2. files: keep what the server holds with the same checksum, replace the rest
-            present = deposition_files(deposition)
             done: dict[str, str] = {}
-            for name, (md5, size) in present.items():
+            for name, (md5, size) in deposit.files.items():
                 f = wanted.get(name)
                 if f is None or md5 != f.md5 or (size is not None and size != f.size):
-                    client.delete_file(deposition, name)
+                    api.delete_file(deposit, name)
                 else:
                     done[name] = f.md5
             state.update(files=done, stage="uploading")
@@ -470,27 +471,47 @@ def _publish_zenodo(
                 if f.name in done:
                     continue
                 progress = (lambda d, t, n=f.name: on_progress(n, d, t)) if on_progress else None
-                client.upload(deposition, f.name, f.path, md5=f.md5, on_progress=progress)
+                api.upload(deposit, f.name, f.path, md5=f.md5, on_progress=progress)
                 done[f.name] = f.md5
                 uploaded.add(f.name)
                 state.update(files=done)
             # 3. metadata (the whole of it, every time: the server replaces, never merges)
-            client.update_metadata(deposition["id"], result.metadata)
+            api.set_metadata(deposit, result.metadata)
             state.update(stage="metadata")
             if options.draft:
                 state.update(stage="draft")
+                result.warnings += api.warnings
                 return _finish_result(result, state, bundle, "draft", uploaded)
             # 4. publish
-            deposition = client.publish(deposition["id"])
-        doi = str(deposition.get("doi") or state["reserved_doi"] or "")
-        url = record_url(client, deposition)
+            deposit = api.publish(deposit)
+        result.warnings += api.warnings
+        doi = str(deposit.doi or state["reserved_doi"] or "")
+        url = deposit.url
     published = format_time(utc_now())
     state.update(stage="published", doi=doi, url=url, published=published,
                  files={f.name: f.md5 for f in bundle.files})  # fmt: skip
     for record in bundle.records:
         _annotate(store, record.label, bundle, service="zenodo", server=options.server_url,
-                  deposition_id=str(state["deposition_id"]), doi=doi, url=url, published=published)  # fmt: skip
+                  deposition_id=str(state["deposition_id"]), doi=doi or None, url=url,
+                  published=published)  # fmt: skip
     return _finish_result(result, state, bundle, "published", uploaded)
+
+
+def _choose_api(client: ZenodoClient, state: PublishState, requested: str) -> ArchiveAPI:
+    """The API this publication uses: the one it started with (kept in the state), else ``requested``
+    or, for ``auto``, the one the server offers."""
+    from paperlink.archiveapi import open_api
+
+    started = state["api"]
+    if started and requested not in ("auto", started):
+        raise UsageError(
+            f"this publication was started with the {started} API, not the {requested} API",
+            hint=f"run it again with --api {started} (or auto), or remove {state.path} to start over",
+        )
+    api = open_api(client, started or requested)
+    if started != api.name:
+        state.update(api=api.name)
+    return api
 
 
 def _last_publication(bundle: Bundle, server: str) -> Publication | None:

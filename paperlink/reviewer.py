@@ -24,16 +24,31 @@ SANDBOX_API = "https://sandbox.zenodo.org/api"
 
 def locate(reference: str, zenodo_url: str | None = None) -> tuple[str, str]:
     """``(api base URL, record id)`` for a DOI (``10.5281/zenodo.123``, ``https://doi.org/…``) or a record
-    URL (``https://host/records/123``); raises :class:`UsageError` for anything else."""
+    URL (``https://host/records/123``, ``…/records/abcde-12345``); raises :class:`UsageError` for
+    anything else.
+
+    Zenodo's DOIs end in ``zenodo.<id>``; InvenioRDM's default form is ``<prefix>/<id>``, which only
+    names the record: give the server with ``zenodo_url`` (without it, Zenodo is assumed).
+    """
     text = reference.strip()
     text = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", text, flags=re.I)
-    url = re.fullmatch(r"(https?://[^/]+)(?:/api)?/records/(\d+)/?", text)
+    url = re.fullmatch(
+        r"(https?://[^/]+)(?:/api)?/records/([0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)/?", text
+    )
     if url:
         return zenodo_url or f"{url.group(1)}/api", url.group(2)
-    doi = re.fullmatch(r"10\.(\d+)/[^\s]*?(\d+)", text)
+    doi = re.fullmatch(r"10\.(\d+)/(\S+)", text)
     if doi:
         default = SANDBOX_API if doi.group(1) == "5072" else ZENODO_API
-        return zenodo_url or default, doi.group(2)
+        suffix = doi.group(2)
+        zenodo = re.fullmatch(r"zenodo\.(\d+)", suffix, flags=re.I)
+        if zenodo:
+            return zenodo_url or default, zenodo.group(1)
+        if re.fullmatch(r"[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?", suffix):
+            return zenodo_url or default, suffix
+        trailing = re.search(r"(\d+)$", suffix)
+        if trailing:
+            return zenodo_url or default, trailing.group(1)
     raise UsageError(
         f"'{reference}' is neither a DOI nor a record URL",
         hint="give a DOI such as 10.5281/zenodo.1234567 or a URL such as https://zenodo.org/records/1234567",

@@ -1,11 +1,13 @@
-"""ZenodoClient: the deposit API of Zenodo (and compatible InvenioRDM servers) over ``requests``.
+"""ZenodoClient: the HTTP core for Zenodo and InvenioRDM servers, and Zenodo's legacy deposit API.
 
 The only module that imports ``requests``. One session, a ``paperlink/<version>`` User-Agent, a timeout on
 every call, and retries for what is safe to repeat (GET, DELETE, a bucket PUT of the same name, a metadata
 PUT) on 429 (honouring ``Retry-After``), 5xx, resets and timeouts, up to a bounded total time. A POST that
 creates or publishes is never re-sent blindly: when its answer is lost, a GET shows whether it took effect.
 The token travels in the Authorization header only; it appears in no URL, message or ``repr``.
-Behaviour follows ``docs/zenodo-api.md`` (legacy deposit API, current and documented variants).
+Behaviour follows ``docs/zenodo-api.md`` (legacy deposit API, current and documented variants). The
+InvenioRDM records API (``invenio.py``) runs on the same core through ``call``, ``post_settled`` and
+``put_file``; ``archiveapi.py`` puts both APIs behind one interface.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from paperlink import __version__
-from paperlink.errors import ZenodoError
+from paperlink.errors import ExitCode, ZenodoError
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -39,7 +41,11 @@ UPLOAD_BLOCK = 1 << 20
 
 
 class ZenodoValidationError(ZenodoError):
-    """The server refused the metadata or the deposition; ``errors`` lists ``(field, message)`` pairs."""
+    """The server refused the metadata or the deposition; ``errors`` lists ``(field, message)`` pairs.
+
+    Its own exit code: the fix is in the metadata files, and retrying the same command cannot help."""
+
+    exit_code = ExitCode.REFUSED
 
     def __init__(self, message: str, errors: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -75,6 +81,23 @@ class UploadedFile:
     md5: str
 
 
+@dataclass
+class Deposit:
+    """A draft or published record as ``publish`` sees it, whichever API the server speaks.
+
+    ``doi`` is the reserved DOI of a draft or the registered one of a published record; ``url`` the
+    draft's page or the record's landing page; ``files`` ``{name: (md5, size)}`` of what the server
+    holds (an md5 of None: a file it has not finished receiving); ``raw`` the server's own answer.
+    """
+
+    id: str
+    published: bool
+    doi: str | None
+    url: str | None
+    files: dict[str, tuple[str | None, int | None]]
+    raw: dict[str, Any]
+
+
 class _ProgressReader:
     """A file object that reports how much of it was read; ``__len__`` lets requests send Content-Length."""
 
@@ -96,7 +119,7 @@ class _ProgressReader:
         return chunk
 
 
-def _normalise_md5(value: Any) -> str | None:
+def normalise_md5(value: Any) -> str | None:
     """``md5:<hex>`` (bucket, record views) and bare ``<hex>`` (deposition views) to bare lowercase hex."""
     if not isinstance(value, str) or not value:
         return None
@@ -252,8 +275,9 @@ class ZenodoClient:
                     "offers no Zenodo deposit API",
                     status=response.status_code,
                     url=_display(url),
-                    hint="give the API base of Zenodo or of a server with Zenodo's deposit API "
-                    "(e.g. https://zenodo.org/api), or use --to DIR for a local archive",
+                    hint="for a plain InvenioRDM server use its records API (--api records, or "
+                    "--api auto to detect it); check the API base (e.g. https://zenodo.org/api), or "
+                    "use --to DIR for a local archive",
                 )
             raise self._error(response, what, url)
 
@@ -307,16 +331,7 @@ class ZenodoClient:
         server_message = body.get("message") if isinstance(body, dict) else None
         errors = parse_errors(body)
         if errors:
-            lines = "\n".join(f"  {field}: {message}" for field, message in errors)
-            return ZenodoValidationError(
-                f"{what}: the server refused the deposition (HTTP {status}):\n{lines}",
-                errors,
-                status=status,
-                url=_display(url),
-                body=_short_body(response),
-                hint="fix these fields (CITATION.cff, .zenodo.json or [publish] in paperlink.toml) "
-                "and run the command again",
-            )
+            return refused(what, errors, status=status, url=url, body=_short_body(response))
         if status in (401, 403):
             return ZenodoAuthError(
                 f"{what}: permission denied (HTTP {status})"
@@ -343,6 +358,58 @@ class ZenodoClient:
                 f"{what}: the server's answer is not JSON", body=_short_body(response)
             ) from None
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One call that is safe to repeat (GET, PUT, DELETE), retried as :meth:`_send` says; returns
+        the answer's JSON (None for an empty answer)."""
+        response = self._send(
+            method, path, json_body=json_body, params=params, headers=headers, what=what
+        )
+        return self._json(response, what) if response.content else None
+
+    def put_file(
+        self,
+        url: str,
+        path: str | os.PathLike[str],
+        *,
+        what: str,
+        headers: dict[str, str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Any:
+        """Stream ``path`` as the body of a PUT (``application/octet-stream``, real Content-Length).
+
+        Retried as a whole (the file is read again from the start): a PUT of the same content to the
+        same place replaces it. Returns the answer's JSON, or ``{}`` when it has none.
+        """
+        size = Path(path).stat().st_size
+        with Path(path).open("rb") as stream:
+            body = _ProgressReader(stream, size, on_progress)
+
+            def rewind() -> None:
+                stream.seek(0)
+                body._done = 0
+
+            response = self._send(
+                "PUT",
+                url,
+                data=body,
+                headers={**(headers or {}), "Content-Type": "application/octet-stream"},
+                rewind=rewind,
+                what=what,
+            )
+        try:
+            return response.json()
+        except ValueError:
+            return {}
+
     # -- depositions ------------------------------------------------------------------------------
     def get_deposition(self, deposition_id: int | str) -> dict[str, Any]:
         what = f"reading deposition {deposition_id}"
@@ -367,27 +434,13 @@ class ZenodoClient:
         If the answer is lost, the account's drafts are searched for ``marker`` (a few times, since the
         listing lags) before the POST is sent again, so a lost answer never leaves two depositions.
         """
-        deadline = time.monotonic() + self.max_retry_seconds
-        while True:
-            try:
-                response = self._send(
-                    "POST",
-                    "deposit/depositions",
-                    json_body={"metadata": {"title": marker}},
-                    retry=False,
-                    deadline=deadline,
-                    what="creating a deposition",
-                )
-                data: dict[str, Any] = self._json(response, "creating a deposition")
-                return data
-            except _LostAnswer as lost:
-                for attempt in range(lookups):
-                    found = self.find_draft(marker)
-                    if found is not None:
-                        return found
-                    self._pause(
-                        self.backoff * (attempt + 1), deadline, "creating a deposition", str(lost)
-                    )
+        return self.post_settled(
+            "deposit/depositions",
+            "creating a deposition",
+            json_body={"metadata": {"title": marker}},
+            settle=lambda: self.find_draft(marker),
+            lookups=lookups,
+        )
 
     def find_draft(self, marker: str) -> dict[str, Any] | None:
         """The draft whose title is ``marker``; strays with the same marker (a re-sent create) are deleted."""
@@ -426,7 +479,7 @@ class ZenodoClient:
             current = self.get_deposition(deposition_id)
             return current if is_published(current) else None
 
-        return self._post_settled(
+        return self.post_settled(
             f"deposit/depositions/{deposition_id}/actions/publish",
             f"publishing deposition {deposition_id}",
             settle=settle,
@@ -452,38 +505,56 @@ class ZenodoClient:
                 return draft
             return dict(data)
 
-        return self._post_settled(
+        return self.post_settled(
             f"deposit/depositions/{published_id}/actions/newversion",
             what,
             settle=lambda: self._open_version_draft(concept, published_id),
             answer=answer,
         )
 
-    def _post_settled(
+    def post_settled(
         self,
         path: str,
         what: str,
         *,
         settle: Callable[[], dict[str, Any] | None],
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        lookups: int = 1,
         answer: Callable[[requests.Response], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """POST an action that must not happen twice: when its answer is lost, ``settle`` reads whether
-        it took effect (returning the result) before the POST is sent again, with backoff, until the
-        deadline."""
+        """POST something that must not happen twice (create, publish, new version, commit).
+
+        When the answer is lost (dropped connection, timeout, 5xx), ``settle`` reads whether the POST took
+        effect and returns its result, or None; it is asked ``lookups`` times (with short pauses, for
+        listings that lag) before the POST is sent again, with backoff, until the deadline. 429 is
+        retried at once: the server did not act on it.
+        """
         deadline = time.monotonic() + self.max_retry_seconds
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._send("POST", path, retry=False, deadline=deadline, what=what)
+                response = self._send(
+                    "POST",
+                    path,
+                    json_body=json_body,
+                    headers=headers,
+                    retry=False,
+                    deadline=deadline,
+                    what=what,
+                )
                 if answer is not None:
                     return answer(response)
                 data: dict[str, Any] = self._json(response, what)
                 return data
             except _LostAnswer as lost:
-                settled = settle()
-                if settled is not None:
-                    return settled
+                for look in range(lookups):
+                    settled = settle()
+                    if settled is not None:
+                        return settled
+                    if look + 1 < lookups:
+                        self._pause(self.backoff * (look + 1), deadline, what, str(lost))
                 self._pause(self._wait_time(attempt, None), deadline, what, str(lost))
 
     def _open_version_draft(self, concept: str, published_id: int | str) -> dict[str, Any] | None:
@@ -516,47 +587,17 @@ class ZenodoClient:
             raise ZenodoError(
                 f"deposition {deposition.get('id')} has no bucket link; the server may not support "
                 "the bucket files API",
-                hint="use a Zenodo or InvenioRDM server with the legacy deposit API",
+                hint="for a server without it, use the InvenioRDM records API (--api records)",
             )
-        size = Path(path).stat().st_size
         url = f"{bucket.rstrip('/')}/{quote(name, safe='')}"
         what = f"uploading {name}"
-        with Path(path).open("rb") as stream:
-            body = _ProgressReader(stream, size, on_progress)
-
-            def rewind() -> None:
-                stream.seek(0)
-                body._done = 0
-
-            response = self._send(
-                "PUT",
-                url,
-                data=body,
-                headers={"Content-Type": "application/octet-stream"},
-                rewind=rewind,
-                what=what,
-            )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        got_md5 = _normalise_md5(answer.get("checksum")) if isinstance(answer, dict) else None
+        answer = self.put_file(url, path, what=what, on_progress=on_progress)
+        got_md5 = normalise_md5(answer.get("checksum")) if isinstance(answer, dict) else None
         got_size = answer.get("size") if isinstance(answer, dict) else None
         if got_md5 is None:
             listed = self.file_checksums(deposition["id"]).get(name)
             got_md5, got_size = listed if listed else (None, None)
-        if got_md5 is None:
-            raise ZenodoError(
-                f"{what}: the server did not confirm a checksum for the file",
-                hint="run the command again; the file will be sent again and checked",
-            )
-        if got_md5 != md5.lower() or (got_size is not None and int(got_size) != size):
-            raise ZenodoError(
-                f"{what}: the server stored md5:{got_md5} ({got_size} bytes) but the file is "
-                f"md5:{md5} ({size} bytes); the transfer was corrupted",
-                hint="run the command again; the file will be sent again",
-            )
-        return UploadedFile(name=name, size=size, md5=got_md5)
+        return confirm_upload(what, name, path, md5, got_md5, got_size)
 
     def file_checksums(self, deposition_id: int | str) -> dict[str, tuple[str | None, int | None]]:
         """``{name: (md5, size)}`` of the files the deposition holds now."""
@@ -573,11 +614,20 @@ class ZenodoClient:
 
     # -- the read side (published records; no token needed for public ones) ------------------------
     def get_record(self, record_id: int | str) -> dict[str, Any]:
-        """A published record (``GET /records/:id``): ``files`` with ``key``, ``size``, ``md5:`` checksum."""
+        """A published record (``GET /records/:id``) with ``files`` as a list of entries (``key``,
+        ``size``, ``md5:`` checksum).
+
+        Zenodo lists the files in the record itself; a plain InvenioRDM server answers with its native
+        shape (``files: {"enabled": …}``), so its list is read from ``GET /records/:id/files``.
+        """
         what = f"reading record {record_id}"
         data: dict[str, Any] = self._json(
             self._send("GET", f"records/{record_id}", what=what), what
         )
+        if not isinstance(data.get("files"), list):
+            listing = self._json(self._send("GET", f"records/{record_id}/files", what=what), what)
+            entries = listing.get("entries") if isinstance(listing, dict) else None
+            data = {**data, "files": [e for e in entries or [] if isinstance(e, dict)]}
         return data
 
     def download(
@@ -633,6 +683,52 @@ class ZenodoClient:
             tmp.unlink(missing_ok=True)
 
 
+def confirm_upload(
+    what: str,
+    name: str,
+    path: str | os.PathLike[str],
+    md5: str,
+    got_md5: str | None,
+    got_size: Any,
+) -> UploadedFile:
+    """Compare what the server says it stored (md5, size) with the local file; raise on a difference."""
+    size = Path(path).stat().st_size
+    if got_md5 is None:
+        raise ZenodoError(
+            f"{what}: the server did not confirm a checksum for the file",
+            hint="run the command again; the file will be sent again and checked",
+        )
+    if got_md5 != md5.lower() or (got_size is not None and int(got_size) != size):
+        raise ZenodoError(
+            f"{what}: the server stored md5:{got_md5} ({got_size} bytes) but the file is "
+            f"md5:{md5} ({size} bytes); the transfer was corrupted",
+            hint="run the command again; the file will be sent again",
+        )
+    return UploadedFile(name=name, size=size, md5=got_md5)
+
+
+def refused(
+    what: str,
+    errors: list[tuple[str, str]],
+    *,
+    status: int | None,
+    url: str,
+    body: str | None = None,
+) -> ZenodoValidationError:
+    """The error for field errors (a 400, or an InvenioRDM draft saved with an ``errors`` list)."""
+    lines = "\n".join(f"  {field}: {message}" for field, message in errors)
+    answered = f" (HTTP {status})" if status else ""
+    return ZenodoValidationError(
+        f"{what}: the server refused the deposition{answered}:\n{lines}",
+        errors,
+        status=status,
+        url=_display(url),
+        body=body,
+        hint="fix these fields (CITATION.cff, .zenodo.json or [publish] in paperlink.toml) "
+        "and run the command again",
+    )
+
+
 def deposition_files(deposition: dict[str, Any]) -> dict[str, tuple[str | None, int | None]]:
     """``{name: (md5, size)}`` from a deposition's ``files`` (names under ``filename`` or ``key``)."""
     found: dict[str, tuple[str | None, int | None]] = {}
@@ -643,7 +739,7 @@ def deposition_files(deposition: dict[str, Any]) -> dict[str, tuple[str | None, 
         if name:
             size = item.get("filesize", item.get("size"))
             found[str(name)] = (
-                _normalise_md5(item.get("checksum")),
+                normalise_md5(item.get("checksum")),
                 int(size) if size is not None else None,
             )
     return found

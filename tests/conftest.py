@@ -14,6 +14,7 @@ from helpers import REPO_ROOT, git, run_cli
 
 pytest_plugins: list[str] = [
     "fixtures_zenodo",
+    "fixtures_publish",
     "fixtures_browser",
     "fixtures_docker",
     "fixtures_latex",

@@ -1,8 +1,9 @@
-"""Fixtures for the Zenodo tests: the fake deposit-API server as a real process on 127.0.0.1.
+"""Fixtures for the Zenodo tests: the fake Zenodo / InvenioRDM server as a real process on 127.0.0.1.
 
 ``zenodo_server`` (session) starts ``tests/fakes/zenodo_server.py`` on port 0, reads the port from its
 stdout and stops it at the end; ``zenodo`` (per test) resets it and offers helpers to inject faults and to
-see what the server received.
+see what the server received; ``invenio`` (per test) is the same server answering like a plain InvenioRDM
+(the records API only, 404 on every deposit route).
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ class FakeZenodo:
         result: list[dict[str, Any]] = self._call("GET", "/_control/state")
         return result
 
+    def records(self) -> list[dict[str, Any]]:
+        """The records API's drafts and records (``dir`` holds each one's file contents)."""
+        result: list[dict[str, Any]] = self._call("GET", "/_control/records")
+        return result
+
     def requests_to(self, method: str, pattern: str) -> list[dict[str, Any]]:
         """The requests received with ``method`` whose path (without query) matches regex ``pattern``."""
         return [
@@ -121,4 +127,11 @@ def zenodo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeZeno
 @pytest.fixture
 def zenodo(zenodo_server: FakeZenodo) -> FakeZenodo:
     zenodo_server.reset()
+    return zenodo_server
+
+
+@pytest.fixture
+def invenio(zenodo_server: FakeZenodo) -> FakeZenodo:
+    zenodo_server.reset()  # the next reset brings the deposit API back
+    zenodo_server.configure(apis="records")
     return zenodo_server

@@ -3,7 +3,6 @@ process, resuming after SIGKILL and Ctrl-C, new versions, metadata and secrecy o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -14,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from fixtures_publish import CITATION, GEN, make_study, md5, sha256
 from fixtures_zenodo import FakeZenodo
 from helpers import git, paperlink_process, run_cli
 
@@ -24,69 +24,10 @@ from paperlink.publish import find_token
 from paperlink.records import ContainerRef, FileDigest
 from paperlink.store import RecordStore
 
-GEN = """\
-import pathlib, sys
-size = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-pathlib.Path('figures').mkdir(exist_ok=True)
-pathlib.Path('results').mkdir(exist_ok=True)
-pathlib.Path('figures/plot.svg').write_text('<svg id="plot"/>')
-block = bytes(range(256)) * 4096
-with open('results/big.bin', 'wb') as out:
-    left = size
-    while left > 0:
-        out.write(block[: min(left, len(block))])
-        left -= len(block)
-print('generated')
-"""
-
-CITATION = """\
-cff-version: 1.2.0
-message: "If you use these results, please cite them."
-title: "Results of the tide study"
-authors:
-  - family-names: Curie
-    given-names: Marie
-    orcid: "https://orcid.org/0000-0002-1825-0097"
-    affiliation: "Sorbonne Université"
-  - name: "The Tide Consortium"
-license: MIT
-keywords: [tides, "sea level"]
-version: 1.0.0
-preferred-citation:
-  type: article
-  title: "Tides"
-  authors: [{family-names: Curie, given-names: Marie}]
-  doi: 10.1234/tides.2026
-"""
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
 
 @pytest.fixture
 def study(project_dir: Path) -> Path:
-    """The scratch project with CITATION.cff and two recorded runs: 'fig1' (clean) and 'gen' (dirty)."""
-    (project_dir / "gen.py").write_text(GEN)
-    (project_dir / "CITATION.cff").write_text(CITATION)
-    git(project_dir, "add", ".")
-    git(project_dir, "commit", "-q", "-m", "generator")
-    run_cli("run", "--label", "fig1", "--", sys.executable, "make_figure.py", "fig1")
-    with (project_dir / "gen.py").open("a") as script:
-        script.write("# tuned\n")
-    run_cli("run", "--label", "gen", "--", sys.executable, "gen.py", str(3 << 20))
-    return project_dir
-
-
-@pytest.fixture
-def zenodo_env(zenodo: FakeZenodo, monkeypatch: pytest.MonkeyPatch) -> FakeZenodo:
-    monkeypatch.setenv("ZENODO_TOKEN", zenodo.token)
-    monkeypatch.setenv("PAPERLINK_ZENODO_URL", zenodo.api)
-    return zenodo
+    return make_study(project_dir)
 
 
 def process_env(zenodo: FakeZenodo) -> dict[str, str]:
@@ -305,7 +246,7 @@ def test_new_version_replaces_carried_over_files(study: Path, zenodo_env: FakeZe
 def test_validation_errors_are_shown_field_by_field(study: Path, zenodo_env: FakeZenodo) -> None:
     (study / "CITATION.cff").write_text(CITATION.replace('"Results of the tide study"', "ab"))
     result = run_cli("publish", "--record", "fig1", ok=False)
-    assert result.exit_code == 8
+    assert result.exit_code == 9
     assert "metadata.title: Shorter than minimum length 3." in result.output
     (dep,) = zenodo_env.state()
     assert not dep["submitted"]
@@ -406,9 +347,12 @@ def test_publish_resumes_after_process_death(
 
 
 @pytest.mark.slow
-def test_token_never_leaks(study: Path, zenodo: FakeZenodo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("api", ["deposit", "records"])
+def test_token_never_leaks(study: Path, zenodo: FakeZenodo, tmp_path: Path, api: str) -> None:
     token = zenodo.token
     env = process_env(zenodo)
+    if api == "records":
+        zenodo.configure(apis="records")  # a plain InvenioRDM: found by auto-detection
     ran = paperlink_process(
         "run",
         "--label",
@@ -421,7 +365,7 @@ def test_token_never_leaks(study: Path, zenodo: FakeZenodo, tmp_path: Path) -> N
         env=env,
     )
     assert ran.returncode == 0
-    zenodo.fault("500", method="PUT", path="/api/files/")
+    zenodo.fault("500", method="PUT", path="/api/files/|/content$")
     done = paperlink_process(
         "--debug",
         "publish",
@@ -450,17 +394,28 @@ def test_token_never_leaks(study: Path, zenodo: FakeZenodo, tmp_path: Path) -> N
         "stdout": done.stdout + denied.stdout + local.stdout,
         "stderr": done.stderr + denied.stderr + local.stderr,
     }
-    for folder in (study / ".paperlink", target, *(Path(d["bucket_dir"]) for d in zenodo.state())):
+    stored = [Path(d["bucket_dir"]) for d in zenodo.state()] + [
+        Path(r["dir"]) for r in zenodo.records()
+    ]
+    assert len(stored) == 1 and any(stored[0].iterdir())
+    for folder in (study / ".paperlink", target, *stored):
         for path in folder.rglob("*"):
             if path.is_file():
                 haystacks[str(path)] = path.read_bytes()
     haystacks["records"] = paperlink_process("show", "secret-env", "--json", cwd=study).stdout
     haystacks["urls"] = "\n".join(e["path"] for e in zenodo.log()).encode()
     assert any(name.endswith(".json") and "publish" in name for name in haystacks)
+    state = next(n for n in haystacks if n.endswith(".json") and "/publish/" in n)
+    assert json.loads(haystacks[state])["api"] == api
+    assert len(zenodo.requests_to("PUT", "/api/files/|/content$")) == len(done_files(done)) + 1
     for needle in (token, token[::-1]):
         leaks = [name for name, data in haystacks.items() if needle.encode() in data]
         assert leaks == [], f"token found in {leaks}"
     assert all(e["headers"]["Authorization"].startswith("Bearer ") for e in zenodo.log())
+
+
+def done_files(done: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return [f["name"] for f in json.loads(done.stdout)["files"]]
 
 
 def test_metadata_sources_in_order(project_dir: Path) -> None:

@@ -196,7 +196,7 @@ def test_validation_errors_are_reported_field_by_field(
     text = str(caught.value)
     assert "metadata.title: Shorter than minimum length 3." in text
     assert "files.enabled: Missing uploaded files" in text
-    assert caught.value.exit_code == 8
+    assert caught.value.exit_code == 9
 
 
 def test_save_time_validation_error(zenodo: FakeZenodo) -> None:

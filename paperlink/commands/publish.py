@@ -27,7 +27,17 @@ from paperlink.commands.common import store as _store
 @click.option(
     "--zenodo-url",
     metavar="URL",
-    help="API base of a Zenodo-compatible server (default: $PAPERLINK_ZENODO_URL or zenodo.org).",
+    help="API base of Zenodo or of any compatible server, such as an institutional InvenioRDM "
+    "(e.g. https://data.example.edu/api; default: $PAPERLINK_ZENODO_URL or zenodo.org).",
+)
+@click.option(
+    "--api",
+    type=click.Choice(["auto", "deposit", "records"]),
+    default="auto",
+    show_default=True,
+    envvar="PAPERLINK_ZENODO_API",
+    help="Zenodo's deposit API or InvenioRDM's records API; auto: the deposit API on Zenodo, "
+    "elsewhere whichever the server offers. A resumed publication keeps the one it started with.",
 )
 @click.option("--no-image", is_flag=True, help="Leave container images out.")
 @click.option("--no-site", is_flag=True, help="Leave the static provenance site out.")
@@ -67,6 +77,7 @@ def publish(
     draft: bool,
     sandbox: bool,
     zenodo_url: str | None,
+    api: str,
     no_image: bool,
     no_site: bool,
     image_archive: Path | None,
@@ -110,6 +121,7 @@ def publish(
         to_dir=to_dir,
         dry_run=dry_run,
         max_retry_seconds=max_retry_time,
+        api=api,
     )
     if to_dir is None and not dry_run:
         options.token = find_token(os.environ, sandbox=url.rstrip("/") == SANDBOX_URL)

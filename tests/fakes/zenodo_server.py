@@ -4,7 +4,10 @@ Implements the calls paperlink uses, as ``docs/zenodo-api.md`` describes the cur
 list / update / delete depositions, bucket PUT (201 with ``md5:`` checksum, 415 on a wrong Content-Type,
 400 on empty files, 403 once published), publish (202; field errors with ``messages`` lists, or the old
 ``message`` shape with ``--legacy-errors``), new versions (the new draft, files carried over). 403 for a
-missing or wrong token. Prints ``PORT <n>`` on stdout once listening.
+missing or wrong token. Prints ``PORT <n>`` on stdout once listening. InvenioRDM's records API
+(``invenio_records.py``) is served beside it on the same ids counter; ``--records-only`` (or
+``{"apis": "records"}`` on ``/_control/config``) answers 404 on every deposit and bucket route, as a plain
+InvenioRDM does.
 
 Faults on demand (``POST /_control/faults``, a list of objects ``{"method", "path" (regex), "action",
 "times", ...}``): ``429`` (with ``retry_after``), ``500``, ``502`` (HTML body), ``reset`` (drop the
@@ -13,7 +16,8 @@ connection without answering), ``no_md5`` (answer an upload without checksum), `
 checksum), ``stall`` (read half an upload, then wait ``seconds``), ``slow`` (wait ``seconds`` before
 answering), ``truncate`` (a download
 drops the connection halfway), ``budget_spent`` (answer normally with ``X-RateLimit-Remaining: 0`` and a reset 2 s ahead). ``GET /_control/log`` lists every request received (method, path with query, headers);
-``GET /_control/state`` the depositions; ``POST /_control/reset`` forgets everything.
+``GET /_control/state`` the depositions, ``GET /_control/records`` the records API's drafts and records;
+``POST /_control/reset`` forgets everything.
 """
 
 from __future__ import annotations
@@ -35,21 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-LICENSES = {
-    "cc-by-4.0",
-    "cc0-1.0",
-    "mit",
-    "apache-2.0",
-    "gpl-3.0-only",
-    "bsd-3-clause",
-    "cc-by-sa-4.0",
-}
-RELATIONS = {
-    "isCitedBy", "cites", "isSupplementTo", "isSupplementedBy", "isNewVersionOf",
-    "isPreviousVersionOf", "isPartOf", "hasPart", "references", "isReferencedBy", "isDerivedFrom",
-    "isSourceOf", "requires", "isRequiredBy", "isDocumentedBy", "documents", "isCompiledBy", "compiles",
-    "isIdenticalTo", "isAlternateIdentifier", "describes", "isDescribedBy",
-}  # fmt: skip
+from invenio_records import RDM_ID, RecordsMixin
+from vocabularies import LICENSES, RELATIONS
 
 
 class State:
@@ -65,6 +56,8 @@ class State:
         with self.lock:
             self.next_id = 1000
             self.depositions: dict[int, dict[str, Any]] = {}
+            self.records: dict[str, dict[str, Any]] = {}  # the records API's drafts and records
+            self.apis = "both"  # or "records": a plain InvenioRDM without Zenodo's deposit API
             self.buckets: dict[str, int] = {}
             self.log: list[dict[str, Any]] = []
             self.faults: list[dict[str, Any]] = []
@@ -91,7 +84,7 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(RecordsMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Server
 
@@ -236,8 +229,14 @@ class Handler(BaseHTTPRequestHandler):
                     "X-RateLimit-Remaining": "0",
                     "X-RateLimit-Reset": str(int(time.time()) + 2),
                 }
+        if self.state.apis == "records" and path.startswith(("/api/deposit/", "/api/files/")):
+            self.read_body()  # a plain InvenioRDM has no such routes, whoever asks
+            self.error(404, "The requested URL was not found on the server.")
+            return
         # Published records are public (zenodo-api.md 5.7: no token needed); everything else needs it.
-        public = method == "GET" and re.fullmatch(r"/api/records/\d+(/files/[^/]+/content)?", path)
+        public = method == "GET" and re.fullmatch(
+            rf"/api/records/(\d+|{RDM_ID})(/files(/[^/]+/content)?)?", path
+        )
         if not public and self.headers.get("Authorization") != f"Bearer {self.state.token}":
             self.read_body()
             self.error(403, "Permission denied.")
@@ -249,6 +248,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def route(self, method: str, path: str, query: str) -> None:
+        if self.route_records(method, path, query):
+            return None
         m = re.fullmatch(r"/api/deposit/depositions", path)
         if m and method == "POST":
             return self.create()
@@ -556,8 +557,37 @@ class Handler(BaseHTTPRequestHandler):
         if length == 0:
             return self.error(400, "Empty files are not accepted.")
         fault = self._fault
-        folder = self.state.data_dir / dep["_bucket"]
-        folder.mkdir(exist_ok=True)
+        got = self.receive_file(self.state.data_dir / dep["_bucket"], name, length, fault)
+        if got is None:
+            return
+        digest, received = got
+        with self.state.lock:
+            dep["_files"][name] = {"id": str(uuid.uuid4()), "size": received, "md5": digest}
+        if fault and fault["action"] == "lose":
+            self.drop()
+            return
+        answer: dict[str, Any] = {
+            "key": name,
+            "mimetype": "application/octet-stream",
+            "checksum": f"md5:{digest}",
+            "version_id": str(uuid.uuid4()),
+            "size": received,
+            "created": now(),
+            "updated": now(),
+            "is_head": True,
+            "delete_marker": False,
+            "links": {"self": f"{self.base()}/api/files/{dep['_bucket']}/{name}"},
+        }
+        if fault and fault["action"] == "no_md5":
+            del answer["checksum"]
+        self.send_json(201, answer)
+
+    def receive_file(
+        self, folder: Path, name: str, length: int, fault: dict[str, Any] | None
+    ) -> tuple[str, int] | None:
+        """Read an upload body of ``length`` bytes into ``folder/name``; returns (md5, size), or None
+        (and stores nothing) when the transfer broke. Applies the ``stall`` and ``corrupt`` faults."""
+        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{uuid.uuid4()}.part"
         md5 = hashlib.md5()
         received = 0
@@ -583,31 +613,12 @@ class Handler(BaseHTTPRequestHandler):
             tmp.unlink(missing_ok=True)
             self.close_connection = True
             self.record_status(None)
-            return
+            return None
         digest = md5.hexdigest()
         if fault and fault["action"] == "corrupt":
             digest = hashlib.md5(b"corrupted" + digest.encode()).hexdigest()
         tmp.replace(folder / name.replace("/", "%2F"))
-        with self.state.lock:
-            dep["_files"][name] = {"id": str(uuid.uuid4()), "size": received, "md5": digest}
-        if fault and fault["action"] == "lose":
-            self.drop()
-            return
-        answer: dict[str, Any] = {
-            "key": name,
-            "mimetype": "application/octet-stream",
-            "checksum": f"md5:{digest}",
-            "version_id": str(uuid.uuid4()),
-            "size": received,
-            "created": now(),
-            "updated": now(),
-            "is_head": True,
-            "delete_marker": False,
-            "links": {"self": f"{self.base()}/api/files/{dep['_bucket']}/{name}"},
-        }
-        if fault and fault["action"] == "no_md5":
-            del answer["checksum"]
-        self.send_json(201, answer)
+        return digest, received
 
     def delete_file(self, dep: dict[str, Any], name: str) -> None:
         self.read_body()
@@ -634,6 +645,15 @@ class Handler(BaseHTTPRequestHandler):
                     view["bucket_dir"] = str(state.data_dir / dep["_bucket"])
                     deps.append(view)
                 return self.send_json(200, deps)
+        if path == "/_control/records" and method == "GET":
+            with state.lock:
+                recs = []
+                for rec in state.records.values():
+                    view = dict(rec)
+                    view["dir"] = str(state.data_dir / rec["id"])
+                    view["doi"] = (rec["pids"].get("doi") or {}).get("identifier")
+                    recs.append(view)
+                return self.send_json(200, recs)
         if path == "/_control/faults" and method == "POST":
             faults = self.read_json()
             with state.lock:
@@ -643,10 +663,12 @@ class Handler(BaseHTTPRequestHandler):
             settings = self.read_json()
             with state.lock:
                 state.legacy_errors = bool(settings.get("legacy_errors", state.legacy_errors))
+                state.apis = str(settings.get("apis", state.apis))
             return self.send_json(200, settings)
         if path == "/_control/reset" and method == "POST":
             self.read_body()
             state.reset()
+            state.apis = self.server.default_apis
             return self.send_json(200, {"reset": True})
         self.error(404, "unknown control path")
 
@@ -654,6 +676,7 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     state: State
+    default_apis = "both"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -663,9 +686,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--legacy-errors", action="store_true")
     parser.add_argument("--doi-prefix", default="10.5281")
+    parser.add_argument(
+        "--records-only", action="store_true", help="offer only the records API (plain InvenioRDM)"
+    )
     args = parser.parse_args(argv)
     server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(args.token, args.data_dir, args.legacy_errors, args.doi_prefix)
+    server.default_apis = "records" if args.records_only else "both"
+    server.state.apis = server.default_apis
     print(f"PORT {server.server_address[1]}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
