@@ -120,6 +120,7 @@ def test_figures_are_checked_linked_and_listed_on_every_engine(
     assert any(u == "http://127.0.0.1:8008/records/fig_1-a.b" and "slope" in t for u, t in links)
     manifest = read_pdf_manifest(compiled.pdf)
     assert manifest["format"] == "paperlink-manifest" and manifest["version"] == 1
+    assert "embedfile.sty" not in compiled.log  # attached by the engine's own primitives
     figures = {(f["label"], f["path"]): f for f in manifest["figures"]}
     assert set(figures) == {
         ("fig_1-a.b", "figures/fig_1-a.b.png"),
@@ -184,6 +185,19 @@ def test_the_manifest_shares_the_pdf_with_the_authors_own_attachments(
     attachments = PdfReader(compiled.pdf).attachments  # type: ignore[arg-type]
     assert sorted(attachments) == ["notes.txt", "paperlink-manifest.json"]
     assert attachments["notes.txt"] == [b"the author's own attachment\n"]
+    manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
+    assert [f["label"] for f in manifest["figures"]] == ["fig_1-a.b"]
+
+
+def test_the_manifest_goes_through_the_pdf_management_of_documentmetadata(
+    figure_project: Path,
+) -> None:
+    tex = write_manuscript(figure_project / "paper", "\\plincludegraphics{fig_1-a.b}")
+    tex.write_text("\\DocumentMetadata{}\n" + tex.read_text())
+    generate(tex)
+    compiled = compile_tex(tex.parent)
+    assert compiled.returncode == 0, compiled.log[-3000:]
+    assert "embedfile.sty" in compiled.log  # the managed route, not the primitives
     manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
     assert [f["label"] for f in manifest["figures"]] == ["fig_1-a.b"]
 
