@@ -263,10 +263,13 @@ def base_url(project: Project) -> str:
 
 
 def record_url(record: Record, base: str, path: str | None = None) -> str:
-    """The DOI URL once the record is published, else its page (or file) under ``base``."""
+    """The DOI URL once the record has one, else its archive's page once published (a server without a
+    DOI provider), else its page (or file) under ``base``."""
     publication = record.publication
     if publication is not None and publication.doi:
         return safe_uri(f"https://doi.org/{publication.doi}")
+    if publication is not None and publication.published and publication.url:
+        return safe_uri(publication.url)
     url = f"{base}/records/{quote(record.label, safe='')}"
     return safe_uri(f"{url}/files/{quote(path, safe='/')}" if path else url)
 

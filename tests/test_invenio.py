@@ -310,6 +310,28 @@ def test_publish_to_invenio_rdm_stores_doi_and_checksums(
     assert len(invenio_env.requests_to("POST", "/actions/publish$")) == 1
 
 
+def test_a_server_without_doi_provider_publishes_and_figures_link_to_the_record(
+    study: Path, invenio_env: FakeZenodo
+) -> None:
+    invenio_env.configure(datacite=False)
+    done = publish(invenio_env, "--json")
+    summary = json.loads(done.stdout)
+    record = one_record(invenio_env)
+    assert summary["state"] == "published" and record["published"] and record["doi"] is None
+    assert summary["doi"] is None
+    assert f"reserved no DOI for draft {record['id']}" in done.stderr
+    url = f"{invenio_env.root}/records/{record['id']}"
+    with RecordStore(study / ".paperlink/records.sqlite") as store:
+        publication = store.get("gen").publication
+    assert publication is not None and publication.url == url and publication.doi is None
+    run_cli("latex", "--out", str(study / "paper"))
+    data = (study / "paper" / "paperlink-data.tex").read_text()
+    assert f"\\plkey{{url}}{{{url}}}" in data  # the archived record, not the local viewer
+    bib = (study / "paper" / "paperlink.bib").read_text()
+    assert "@misc{paperlink:gen," in bib and f'url = "{url}"' in bib
+    assert 'howpublished = "127.0.0.1"' in bib and "doi =" not in bib
+
+
 def test_api_option_and_environment_choose_the_records_api(
     study: Path, zenodo: FakeZenodo, monkeypatch: pytest.MonkeyPatch
 ) -> None:

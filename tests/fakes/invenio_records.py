@@ -299,6 +299,8 @@ class RecordsMixin:
 
     def rdm_reserve_doi(self, rec: dict[str, Any]) -> None:
         self.read_body()
+        if not self.state.datacite:
+            return self.validation([("pids.doi", "No PID provider is configured for doi.")])
         if rec["pids"].get("doi"):
             return self.validation([("pids.doi", "A PID already exists for type doi.")])
         with self.state.lock:
@@ -325,7 +327,7 @@ class RecordsMixin:
         with self.state.lock:
             rec["published"] = True
             rec["publication"] = _now()
-            if not rec["pids"].get("doi"):
+            if not rec["pids"].get("doi") and self.state.datacite:
                 rec["pids"]["doi"] = {
                     "identifier": f"{self.state.doi_prefix}/{rec['id']}",
                     "provider": "datacite",

@@ -58,6 +58,7 @@ class State:
             self.depositions: dict[int, dict[str, Any]] = {}
             self.records: dict[str, dict[str, Any]] = {}  # the records API's drafts and records
             self.apis = "both"  # or "records": a plain InvenioRDM without Zenodo's deposit API
+            self.datacite = True  # False: an InvenioRDM without a DOI provider (no DOIs at all)
             self.buckets: dict[str, int] = {}
             self.log: list[dict[str, Any]] = []
             self.faults: list[dict[str, Any]] = []
@@ -664,6 +665,7 @@ class Handler(RecordsMixin, BaseHTTPRequestHandler):
             with state.lock:
                 state.legacy_errors = bool(settings.get("legacy_errors", state.legacy_errors))
                 state.apis = str(settings.get("apis", state.apis))
+                state.datacite = bool(settings.get("datacite", state.datacite))
             return self.send_json(200, settings)
         if path == "/_control/reset" and method == "POST":
             self.read_body()
