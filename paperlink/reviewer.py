@@ -7,6 +7,7 @@ machine is needed: only the archive's API.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -28,7 +29,8 @@ def locate(reference: str, zenodo_url: str | None = None) -> tuple[str, str]:
     anything else.
 
     Zenodo's DOIs end in ``zenodo.<id>``; InvenioRDM's default form is ``<prefix>/<id>``, which only
-    names the record: give the server with ``zenodo_url`` (without it, Zenodo is assumed).
+    names the record: give the server with ``zenodo_url`` (without it, Zenodo is assumed), or let
+    :func:`locate_resolved` ask the DOI system first.
     """
     text = reference.strip()
     text = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", text, flags=re.I)
@@ -55,6 +57,26 @@ def locate(reference: str, zenodo_url: str | None = None) -> tuple[str, str]:
     )
 
 
+def locate_resolved(reference: str, zenodo_url: str | None = None) -> tuple[str, str]:
+    """:func:`locate`, but a DOI that does not say its server (not ``…/zenodo.<id>``) is first looked up in
+    the DOI system (``$PAPERLINK_DOI_RESOLVER``, default https://doi.org) when ``zenodo_url`` is not given:
+    an institution's InvenioRDM DOI leads to its own server."""
+    text = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", reference.strip(), flags=re.I)
+    doi = re.fullmatch(r"10\.\d+/(\S+)", text)
+    if zenodo_url or doi is None or re.fullmatch(r"zenodo\.\d+", doi.group(1), flags=re.I):
+        return locate(reference, zenodo_url)
+    from paperlink.zenodo import DOI_RESOLVER, resolve_doi
+
+    page = resolve_doi(text, os.environ.get("PAPERLINK_DOI_RESOLVER") or DOI_RESOLVER)
+    try:
+        return locate(page)
+    except UsageError:
+        raise UsageError(
+            f"DOI {text} resolves to {page}, which is not a Zenodo or InvenioRDM record page",
+            hint="paperlink verifies archives made with 'paperlink publish' on Zenodo or InvenioRDM",
+        ) from None
+
+
 def verify_archive(
     reference: str,
     *,
@@ -65,7 +87,7 @@ def verify_archive(
     """Download the archive's records and outputs and check every output against its record."""
     from paperlink.zenodo import ZenodoClient
 
-    base, record_id = locate(reference, zenodo_url)
+    base, record_id = locate_resolved(reference, zenodo_url)
     report = Report(source=reference)
     with ZenodoClient(base, token, max_retry_seconds=max_retry_seconds) as client:
         published = client.get_record(record_id)

@@ -30,6 +30,8 @@ from paperlink.errors import ExitCode, ZenodoError
 ProgressCallback = Callable[[int, int], None]
 
 PRODUCTION_URL = "https://zenodo.org/api"
+# Where a DOI is looked up; PAPERLINK_DOI_RESOLVER replaces it (an institution's mirror, a test server).
+DOI_RESOLVER = "https://doi.org"
 SANDBOX_URL = "https://sandbox.zenodo.org/api"
 USER_AGENT = f"paperlink/{__version__} (+https://paperlink.dev)"
 # Zenodo refuses these locally anyway; checking first saves a half-made deposition (zenodo-api.md §9).
@@ -761,6 +763,36 @@ def record_url(client: ZenodoClient, deposition: dict[str, Any]) -> str:
     if deposition.get("record_url"):
         return str(deposition["record_url"])
     return f"{client.web_url}/records/{deposition.get('id')}"
+
+
+def resolve_doi(doi: str, resolver: str = DOI_RESOLVER, *, timeout: float = 30.0) -> str:
+    """The page ``doi`` resolves to: the resolver's redirects followed, without a token.
+
+    Raises :class:`ZenodoError` when the resolver cannot be reached or does not know the DOI.
+    """
+    url = f"{resolver.rstrip('/')}/{quote(doi, safe='/')}"
+    with requests.Session() as session:
+        session.headers["User-Agent"] = USER_AGENT
+        try:
+            response = session.head(url, allow_redirects=True, timeout=timeout)
+            if response.status_code in (405, 501):  # a landing page that refuses HEAD
+                response = session.get(url, allow_redirects=True, timeout=timeout, stream=True)
+                response.close()
+        except requests.RequestException as exc:
+            raise ZenodoError(
+                f"cannot resolve DOI {doi} at {_display(resolver)}: {_reason(exc)}",
+                url=_display(url),
+                hint="check the network, or give the record's URL (https://HOST/records/ID) "
+                "or the server with --zenodo-url",
+            ) from None
+    if not response.history and response.status_code >= 400:
+        raise ZenodoError(
+            f"DOI {doi} is not known to {_display(resolver)} (HTTP {response.status_code})",
+            status=response.status_code,
+            url=_display(url),
+            hint="check the DOI; a DOI reserved for an unpublished draft resolves only once published",
+        )
+    return str(response.url)
 
 
 def _display(url: str) -> str:

@@ -501,6 +501,15 @@ def test_verify_against_invenio_rdm(
     assert by_doi["ok"] and len(by_doi["items"]) == 3  # fig1's figure, gen's plot and big.bin
     by_url = run_cli("verify", "--doi", summary["url"]).stdout
     assert "3 checked, all OK." in by_url
+    # The DOI alone: the DOI system (here the fake's resolver) says which server holds the record.
+    monkeypatch.setenv("PAPERLINK_DOI_RESOLVER", f"{invenio_env.root}/doi")
+    resolved = run_cli("verify", "--doi", f"https://doi.org/{summary['doi']}").stdout
+    assert "3 checked, all OK." in resolved
+    assert invenio_env.requests_to("HEAD", "^/doi/")[-1]["status"] == 302
+    unknown = run_cli("verify", "--doi", "10.5281/nosuch-00000", ok=False)
+    assert unknown.exit_code == 8
+    assert "DOI 10.5281/nosuch-00000 is not known to" in unknown.output
+    monkeypatch.delenv("PAPERLINK_DOI_RESOLVER")
     record = one_record(invenio_env)
     (Path(record["dir"]) / "gen__figures__plot.svg").write_bytes(b"<svg>swapped</svg>")
     bad = run_cli("verify", "--doi", summary["doi"], "--zenodo-url", invenio_env.api, ok=False)

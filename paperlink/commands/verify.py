@@ -17,7 +17,9 @@ from paperlink.commands.common import store as _store
 @click.option(
     "--doi",
     metavar="DOI|URL",
-    help="Verify a published archive from its DOI or record URL alone, without the project.",
+    help="Verify a published archive from its DOI or record URL alone, without the project "
+    "(a DOI is looked up at $PAPERLINK_DOI_RESOLVER, default https://doi.org, unless it names Zenodo "
+    "or --zenodo-url is given).",
 )
 @click.option(
     "--zenodo",

@@ -180,6 +180,9 @@ class Handler(RecordsMixin, BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self.dispatch("DELETE")
 
+    def do_HEAD(self) -> None:
+        self.dispatch("HEAD")
+
     def dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path
@@ -230,6 +233,8 @@ class Handler(RecordsMixin, BaseHTTPRequestHandler):
                     "X-RateLimit-Remaining": "0",
                     "X-RateLimit-Reset": str(int(time.time()) + 2),
                 }
+        if method in ("GET", "HEAD") and self.public_page(method, path):
+            return
         if self.state.apis == "records" and path.startswith(("/api/deposit/", "/api/files/")):
             self.read_body()  # a plain InvenioRDM has no such routes, whoever asks
             self.error(404, "The requested URL was not found on the server.")
@@ -247,6 +252,53 @@ class Handler(RecordsMixin, BaseHTTPRequestHandler):
             self.route(method, path, parts.query)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+
+    # -- the web side: a DOI resolver (/doi/…, as doi.org) and the records' landing pages ---------------
+    def public_page(self, method: str, path: str) -> bool:
+        doi = re.fullmatch(r"/doi/(10\.\d+/.+)", unquote(path))
+        landing = re.fullmatch(rf"/records/(\d+|{RDM_ID})", path)
+        if doi:
+            found = self.published_with_doi(doi.group(1))
+            if found is None:
+                self.send_page(method, 404, "DOI Not Found")
+            else:
+                self.send_page(method, 302, "", {"Location": f"{self.base()}/records/{found}"})
+            return True
+        if landing:
+            key = landing.group(1)
+            with self.state.lock:
+                dep = self.state.depositions.get(int(key)) if key.isdigit() else None
+                rec = self.state.records.get(key)
+            known = (dep is not None and dep.get("submitted")) or (
+                rec is not None and rec["published"]
+            )
+            self.send_page(method, 200 if known else 404, f"record {key}")
+            return True
+        return False
+
+    def published_with_doi(self, doi: str) -> str | None:
+        with self.state.lock:
+            for dep in self.state.depositions.values():
+                if dep.get("doi") == doi:
+                    return str(dep["id"])
+            for rec in self.state.records.values():
+                if rec["published"] and (rec["pids"].get("doi") or {}).get("identifier") == doi:
+                    return str(rec["id"])
+        return None
+
+    def send_page(
+        self, method: str, status: int, text: str, headers: dict[str, str] | None = None
+    ) -> None:
+        data = f"<html><body>{text}</body></html>".encode()
+        self.record_status(status)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(data)
 
     def route(self, method: str, path: str, query: str) -> None:
         if self.route_records(method, path, query):
