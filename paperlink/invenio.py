@@ -260,6 +260,13 @@ class RecordsAPI:
         what = f"setting the metadata of draft {deposit.id}"
         current = self._read_draft(deposit.id)
         document = rdm_record(metadata, publisher=self.publisher)
+        communities = [str(c.get("identifier")) for c in metadata.get("communities") or []]
+        if communities and not any("communit" in w for w in self.warnings):
+            self.warnings.append(
+                f"communities ({', '.join(communities)}) are not requested through the records API: "
+                "InvenioRDM adds a record to a community by a review request; submit it from the "
+                "record's page"
+            )
         body: dict[str, Any] = {**document, "files": {"enabled": True}}
         if current.get("pids"):
             body["pids"] = current["pids"]

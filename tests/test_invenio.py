@@ -314,7 +314,10 @@ def test_a_server_without_doi_provider_publishes_and_figures_link_to_the_record(
     study: Path, invenio_env: FakeZenodo
 ) -> None:
     invenio_env.configure(datacite=False)
+    with (study / "paperlink.toml").open("a") as settings:
+        settings.write('\n[publish]\ncommunities = ["tides"]\n')
     done = publish(invenio_env, "--json")
+    assert "communities (tides) are not requested through the records API" in done.stderr
     summary = json.loads(done.stdout)
     record = one_record(invenio_env)
     assert summary["state"] == "published" and record["published"] and record["doi"] is None
