@@ -1,4 +1,5 @@
-"""Upload throughput and peak memory: paperlink's ZenodoClient.upload vs curl -T vs a plain requests.put.
+"""Upload throughput and peak memory: paperlink's ZenodoClient.upload vs curl -T vs a plain requests.put,
+on Zenodo's deposit API (bucket PUT) and on InvenioRDM's records API (register, PUT content, commit).
 
 Starts the fake Zenodo server (tests/fakes/zenodo_server.py) on 127.0.0.1, makes a file (default 1 GiB),
 and uploads it to a draft's bucket once per method, each in its own child process so that the peak
@@ -31,7 +32,20 @@ TOKEN = "bench-token-0123456789"
 
 def child(method: str, api: str, dep_id: str, path: str, md5: str) -> None:
     sys.path.insert(0, str(ROOT))
-    if method == "paperlink":
+    if method == "records":
+        from paperlink.invenio import RecordsAPI
+        from paperlink.zenodo import ZenodoClient
+
+        with ZenodoClient(api, TOKEN) as client:
+            records = RecordsAPI(client)
+            draft = records.create(
+                f"bench {os.getpid()}"
+            )  # a fresh draft: a key is registered once
+            start = time.perf_counter()
+            uploaded = records.upload(draft, "big.bin", path, md5=md5)
+            seconds = time.perf_counter() - start
+        assert uploaded.md5 == md5
+    elif method == "paperlink":
         from paperlink.zenodo import ZenodoClient
 
         with ZenodoClient(api, TOKEN) as client:
@@ -83,6 +97,28 @@ def curl_child(bucket: str, path: str, md5: str) -> list[str]:
         f"{bucket + '/big.bin'!r}],capture_output=True,check=True).stdout\n"
         "t=time.perf_counter()-s\n"
         f"assert json.loads(out)['checksum']=='md5:{md5}', out\n"
+        "print(json.dumps({'seconds':t}))\n"
+    )
+    return [sys.executable, "-c", script]
+
+
+def curl_records_child(api: str, path: str, md5: str) -> list[str]:
+    """curl -T on the records API: register and commit with requests, the bytes with curl, all timed
+    (paperlink's upload does the same three steps)."""
+    script = (
+        "import json,os,subprocess,time,requests\n"
+        f"api,h={api!r},{{'Authorization':'Bearer {TOKEN}'}}\n"
+        "d=requests.post(api+'/records',json={'metadata':{'title':'curl %d'%os.getpid()},"
+        "'files':{'enabled':True}},headers=h,timeout=30).json()\n"
+        "files=api+'/records/'+d['id']+'/draft/files'\n"
+        "s=time.perf_counter()\n"
+        "requests.post(files,json=[{'key':'big.bin'}],headers=h,timeout=30).raise_for_status()\n"
+        f"subprocess.run(['curl','-sS','-f','-T',{path!r},'-H','Authorization: Bearer {TOKEN}',"
+        "'-H','Content-Type: application/octet-stream',files+'/big.bin/content'],"
+        "capture_output=True,check=True)\n"
+        "c=requests.post(files+'/big.bin/commit',headers=h,timeout=600).json()\n"
+        "t=time.perf_counter()-s\n"
+        f"assert c['checksum']=='md5:{md5}', c\n"
         "print(json.dumps({'seconds':t}))\n"
     )
     return [sys.executable, "-c", script]
@@ -209,28 +245,51 @@ def main() -> None:
         }
         if shutil.which("curl"):
             methods["curl -T"] = curl_child(bucket, str(path), digest)
-        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}
+        records_methods = {
+            "paperlink RecordsAPI.upload": [
+                sys.executable,
+                __file__,
+                "--child",
+                "records",
+                api,
+                "-",
+                str(path),
+                digest,
+            ],
+        }
+        if shutil.which("curl"):
+            records_methods["curl -T (records API)"] = curl_records_child(api, str(path), digest)
+        results: dict[str, list[tuple[float, float, float]]] = {
+            name: [] for name in {**methods, **records_methods}
+        }
         whole = publish_whole_command(work, path, api) if args.whole else None
         for _ in range(args.repeat):
-            for name, argv in methods.items():
+            for name, argv in {**methods, **records_methods}.items():
                 results[name].append(measure(argv))
-        reference = "curl -T" if "curl -T" in results else "requests.put(data=file)"
-        ref_rate = max(args.size_mib / s for s, _, _ in results[reference])
         print(
             f"Upload of {args.size_mib} MiB to the local fake Zenodo server (best of {args.repeat})"
         )
-        print(
-            f"{'method':<32}{'seconds':>9}{'MiB/s':>9}{'vs ' + reference:>18}"
-            f"{'peak RSS MiB':>14}{'client CPU s':>14}"
-        )
-        for name, runs in results.items():
-            seconds = min(s for s, _, _ in runs)
-            rss = max(r for _, r, _ in runs)
-            cpu = min(c for _, _, c in runs)
-            rate = args.size_mib / seconds
+        for title, group in (
+            ("Zenodo deposit API (bucket PUT)", methods),
+            ("InvenioRDM records API (register, PUT content, commit)", records_methods),
+        ):
+            curl = next((n for n in group if n.startswith("curl")), None)
+            reference = curl or next(n for n in group if n.startswith("requests"))
+            ref_rate = max(args.size_mib / s for s, _, _ in results[reference])
             print(
-                f"{name:<32}{seconds:>9.2f}{rate:>9.0f}{rate / ref_rate:>17.2f}x{rss:>14.1f}{cpu:>14.2f}"
+                f"\n{title}\n{'method':<32}{'seconds':>9}{'MiB/s':>9}{'vs ' + reference:>26}"
+                f"{'peak RSS MiB':>14}{'client CPU s':>14}"
             )
+            for name in group:
+                runs = results[name]
+                seconds = min(s for s, _, _ in runs)
+                rss = max(r for _, r, _ in runs)
+                cpu = min(c for _, _, c in runs)
+                rate = args.size_mib / seconds
+                print(
+                    f"{name:<32}{seconds:>9.2f}{rate:>9.0f}{rate / ref_rate:>25.2f}x{rss:>14.1f}"
+                    f"{cpu:>14.2f}"
+                )
         if whole is not None:
             seconds, rss, cpu = whole
             print(
