@@ -1,10 +1,11 @@
 """Generate what a manuscript needs from the record store: paperlink.sty, paperlink-data.tex and friends.
 
-``paperlink-data.tex`` holds one ``\\paperlinkdeclare{LABEL}{key=value,…}`` per record output (and per value a
-run produced), and one ``\\paperlinkfigure{REF}{LABEL}{INDEX}`` per figure reference the manuscript makes, so the
-package finds a figure with one lookup; it is rendered with jinja2, and ``paperlink.sty`` does all the checking
-at compile time. Every string that travels into TeX is escaped here: labels, paths and URLs as ``\\plU{N}``
-where the package's data catcodes need it (:func:`tex_string`), free text through pylatexenc. The same resolution rules as the package (``LABEL``, ``LABEL:PATH``,
+``paperlink-data.tex`` holds one ``\\paperlinkdeclare{LABEL}{\\plkey{KEY}{VALUE}…}`` per record output (and
+per value a run produced), and one ``\\paperlinkfigure{REF}{LABEL}{INDEX}`` per figure reference the
+manuscript makes, so the package finds a figure with one lookup; it is rendered with jinja2, and
+``paperlink.sty`` does all the checking at compile time. Every string that travels into TeX is escaped here:
+labels, paths and URLs as ``\\plU{N}`` where the package's data catcodes need it (:func:`tex_string`), free
+text through pylatexenc. The same resolution rules as the package (``LABEL``, ``LABEL:PATH``,
 ``LABEL?FRAGMENT``) check a manuscript before anyone compiles it.
 """
 
