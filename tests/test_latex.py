@@ -475,39 +475,15 @@ def test_any_label_path_and_value_survives_escaping_and_compiles(
 ) -> None:
     counter = next(_examples)
     label, wild = f"{label}-{counter}", f"{wild}-w{counter}"
-    project = find_project(project_dir)
-    store = RecordStore(project.store_path)
-    try:
-        outputs = []
-        for index, text in enumerate((label, wild)):
-            figure = project_dir / "figures" / str(counter) / f"{name}{index}.png"
-            figure.parent.mkdir(parents=True, exist_ok=True)
-            figure.write_bytes(png_bytes((index, counter % 256, 7)))
-            values = project_dir / "results" / f"{counter}-{index}.values.json"
-            values.parent.mkdir(exist_ok=True)
-            values.write_text(json.dumps({"v": value}))
-            outputs = [_file_digest(project_dir, figure), _file_digest(project_dir, values)]
-            store.add_record(
-                Record(
-                    label=text,
-                    project="p",
-                    run_id=str(uuid.uuid4()),
-                    outputs=outputs,
-                    outcome=Outcome(status="finished", exit_status=0),
-                )
-            )
-    finally:
-        store.close()
-    tex = write_manuscript(
-        project_dir / "paper",
-        f"\\plincludegraphics[width=1cm]{{{label}}}\n\nV\\plvalue{{{label}:v}}V\n",
-        # Values are typeset through pylatexenc, whose macros for Latin-1 letters (\\TH, \\dh) need T1.
-        preamble="\\usepackage[T1]{fontenc}\n",
-    )
-    generate(tex)
-    run_cli("latex", "--out", str(project_dir / "all"))  # every record, the wild label too
-    (project_dir / "all" / "main.tex").write_text(tex.read_text())
-    for folder in (tex.parent, project_dir / "all"):
+    for index, text in enumerate((label, wild)):
+        figure = project_dir / "figures" / str(counter) / f"{name}{index}.png"
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        figure.write_bytes(png_bytes((index, counter % 256, 7)))
+        values = project_dir / "results" / f"{counter}-{index}.values.json"
+        values.parent.mkdir(exist_ok=True)
+        values.write_text(json.dumps({"v": value}))
+        _add_finished(project_dir, text, [figure, values])
+    for folder in _figure_and_value_in_two_folders(project_dir, label):
         compiled = compile_tex(folder)
         assert compiled.returncode == 0, compiled.log[-3000:]
         manifest = read_pdf_manifest(compiled.pdf)  # type: ignore[arg-type]
@@ -516,6 +492,37 @@ def test_any_label_path_and_value_survives_escaping_and_compiles(
 
 
 _examples = itertools.count(1)
+
+
+def _add_finished(root: Path, label: str, outputs: list[Path]) -> None:
+    store = RecordStore(find_project(root).store_path)
+    try:
+        store.add_record(
+            Record(
+                label=label,
+                project="p",
+                run_id=str(uuid.uuid4()),
+                outputs=[_file_digest(root, path) for path in outputs],
+                outcome=Outcome(status="finished", exit_status=0),
+            )
+        )
+    finally:
+        store.close()
+
+
+def _figure_and_value_in_two_folders(root: Path, label: str) -> tuple[Path, Path]:
+    """A manuscript using ``label``'s figure and value ``v``, in paper/ (generated with --tex: with the
+    reference table) and in all/ (every record declared, no table: resolved while compiling)."""
+    tex = write_manuscript(
+        root / "paper",
+        f"\\plincludegraphics[width=1cm]{{{label}}}\n\nV\\plvalue{{{label}:v}}V\n",
+        # Values are typeset through pylatexenc, whose macros for Latin-1 letters (\\TH, \\dh) need T1.
+        preamble="\\usepackage[T1]{fontenc}\n",
+    )
+    generate(tex)
+    run_cli("latex", "--out", str(root / "all"))
+    (root / "all" / "main.tex").write_text(tex.read_text())
+    return tex.parent, root / "all"
 
 
 def test_tricky_labels_and_paths_round_trip_on_every_engine(project_dir: Path, engine: str) -> None:
@@ -527,31 +534,11 @@ def test_tricky_labels_and_paths_round_trip_on_every_engine(project_dir: Path, e
     values = project_dir / "results" / "wild.values.json"
     values.parent.mkdir(exist_ok=True)
     values.write_text(json.dumps({"v": "50 % of {x} & $y$ ~ é"}))
-    store = RecordStore(find_project(project_dir).store_path)
-    try:
-        for text in (label, wild):
-            store.add_record(
-                Record(
-                    label=text,
-                    project="p",
-                    run_id=str(uuid.uuid4()),
-                    outputs=[_file_digest(project_dir, figure), _file_digest(project_dir, values)],
-                    outcome=Outcome(status="finished", exit_status=0),
-                )
-            )
-    finally:
-        store.close()
-    tex = write_manuscript(
-        project_dir / "paper",
-        f"\\plincludegraphics[width=1cm]{{{label}}}\n\nV\\plvalue{{{label}:v}}V\n",
-        preamble="\\usepackage[T1]{fontenc}\n",
-    )
-    generate(tex)
-    # No reference table there: the package resolves the references while compiling.
-    run_cli("latex", "--out", str(project_dir / "all"))
-    (project_dir / "all" / "main.tex").write_text(tex.read_text())
-    assert "😀" in (project_dir / "all" / "paperlink-data.tex").read_text()  # read, not used
-    for folder in (tex.parent, project_dir / "all"):
+    for text in (label, wild):
+        _add_finished(project_dir, text, [figure, values])
+    folders = _figure_and_value_in_two_folders(project_dir, label)
+    assert "😀" in (folders[1] / "paperlink-data.tex").read_text()  # read, not used
+    for folder in folders:
         compiled = compile_tex(folder, engine=engine)
         assert compiled.returncode == 0, compiled.log[-3000:]
         assert f"matches record '{label}'" in compiled.flat_log
