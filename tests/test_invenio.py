@@ -26,6 +26,11 @@ from paperlink.store import RecordStore
 from paperlink.zenodo import ZenodoClient, ZenodoValidationError
 
 RDM_ACCEPT = "application/vnd.inveniordm.v1+json"
+MINIMAL_METADATA = {
+    "title": "Data",
+    "creators": [{"name": "Curie, Marie"}],
+    "publication_date": "2026-01-01",
+}
 
 
 @pytest.fixture
@@ -214,14 +219,7 @@ def test_commit_of_incomplete_content_fails_and_published_files_are_immutable(
             client.call("POST", f"{base}/half.bin/commit", what="commit")
         client.call("DELETE", f"{base}/half.bin", what="delete")
         api.upload(draft, "data.bin", path, md5=md5(path))
-        api.set_metadata(
-            draft,
-            {
-                "title": "Data",
-                "creators": [{"name": "Curie, Marie"}],
-                "publication_date": "2026-01-01",
-            },
-        )
+        api.set_metadata(draft, MINIMAL_METADATA)
         done = api.publish(draft)
         with pytest.raises(ZenodoError, match="HTTP 403"):
             client.call("DELETE", f"{base}/data.bin", what="delete")
@@ -245,14 +243,7 @@ def test_lost_answers_on_create_reserve_commit_and_publish_do_not_repeat_them(
         api = RecordsAPI(client)
         draft = api.create("paperlink draft t3")
         api.upload(draft, "data.bin", path, md5=md5(path))
-        api.set_metadata(
-            draft,
-            {
-                "title": "Data",
-                "creators": [{"name": "Curie, Marie"}],
-                "publication_date": "2026-01-01",
-            },
-        )
+        api.set_metadata(draft, MINIMAL_METADATA)
         done = api.publish(draft)
     record = one_record(invenio)
     assert record["published"] and done.doi == record["doi"] == draft.doi
