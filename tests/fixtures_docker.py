@@ -1,8 +1,8 @@
 """Fixtures for tests against a real container engine and a real local registry.
 
 Test images are built offline, ``FROM scratch`` with Debian's static busybox (nothing can be pulled here).
-Without an engine the ``docker`` tests skip with a reason on a developer's machine and FAIL under
-``CI=true``, where ``scripts/services.sh`` starts one.
+Without an engine, static busybox or registry the ``docker`` tests fail with what is missing (never skip):
+``scripts/services.sh`` (run by ``scripts/test.sh``) starts them.
 """
 
 from __future__ import annotations
@@ -20,18 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import IN_CI, git
+from helpers import git, require
 
 from paperlink.containers import Engine, connect_engine
 from paperlink.errors import EngineUnavailable
 
 BUSYBOX_TAG = "paperlink-test/busybox:1"
-
-
-def _missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: scripts/services.sh should have started it)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +34,7 @@ def docker_engine() -> Iterator[Engine]:
     try:
         engine = connect_engine()
     except EngineUnavailable as exc:
-        _missing(f"no container engine: {exc.message}")
+        require(False, f"no container engine: {exc.message}")
     yield engine
     engine.close()
 
@@ -52,7 +46,7 @@ def _busybox() -> Path:
             done = subprocess.run(["file", "-L", str(path)], capture_output=True, text=True)
             if "dynamically linked" not in done.stdout:
                 return path
-    _missing("no static busybox (Debian package busybox-static)")
+    require(False, "no static busybox (Debian package busybox-static)")
     raise AssertionError("unreachable")
 
 
@@ -107,7 +101,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     binary = shutil.which("docker-registry")
     if binary is None:
-        _missing("no local registry answers and docker-registry is not installed")
+        require(False, "no local registry answers and docker-registry is not installed")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

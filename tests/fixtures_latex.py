@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import IN_CI, git, run_cli
+from helpers import git, require, run_cli
 
 ENGINES = ("pdflatex", "lualatex", "xelatex")
 TEX_FLAGS = ("-no-shell-escape", "-halt-on-error", "-interaction=nonstopmode", "-file-line-error")
@@ -73,14 +73,10 @@ class Compiled:
 
 
 def need_engine(engine: str) -> str:
-    """The engine's path; a skip on a developer machine without it, a failure under CI."""
+    """The engine's path; a failure when it is not installed (TeX Live is in scripts/apt-packages.txt)."""
     found = shutil.which(engine)
-    if found is None:
-        if IN_CI:
-            pytest.fail(
-                f"{engine} is not installed (CI installs TeX Live from scripts/apt-packages.txt)"
-            )
-        pytest.skip(f"{engine} is not installed")
+    require(found, f"{engine} is not installed")
+    assert found is not None
     return found
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import IN_CI, REPO_ROOT
+from helpers import REPO_ROOT, require
 
 
 def paperlink(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -24,10 +24,10 @@ def paperlink(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_example_paper_end_to_end(tmp_path: Path) -> None:
-    if shutil.which("latexmk") is None or shutil.which("docker") is None:
-        if IN_CI:
-            pytest.fail("the example paper needs latexmk and docker; .ci/run installs them")
-        pytest.skip("latexmk or docker missing on this developer machine")
+    require(
+        shutil.which("latexmk") and shutil.which("docker"),
+        "the example paper needs latexmk and docker",
+    )
     work = tmp_path / "paper-study"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
