@@ -67,6 +67,7 @@ class RecordsMixin:
     drop: Any
     read_body: Any
     read_json: Any
+    read_json_body: Any
     record_status: Any
     receive_file: Any
     send_response: Any
@@ -256,12 +257,9 @@ class RecordsMixin:
         return rec
 
     def rdm_create(self) -> None:
-        if self.headers.get("Content-Type", "application/json") != "application/json":
-            self.read_body()
-            return self.error(
-                415, "Invalid 'Content-Type' header. Expected one of: application/json"
-            )
-        body = self.read_json()
+        body = self.read_json_body()
+        if body is None:
+            return None
         with self.state.lock:
             rec = self.rdm_new(None, 1)
             if isinstance(body.get("metadata"), dict):

@@ -161,6 +161,14 @@ class Handler(RecordsMixin, BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def read_json_body(self) -> Any:
+        """The JSON body of a create; None after answering 415 to another Content-Type, as Zenodo does."""
+        if self.headers.get("Content-Type", "application/json") != "application/json":
+            self.read_body()
+            self.error(415, "Invalid 'Content-Type' header. Expected one of: application/json")
+            return None
+        return self.read_json()
+
     def read_json(self) -> Any:
         raw = self.read_body()
         if not raw:
@@ -463,12 +471,9 @@ class Handler(RecordsMixin, BaseHTTPRequestHandler):
         return dep
 
     def create(self) -> None:
-        if self.headers.get("Content-Type", "application/json") != "application/json":
-            self.read_body()
-            return self.error(
-                415, "Invalid 'Content-Type' header. Expected one of: application/json"
-            )
-        body = self.read_json()
+        body = self.read_json_body()
+        if body is None:
+            return None
         with self.state.lock:
             dep = self.new_deposition()
             if isinstance(body.get("metadata"), dict):
