@@ -28,7 +28,7 @@ from paperlink.config import Project, atomic_write_bytes, atomic_write_text
 from paperlink.errors import LatexError
 from paperlink.manuscript import Reference, Use, scan_manuscript
 from paperlink.records import STATUS_FINISHED, Record
-from paperlink.references import is_image
+from paperlink.references import is_image, tex_path
 from paperlink.resources import latex_source, template_source
 from paperlink.store import RecordStore
 from paperlink.values import record_values
@@ -309,14 +309,11 @@ def collect_data(
         for output in sorted(record.outputs, key=lambda o: o.path):
             if output.kind != "file" or not (output.sha256 and output.md5 and output.sha1):
                 continue
-            absolute = Path(output.path)
-            if not absolute.is_absolute():
-                absolute = project.root / output.path
             data.figures.append(
                 FigureEntry(
                     label=record.label,
                     path=output.path,
-                    file=Path(os.path.relpath(absolute, folder)).as_posix(),
+                    file=tex_path(project.root, folder, output.path),
                     # The same notion of "image output" as `paperlink verify` (references.py).
                     kind="image" if is_image(output.path) else "file",
                     sha256=output.sha256,

@@ -1,13 +1,14 @@
 """Resolve a manuscript's reference (``LABEL``, ``LABEL:PATH``, ``LABEL?FRAGMENT``) to a record's output.
 
 Sumatra's meaning: ``LABEL`` is the record's only image output, ``LABEL:PATH`` the output with exactly that
-path (relative to the project root, as the record shows it), ``LABEL?FRAGMENT`` the one output whose path
-contains the fragment. Every way this can fail is a :class:`ReferenceError` that says what to write instead.
+path (relative to the project root, as the record shows it, or to the manuscript's folder, as
+``\\includegraphics`` would open it), ``LABEL?FRAGMENT`` the one output whose path contains the fragment. Every way this can fail is a :class:`ReferenceError` that says what to write instead.
 """
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import os
+from pathlib import Path, PurePosixPath
 
 from paperlink.errors import RecordNotFound
 from paperlink.manuscript import Reference
@@ -25,13 +26,29 @@ def is_image(path: str) -> bool:
     return PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def resolve_output(record: Record, reference: Reference) -> FileDigest:
-    """The output of ``record`` that ``reference`` names; raises :class:`ReferenceError`."""
+def tex_path(root: Path, folder: Path, path: str) -> str:
+    """An output's ``path`` (relative to the project ``root``, or absolute) as a manuscript in ``folder``
+    names it: what ``\\includegraphics`` opens, and what paperlink.sty also accepts after ``LABEL:``."""
+    return Path(os.path.relpath(root / path, folder)).as_posix()
+
+
+def resolve_output(
+    record: Record, reference: Reference, *, root: Path | None = None, folder: Path | None = None
+) -> FileDigest:
+    """The output of ``record`` that ``reference`` names; raises :class:`ReferenceError`.
+
+    With the project ``root`` and the manuscript's ``folder``, ``LABEL:PATH`` also takes the path from the
+    manuscript's folder, as paperlink.sty does.
+    """
     outputs = [o for o in record.outputs if o.kind == "file"]
     if reference.path is not None:
         wanted = reference.path[2:] if reference.path.startswith("./") else reference.path
         for item in outputs:
-            if item.path == wanted:
+            if item.path == wanted or (
+                root is not None
+                and folder is not None
+                and tex_path(root, folder, item.path) == reference.path
+            ):
                 return item
         raise ReferenceError(
             f"'{reference}': record '{record.label}' has no output '{reference.path}'",

@@ -128,8 +128,9 @@ class Verifier:
             raise found
         return found
 
-    def verify_uses(self, source: str, uses: list[Use]) -> Report:
-        """Check the figures and values a manuscript's macros name."""
+    def verify_uses(self, source: str, uses: list[Use], folder: Path | None = None) -> Report:
+        """Check the figures and values a manuscript's macros name (``folder``: the main manuscript's,
+        where ``LABEL:PATH`` may also start from)."""
         report = Report(source=source)
         figures: list[tuple[Item, Record, FileDigest, list[Check]]] = []
         for use in uses:
@@ -144,7 +145,9 @@ class Verifier:
             report.items.append(item)
             try:
                 record = self.record(use.reference.label)
-                output = resolve_output(record, use.reference)
+                output = resolve_output(
+                    record, use.reference, root=self.project.root, folder=folder
+                )
             except PaperlinkError as exc:
                 item.checks.append(Check("record", MISSING, _one_line(exc)))
                 continue
@@ -302,4 +305,6 @@ def verify_manuscript(
         if not path.is_file():
             raise LatexError(f"{path} not found", hint="give the path of the compiled paper")
         return verifier.verify_manifest(project.relative(path), read_pdf_manifest(path))
-    return verifier.verify_uses(project.relative(path), scan_manuscript(path))
+    return verifier.verify_uses(
+        project.relative(path), scan_manuscript(path), folder=path.resolve().parent
+    )

@@ -310,3 +310,16 @@ def test_truncated_downloads_and_unreachable_dois_give_clear_messages(
                              "--max-retry-time", "1")  # fmt: skip
     assert gone.returncode == 8, gone.stderr
     assert b"127.0.0.1" in gone.stderr and b"Traceback" not in gone.stderr
+
+
+def test_a_path_from_the_manuscript_folder_names_the_output_as_the_package_accepts(
+    project_dir: Path,
+) -> None:
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    manuscript(
+        project_dir, "\\plincludegraphics{a:../figures/a.svg}\n\\plincludegraphics{a:a.svg}\n"
+    )
+    report = json.loads(run_cli("verify", "paper/main.tex", "--json", ok=False).output)
+    relative, wrong = report["items"]
+    assert relative["status"] == "OK"  # what \includegraphics opens from paper/
+    assert wrong["status"] == "MISSING" and "has no output 'a.svg'" in wrong["reason"]

@@ -82,7 +82,7 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
             ).uses.append(use)
             continue
         try:
-            found = resolve_output(record, use.reference)
+            found = resolve_output(record, use.reference, root=root, folder=tex.resolve().parent)
         except ReferenceError as exc:
             key = (label, str(use.reference))
             problem = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
