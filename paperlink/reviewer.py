@@ -32,8 +32,7 @@ def locate(reference: str, zenodo_url: str | None = None) -> tuple[str, str]:
     names the record: give the server with ``zenodo_url`` (without it, Zenodo is assumed), or let
     :func:`locate_resolved` ask the DOI system first.
     """
-    text = reference.strip()
-    text = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", text, flags=re.I)
+    text = _without_doi_prefix(reference)
     url = re.fullmatch(
         r"(https?://[^/]+)(?:/api)?/records/([0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)/?", text
     )
@@ -61,7 +60,7 @@ def locate_resolved(reference: str, zenodo_url: str | None = None) -> tuple[str,
     """:func:`locate`, but a DOI that does not say its server (not ``…/zenodo.<id>``) is first looked up in
     the DOI system (``$PAPERLINK_DOI_RESOLVER``, default https://doi.org) when ``zenodo_url`` is not given:
     an institution's InvenioRDM DOI leads to its own server."""
-    text = re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", reference.strip(), flags=re.I)
+    text = _without_doi_prefix(reference)
     doi = re.fullmatch(r"10\.\d+/(\S+)", text)
     if zenodo_url or doi is None or re.fullmatch(r"zenodo\.\d+", doi.group(1), flags=re.I):
         return locate(reference, zenodo_url)
@@ -75,6 +74,11 @@ def locate_resolved(reference: str, zenodo_url: str | None = None) -> tuple[str,
             f"DOI {text} resolves to {page}, which is not a Zenodo or InvenioRDM record page",
             hint="paperlink verifies archives made with 'paperlink publish' on Zenodo or InvenioRDM",
         ) from None
+
+
+def _without_doi_prefix(reference: str) -> str:
+    """``10.x/y`` from ``https://doi.org/10.x/y`` or ``doi:10.x/y`` (anything else is only trimmed)."""
+    return re.sub(r"^(https?://(dx\.)?doi\.org/|doi:)", "", reference.strip(), flags=re.I)
 
 
 def verify_archive(
