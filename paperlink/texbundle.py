@@ -3,7 +3,9 @@
 ``paperlink latex --tex main.tex --bundle DIR`` copies the manuscript and the files it inputs (keeping their
 layout), the figures (under ``figures/`` inside the bundle, named by their record path), paperlink.sty,
 sumatra.sty, paperlink.bib and a paperlink-data.tex rewritten for the bundle's layout, then packs DIR into a
-deterministic ``DIR.tar.gz`` (sorted names, fixed times and owners), which compiles on arXiv or Overleaf as it is.
+deterministic ``DIR.tar.gz`` (sorted names, fixed times and owners, the files at the top level as arXiv
+wants them), which compiles on arXiv or Overleaf as it is. arXiv runs no BibTeX or biber, so a manuscript with
+a bibliography gets its ``.bbl`` made here (see :mod:`paperlink.bibliography`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from paperlink.bibliography import has_bibliography, make_bbl
 from paperlink.config import atomic_write_bytes, atomic_write_text
 from paperlink.errors import LatexError
 from paperlink.latex import (
@@ -34,15 +37,26 @@ if TYPE_CHECKING:
 # Things a manuscript commonly reads besides \input'ed .tex files.
 _EXTRA_SUFFIXES = (".bib", ".bst", ".cls", ".sty", ".bbl")
 _INPUT = re.compile(
-    r"\\(?:input|include|subfile|bibliography|usepackage|documentclass)\s*(?:\[[^\]]*\])?\s*\{([^{}]*)\}"
+    r"\\(?:input|include|subfile|bibliography|addbibresource|usepackage|documentclass)\s*(?:\[[^\]]*\])?\s*\{([^{}]*)\}"
 )
 
 
 @dataclass
-class Bundle:
+class ManuscriptBundle:
+    """What ``bundle_manuscript`` made: the folder, its .tar.gz, the files in it and notes for the author."""
+
     folder: Path
     archive: Path
     files: list[str]
+    notes: list[str]
+
+
+# What must never be in a bundle that leaves the author's machine (see references to loopback in the issue
+# tracker: a reader's PDF linked to http://127.0.0.1:8008 and file:///tmp/...).
+_LOCAL_URL = re.compile(
+    rb"file:/|https?://(?:localhost|127\.\d+\.\d+\.\d+|\[::1\]|0\.0\.0\.0)(?=[:/\s\x7d]|$)",
+    re.IGNORECASE,
+)
 
 
 def _sources(tex: Path, uses_files: set[Path]) -> set[Path]:
@@ -71,10 +85,11 @@ def _sources(tex: Path, uses_files: set[Path]) -> set[Path]:
     return {p for p in found if p.is_relative_to(base)}
 
 
-def bundle_manuscript(tex: Path, folder: Path, result: LatexResult) -> Bundle:
+def bundle_manuscript(tex: Path, folder: Path, result: LatexResult) -> ManuscriptBundle:
     """Gather ``tex`` and everything it needs into ``folder`` and ``folder.tar.gz``.
 
-    Raises :class:`LatexError` when ``folder`` exists and is not empty, or a figure is missing.
+    Raises :class:`LatexError` when ``folder`` exists and is not empty, a figure is missing, the
+    bibliography cannot be made into a ``.bbl``, or a generated file would carry a local path or URL.
     """
     folder = folder.resolve()
     if folder.exists() and any(folder.iterdir()):
@@ -116,6 +131,15 @@ def bundle_manuscript(tex: Path, folder: Path, result: LatexResult) -> Bundle:
             render_data_tex(data, project=_project_name(result), manuscript=tex.name),
         )
         files.append(DATA_FILE)
+        notes: list[str] = []
+        if has_bibliography(staging, files):
+            bbl, note = make_bbl(staging, tex.name, files, base / f"{tex.stem}.bbl")
+            if bbl not in files:
+                files.append(bbl)
+            notes.append(note)
+        roots = _local_roots(base, result.folder)
+        _refuse_local_references(staging, generated={*STY_FILES, BIB_FILE, DATA_FILE}, roots=roots)
+        notes.extend(_local_references_in_sources(staging, files, roots))
         if folder.exists():
             folder.rmdir()
         staging.rename(folder)
@@ -123,8 +147,49 @@ def bundle_manuscript(tex: Path, folder: Path, result: LatexResult) -> Bundle:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     archive = folder.with_name(f"{folder.name}.tar.gz")
-    atomic_write_bytes(archive, deterministic_tarball(folder))
-    return Bundle(folder, archive, sorted(files))
+    atomic_write_bytes(archive, deterministic_tarball(folder, sorted(files)))
+    return ManuscriptBundle(folder, archive, sorted(files), notes)
+
+
+def _local_roots(*folders: Path) -> list[str]:
+    """The folders whose absolute paths must not appear in a bundle: the given ones and the project's root
+    (the nearest folder above them holding paperlink.toml)."""
+    roots = {str(f.resolve()) for f in folders}
+    for folder in folders:
+        for parent in folder.resolve().parents:
+            if (parent / "paperlink.toml").is_file():
+                roots.add(str(parent))
+                break
+    return sorted(r for r in roots if r != "/")
+
+
+def _local_hits(data: bytes, roots: list[str]) -> list[str]:
+    hits = [m.group(0).decode("ascii", "replace") for m in _LOCAL_URL.finditer(data)]
+    return hits + [root for root in roots if root.encode() in data]
+
+
+def _refuse_local_references(staging: Path, *, generated: set[str], roots: list[str]) -> None:
+    """paperlink's own files in the bundle must not point at the author's machine."""
+    for name in sorted(generated):
+        path = staging / name
+        if path.is_file() and (hits := _local_hits(path.read_bytes(), roots)):
+            raise LatexError(
+                f"the bundle's {name} refers to this machine ({hits[0]}), which a reader cannot reach",
+                hint="publish (or reserve a DOI with 'paperlink publish --tex MAIN.tex --draft') or set a "
+                "public base URL, then run 'paperlink latex' again",
+            )
+
+
+def _local_references_in_sources(staging: Path, files: list[str], roots: list[str]) -> list[str]:
+    """The author's own files are theirs to change: local paths and URLs in them are reported."""
+    notes = []
+    for name in files:
+        path = staging / name
+        if path.suffix in (".tex", ".bib", ".bbl") and (
+            hits := _local_hits(path.read_bytes(), roots)
+        ):
+            notes.append(f"{name} refers to this machine ({hits[0]}): a reader cannot follow it")
+    return notes
 
 
 def _project_name(result: LatexResult) -> str:
@@ -144,13 +209,14 @@ def _copy(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
-def deterministic_tarball(folder: Path) -> bytes:
-    """``folder`` as .tar.gz bytes that depend only on the files' names and contents."""
+def deterministic_tarball(folder: Path, names: list[str]) -> bytes:
+    """The files ``names`` of ``folder``, at the archive's top level, as .tar.gz bytes that depend only on
+    their names and contents."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        paths = sorted(p for p in folder.rglob("*") if p.is_file())
-        for path in paths:
-            info = tarfile.TarInfo(f"{folder.name}/{path.relative_to(folder).as_posix()}")
+        for name in sorted(names):
+            path = folder / name
+            info = tarfile.TarInfo(name)
             info.size = path.stat().st_size
             info.mtime = 0
             info.mode = 0o644

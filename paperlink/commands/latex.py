@@ -69,6 +69,8 @@ def latex(
         from paperlink.texbundle import bundle_manuscript
 
         made = bundle_manuscript(tex, bundle, result)
+        for note in made.notes:
+            click.echo(f"bundle: {note}", err=True)
         if not as_json:
             click.echo(f"bundled {len(made.files)} file(s) into {made.folder} and {made.archive}")
 
