@@ -481,9 +481,17 @@ def read_pdf_manifest(pdf: str | os.PathLike[str]) -> dict[str, Any]:
 
     try:
         attachments = PdfReader(os.fspath(pdf)).attachments
-        contents = attachments.get(MANIFEST_NAME)
     except (OSError, PyPdfError, ValueError) as exc:
         raise LatexError(f"cannot read {pdf} as a PDF: {exc}") from exc
+    try:
+        contents = attachments.get(MANIFEST_NAME)
+    except (PyPdfError, ValueError, AttributeError, TypeError, KeyError) as exc:
+        # pypdf follows the attachment's objects as they are: a null or malformed stream (an engine that
+        # lost the file, a damaged PDF) surfaces as one of these.
+        raise LatexError(
+            f"{pdf}: the attached {MANIFEST_NAME} is damaged ({type(exc).__name__}: {exc})",
+            hint="compile the manuscript again; with XeLaTeX, update paperlink.sty ('paperlink latex')",
+        ) from exc
     if not contents:
         raise LatexError(
             f"{pdf} carries no {MANIFEST_NAME}",
