@@ -29,6 +29,8 @@ COMMANDS = {
     "rerun": "containers:rerun",
     "latex": "latex:latex",
     "value": "latex:value",
+    "store": "store:store",
+    "ci": "ci:ci",
 }
 
 

@@ -491,6 +491,18 @@ class RecordStore:
         rows = self._read("SELECT data FROM annotations WHERE label=? AND name=?", (label, name))
         return _loads(rows[0][0]) if rows else None
 
+    def annotations(self, label: str) -> dict[str, dict[str, Any]]:
+        """Every annotation of ``label`` by name (what an export carries along with the record)."""
+        rows = self._read(
+            "SELECT name, data FROM annotations WHERE label=? ORDER BY name", (label,)
+        )
+        return {name: _loads(data) for name, data in rows}
+
+    def label_of_run(self, run_id: str) -> str | None:
+        """The label of the record whose ``run_id`` is ``run_id`` (None when the store has none)."""
+        rows = self._read("SELECT label FROM records WHERE run_id=?", (run_id,))
+        return str(rows[0][0]) if rows else None
+
     def _require(self, label: str) -> None:
         if not self.exists(label):
             raise self._not_found(label)
