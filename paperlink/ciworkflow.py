@@ -92,6 +92,7 @@ def write_ci(project: Project, store: RecordStore, tex: Path) -> CISetup:
     ]
     wheel = build_wheel(root / WHEEL_DIR)
     written.append(wheel.relative_to(root).as_posix())
+    (root / WORKFLOW).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / WORKFLOW, render_workflow(manuscript.relative_to(root).as_posix()))
     written.append(WORKFLOW.as_posix())
     outputs = sorted({o.path for r in records for o in r.outputs})
@@ -133,7 +134,12 @@ def build_wheel(folder: Path) -> Path:
 
 
 def _source_folder(dist: importlib.metadata.Distribution) -> Path | None:
-    """The folder paperlink was installed from (an editable or local install), if it still exists."""
+    """The source folder of the running paperlink (a checkout, an editable or local install), if any."""
+    import paperlink
+
+    running = Path(paperlink.__file__).resolve().parent.parent
+    if (running / "pyproject.toml").is_file() and (running / "latex" / "paperlink.sty").is_file():
+        return running  # the code that runs, whatever an editable install elsewhere points at
     raw = dist.read_text("direct_url.json")
     if not raw:
         return None
