@@ -99,6 +99,47 @@ def image_load(ctx: click.Context, archive: str, label: str | None, as_json: boo
         click.echo(f"loaded {', '.join(result.loaded)}{checked}")
 
 
+@image.command(name="inspect")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def image_inspect(file: Path, as_json: bool) -> None:
+    """Show what identifies an Apptainer/Singularity image FILE (.sif), without Apptainer.
+
+    \b
+    Example: paperlink image inspect env.sif --json
+    """
+    from paperlink.progress import file_progress
+    from paperlink.sif import read_sif
+
+    with file_progress() as progress:
+        found = read_sif(file, on_progress=progress(file.name))
+    if as_json:
+        _echo_json(found.to_dict())
+        return
+    click.echo(f"{found.path}: SIF {found.version}, {found.arch}, id {found.id}")
+    click.echo(f"  sha256:{found.sha256}  {found.size} bytes, created {found.created or 'unknown'}")
+    click.echo(f"  signed: {'yes' if found.signed else 'no'}")
+    for obj in found.objects:
+        extra = ", ".join(
+            str(v)
+            for v in (obj.partition_fs, obj.partition_type, obj.partition_arch, obj.signature_hash)
+            if v
+        )
+        click.echo(
+            f"  {obj.id:>3} group {obj.group} {obj.type:<14} {obj.size:>12} bytes  "
+            f"sha256:{obj.sha256}"
+            + (f"  ({extra})" if extra else "")
+            + (f"  {obj.name}" if obj.name else "")
+        )
+    if found.labels:
+        for key, value in sorted(found.labels.items()):
+            click.echo(f"  label {key} = {value}")
+    if found.deffile:
+        click.echo("  definition file:")
+        for line in found.deffile.splitlines():
+            click.echo(f"    {line}")
+
+
 @click.command()
 @click.argument("label")
 @click.option(
