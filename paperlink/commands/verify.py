@@ -134,6 +134,4 @@ def _verify_project(
         )
         ctx.call_on_close(checker.close)
         extra.append(checker)
-    return verify_manuscript(
-        project, store, source, extra_checks=extra, value_checks=value_checks
-    )
+    return verify_manuscript(project, store, source, extra_checks=extra, value_checks=value_checks)
