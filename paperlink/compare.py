@@ -14,6 +14,9 @@ class Difference:
     key: str
     left: Any
     right: Any
+    # For a parameter: where each side's value came from ("argument (overrides file p.json: 1)").
+    left_source: str | None = None
+    right_source: str | None = None
 
 
 @dataclass
@@ -63,6 +66,12 @@ def diff_records(left: Record, right: Record) -> RecordDiff:
         {"version": right.executable.version, "path": right.executable.path},
     )
     compare("parameters", left.parameters, right.parameters)
+    for d in result.differences:
+        if d.section == "parameters":
+            d.left_source, d.right_source = (
+                left.parameter_source(d.key),
+                right.parameter_source(d.key),
+            )
     compare("inputs", _files(left.inputs), _files(right.inputs))
     compare("outputs", _files(left.outputs), _files(right.outputs))
     compare("packages", left.packages, right.packages)

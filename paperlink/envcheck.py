@@ -11,7 +11,9 @@ from paperlink.errors import EngineUnavailable, PaperlinkError
 from paperlink.hashing import digest_file
 from paperlink.records import FileDigest, Record
 from paperlink.store import RecordStore
-from paperlink.verify import ERROR, MISMATCH, MISSING, OK, Check, Item
+from paperlink.verify import ERROR, FAILED, MISMATCH, MISSING, OK, Check, Item
+
+VERIFY_TAG = "verify-rerun"  # the tag of every record 'paperlink verify --rerun' makes
 
 
 def _ran_in_image(record: Record) -> bool:
@@ -91,7 +93,9 @@ class ImageChecker:
 
 
 class RerunChecker:
-    """Re-executes each record once (``paperlink rerun``) and compares the figure byte for byte."""
+    """Re-executes each record once (``paperlink rerun``) and compares each figure byte for byte and each
+    value as text. Every re-execution it makes is tagged ``verify-rerun`` (:data:`VERIFY_TAG`), so the
+    records a verification leaves, failed ones included, are told apart from the paper's runs."""
 
     def __init__(
         self, project: Project, store: RecordStore, *, image_archive: Path | None = None
@@ -101,21 +105,29 @@ class RerunChecker:
         self.image_archive = image_archive
         self._results: dict[str, Any] = {}
 
-    def __call__(self, item: Item, record: Record, output: FileDigest) -> Check:
+    def _rerun(self, record: Record) -> Any:
         from paperlink.rerun import rerun_record
 
         if record.label not in self._results:
             try:
                 self._results[record.label] = rerun_record(
-                    self.project, self.store, record.label, image_archive=self.image_archive
+                    self.project,
+                    self.store,
+                    record.label,
+                    image_archive=self.image_archive,
+                    tags=[VERIFY_TAG],
+                    reason=f"verification rerun of {record.label} (paperlink verify --rerun)",
                 )
             except PaperlinkError as exc:
                 self._results[record.label] = exc
-        result = self._results[record.label]
+        return self._results[record.label]
+
+    def __call__(self, item: Item, record: Record, output: FileDigest) -> Check:
+        result = self._rerun(record)
         if isinstance(result, PaperlinkError):
-            return Check(
-                "rerun", ERROR, f"{result.message}" + (f" ({result.hint})" if result.hint else "")
-            )
+            return _error(result)
+        if result.failed:
+            return Check("rerun", FAILED, result.failure())
         for compared in result.outputs:
             if compared.path == output.path:
                 if compared.status == "identical":
@@ -135,3 +147,28 @@ class RerunChecker:
         return Check(
             "rerun", MISSING, f"re-execution {result.record.label} did not report {output.path}"
         )
+
+    def check_value(self, item: Item, record: Record, name: str, value: str) -> Check:
+        """The value ``name`` must come out of the re-execution as the record has it."""
+        result = self._rerun(record)
+        if isinstance(result, PaperlinkError):
+            return _error(result)
+        if result.failed:
+            return Check("rerun", FAILED, result.failure())
+        again = next((v for v in result.values if v.name == name), None)
+        if again is None or again.rerun is None:
+            return Check(
+                "rerun", MISSING, f"re-execution {result.record.label} did not make value '{name}'"
+            )
+        if again.rerun != value:
+            return Check(
+                "rerun",
+                MISMATCH,
+                f"re-execution {result.record.label} made {name} = {again.rerun}, "
+                f"but record '{record.label}' says {value}",
+            )
+        return Check("rerun", OK, f"same in re-execution {result.record.label}")
+
+
+def _error(exc: PaperlinkError) -> Check:
+    return Check("rerun", ERROR, exc.message + (f" ({exc.hint})" if exc.hint else ""))

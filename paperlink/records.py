@@ -82,6 +82,20 @@ class FileDigest:
 
 
 @dataclass
+class ParameterSource:
+    """One place a parameter was set: a parameter file on the command line (``path``) or a ``key=value``
+    argument. Sumatra's rule decides which one the program used: an argument overrides a file, and a
+    later file overrides an earlier one."""
+
+    source: str  # "file" | "argument"
+    value: Any = None
+    path: str | None = None  # the parameter file, relative to the project root
+
+    def describe(self) -> str:
+        return f"file {self.path}" if self.source == "file" else self.source
+
+
+@dataclass
 class CodeVersion:
     """The code that ran: a git commit and, when the tree was dirty, the diff against it."""
 
@@ -199,7 +213,9 @@ class Record:
     working_directory: str = ""  # relative to the project root
     executable: Executable = field(default_factory=Executable)
     code: CodeVersion = field(default_factory=CodeVersion)
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)  # the effective values
+    # Where each parameter in ``parameters`` was set, in the order applied: the last one is effective.
+    parameter_sources: dict[str, list[ParameterSource]] = field(default_factory=dict)
     inputs: list[FileDigest] = field(default_factory=list)
     outputs: list[FileDigest] = field(default_factory=list)
     platform: Platform = field(default_factory=Platform)
@@ -246,6 +262,22 @@ class Record:
     @property
     def command(self) -> str:
         return " ".join(self.argv)
+
+    def parameter_source(self, key: str) -> str | None:
+        """Where the effective value of parameter ``key`` came from, and what it overrode, e.g.
+        ``argument (overrides file p2.json: 0.5)``; None when the record does not say."""
+        sources = self.parameter_sources.get(key)
+        if not sources:
+            return None
+        effective, *overridden = reversed(sources)
+        text = effective.describe()
+        if overridden:
+            text += (
+                " (overrides "
+                + ", ".join(f"{s.describe()}: {canonical_json(s.value)}" for s in overridden)
+                + ")"
+            )
+        return text
 
     def output(self, path: str) -> FileDigest | None:
         for item in self.outputs:

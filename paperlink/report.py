@@ -124,7 +124,11 @@ def show_text(record: Record) -> str:
     if record.parameters:
         add("Parameters")
         for key, value in sorted(record.parameters.items()):
-            add(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+            source = record.parameter_source(key)
+            add(
+                f"  {key} = {json.dumps(value, ensure_ascii=False)}"
+                + (f"  from {source}" if source else "")
+            )
     _files(out, "Inputs", record.inputs)
     _files(out, "Outputs", record.outputs)
     p = record.platform
@@ -184,8 +188,18 @@ def diff_text(result: RecordDiff) -> str:
         if d.section != section:
             section = d.section
             lines.append(f"{section}:")
-        lines.append(f"  {d.key}: {_short(d.left)}  ->  {_short(d.right)}")
+        left, right = _short(d.left), _short(d.right)
+        if d.left_source or d.right_source:
+            left += _from(d.left_source, d.left)
+            right += _from(d.right_source, d.right)
+        lines.append(f"  {d.key}: {left}  ->  {right}")
     return "\n".join(lines)
+
+
+def _from(source: str | None, value: Any) -> str:
+    if source:
+        return f" (from {source})"
+    return "" if value is None else " (source not recorded)"
 
 
 def _short(value: Any) -> str:

@@ -3,8 +3,10 @@
 The rerun happens on a scratch copy of the project: a git worktree at the recorded commit, the stored diff
 applied, the recorded inputs copied in (their digests checked). A container run goes back into the
 recorded image, by image ID (loaded from an archive when the engine lacks it), with the recorded
-``SOURCE_DATE_EPOCH``. Each recorded output is then identical, different or missing; the new record links
-to the original with ``links = {"rerun_of": LABEL}``.
+``SOURCE_DATE_EPOCH``. Each recorded output is then identical, different or missing, and so is each named
+value (``paperlink value``, ``*.values.json``); the new record links to the original with
+``links = {"rerun_of": LABEL}``. A re-execution that does not end as the original did (a non-zero exit, a
+signal) has failed, whatever its outputs: a script may write its figure before it crashes.
 """
 
 from __future__ import annotations
@@ -15,22 +17,24 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from paperlink.config import Project
-from paperlink.errors import ImageNotFound, RecordNotFound, RerunError, UsageError
-from paperlink.records import FileDigest, Record
+from paperlink.errors import ImageNotFound, PaperlinkError, RecordNotFound, RerunError, UsageError
+from paperlink.records import STATUS_FINISHED, FileDigest, Record
 from paperlink.runs import ProgressFactory, capture_container_run, capture_run
 from paperlink.store import RecordStore
+from paperlink.values import record_values
 
 IDENTICAL = "identical"
 DIFFERENT = "different"
 MISSING = "missing"
 NEW = "new"
+FAILED = "failed"  # the verdict of a re-execution that did not end as the original did
 
 
 @dataclass
@@ -42,27 +46,81 @@ class OutputComparison:
 
 
 @dataclass
+class ValueComparison:
+    name: str
+    status: str  # identical | different | missing | new
+    recorded: str | None = None
+    rerun: str | None = None
+
+
+@dataclass
 class RerunResult:
     original: str
     record: Record
     outputs: list[OutputComparison] = field(default_factory=list)
+    values: list[ValueComparison] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     scratch: str | None = None  # kept scratch copy, when asked for
+    # How the original ended; the re-execution must end the same way.
+    expected_status: str = STATUS_FINISHED
+    expected_exit_status: int | None = 0
+
+    @property
+    def failed(self) -> bool:
+        """True when the re-execution did not end as the original did (it exited non-zero, was killed)."""
+        outcome = self.record.outcome
+        return (outcome.status, outcome.exit_status) != (
+            self.expected_status,
+            self.expected_exit_status,
+        )
 
     @property
     def identical(self) -> bool:
-        """True when every recorded output came out byte for byte the same (new files do not count)."""
+        """True when the re-execution ended as the original did and every recorded output and value came
+        out the same (new files and values do not count)."""
         compared = [o for o in self.outputs if o.status != NEW]
-        return bool(compared) and all(o.status == IDENTICAL for o in compared)
+        values = [v for v in self.values if v.status != NEW]
+        return (
+            not self.failed
+            and bool(compared)
+            and all(o.status == IDENTICAL for o in compared)
+            and all(v.status == IDENTICAL for v in values)
+        )
+
+    @property
+    def verdict(self) -> str:
+        """``failed``, ``identical`` or ``different``."""
+        if self.failed:
+            return FAILED
+        return IDENTICAL if self.identical else DIFFERENT
+
+    def failure(self) -> str:
+        """How the re-execution ended, against how the original did, in words."""
+        outcome = self.record.outcome
+        how = outcome.status + (f" (exit {outcome.exit_status})" if outcome.exit_status else "")
+        if outcome.signal:
+            how += f", signal {outcome.signal}"
+        if outcome.error:
+            how += f": {outcome.error}"
+        expected = self.expected_status + (
+            f" (exit {self.expected_exit_status})" if self.expected_exit_status else ""
+        )
+        return (
+            f"re-execution {self.record.label} of '{self.original}' {how}, but the original "
+            f"{expected}; see 'paperlink show {self.record.label} --stderr'"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "original": self.original,
             "rerun": self.record.label,
             "identical": self.identical,
+            "failed": self.failed,
+            "verdict": self.verdict,
             "status": self.record.outcome.status,
             "exit_status": self.record.outcome.exit_status,
             "outputs": [dataclasses.asdict(o) for o in self.outputs],
+            "values": [dataclasses.asdict(v) for v in self.values],
             "warnings": list(self.warnings),
             "scratch": self.scratch,
         }
@@ -76,12 +134,16 @@ def rerun_record(
     image_archive: Path | None = None,
     new_label: str | None = None,
     keep: bool = False,
+    tags: Iterable[str] = (),
+    reason: str | None = None,
     engine: Any = None,
     stdout_sink: BinaryIO | None = None,
     stderr_sink: BinaryIO | None = None,
     on_progress: ProgressFactory | None = None,
 ) -> RerunResult:
-    """Re-execute record ``label`` and compare its outputs with the recorded ones.
+    """Re-execute record ``label`` and compare its outputs and values with the recorded ones.
+
+    The new record gets ``tags`` and ``reason`` (default: "rerun of LABEL").
 
     Raises :class:`RerunError` when the code or an input cannot be restored, :class:`ImageNotFound` when
     the recorded image is neither in the engine nor in ``image_archive``, :class:`ImageMismatch` when the
@@ -140,7 +202,8 @@ def rerun_record(
         ]
         common: dict[str, Any] = dict(
             label=new_label,
-            reason=f"rerun of {label}",
+            tags=tags,
+            reason=reason or f"rerun of {label}",
             outputs=declared,
             source_date_epoch=original.source_date_epoch,
             stdout_sink=stdout_sink,
@@ -171,7 +234,16 @@ def rerun_record(
             outputs=compare_outputs(original.outputs, record.outputs),
             warnings=warnings,
             scratch=str(root) if keep else None,
+            expected_status=original.outcome.status,
+            expected_exit_status=original.outcome.exit_status,
         )
+        try:  # while the scratch copy, with the re-execution's values files, is still there
+            result.values = compare_values(
+                record_values(project, store, original),
+                record_values(scratch_project, store, record),
+            )
+        except PaperlinkError as exc:
+            warnings.append(f"values not compared: {exc.message}")
         return result
     finally:
         if not keep:
@@ -268,6 +340,22 @@ def compare_outputs(recorded: list[FileDigest], rerun: list[FileDigest]) -> list
     for path, again in sorted(made.items()):
         if again.kind == "file":
             result.append(OutputComparison(path, NEW, None, again.sha256))
+    return result
+
+
+def compare_values(recorded: dict[str, str], rerun: dict[str, str]) -> list[ValueComparison]:
+    """Each recorded named value as identical, different or missing in the rerun; values only the rerun
+    made are ``new``."""
+    result = []
+    for name in sorted(recorded.keys() | rerun.keys()):
+        before, after = recorded.get(name), rerun.get(name)
+        if before is None:
+            status = NEW
+        elif after is None:
+            status = MISSING
+        else:
+            status = IDENTICAL if before == after else DIFFERENT
+        result.append(ValueComparison(name, status, before, after))
     return result
 
 

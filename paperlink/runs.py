@@ -36,6 +36,7 @@ from paperlink.environment import (
 from paperlink.errors import CaptureError, ContainerError, ExitCode, ImageMismatch, UsageError
 from paperlink.filestate import DigestCache, FileState, changed_paths, doubtful, snapshot_tree
 from paperlink.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.parameters import merge_parameters
 from paperlink.records import (
     STATUS_FAILED,
     STATUS_FINISHED,
@@ -161,15 +162,20 @@ class RunCapture:
         if script is not None:
             code.version.main_script = self._file_digest(script, role="script")
         inputs = [self._file_digest(p) for p in self.inputs]
-        parameters: dict[str, Any] = dict(values)
+        from_files: list[tuple[str, dict[str, Any]]] = []
         for path in parameter_files:
             item = self._file_digest(path, role="parameters")
             inputs.append(item)
             content = path.read_bytes()
             if item.sha256:
                 self.store.put_blob(content, item.sha256)
-            for key, value in _parse_parameters(path, content).items():
-                parameters[key] = redact_parameter(key, value, self.environ)
+            entries = {
+                key: redact_parameter(key, value, self.environ)
+                for key, value in _parse_parameters(path, content).items()
+            }
+            from_files.append((item.path, entries))
+        # Sumatra's rule: key=value arguments override the parameter files' entries.
+        parameters, parameter_sources = merge_parameters(from_files, values)
         epoch = self._epoch(code.version.commit_time, start)
         self.environ["SOURCE_DATE_EPOCH"] = str(epoch)
         if self.probe:
@@ -189,6 +195,7 @@ class RunCapture:
             ),
             code=code.version,
             parameters=parameters,
+            parameter_sources=parameter_sources,
             inputs=inputs,
             platform=collect_platform(),
             environment=recorded_environment(self.environ, project.env_allow),
@@ -201,6 +208,9 @@ class RunCapture:
             paperlink_version=__version__,
         )
         record.label = self.store.start_record(record, label_is_default=self.label is None)
+        # 'paperlink value' (any paperlink command) the program calls finds this store, also from a
+        # rerun's scratch copy, which has no store of its own. Not recorded: it names this machine's path.
+        self.environ["PAPERLINK_STORE"] = str(self.store.path.resolve())
         if self._probe is not None:
             self._probe.start()
         self.record = record

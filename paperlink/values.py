@@ -3,7 +3,9 @@
 A run's values live in JSON outputs named ``values.json`` or ``*.values.json`` (a flat object; nested
 objects give dotted names). ``paperlink value NAME VALUE`` called inside ``paperlink run`` merges one value
 into ``<outputs>/<LABEL>.values.json`` of the running record, found through the process tree, and keeps every
-version of that file in the store, so a later run that overwrites it does not lose the values.
+version of that file in the store, so a later run that overwrites it does not lose the values. Inside a
+rerun the file is the original's (named after the original's label, not the rerun's), so the re-execution
+writes the output the record names and the two can be compared.
 """
 
 from __future__ import annotations
@@ -75,12 +77,26 @@ def running_label(store: RecordStore) -> str:
     )
 
 
+def first_run(store: RecordStore, label: str) -> str:
+    """The label of the run that ``label`` re-executes (following ``rerun_of`` links), or ``label``."""
+    seen = {label}
+    while True:
+        try:
+            earlier = store.get(label).links.get("rerun_of")
+        except RecordNotFound:
+            return label
+        if not earlier or earlier in seen:
+            return label
+        seen.add(earlier)
+        label = earlier
+
+
 def set_value(project: Project, store: RecordStore, name: str, value: str) -> tuple[str, Path]:
     """Record ``name = value`` for the running record; returns its label and the values file."""
     if not _NAME.match(name):
         raise UsageError(f"invalid value name {name!r}: 1-200 characters without spaces")
     label = running_label(store)
-    path = values_path(project, label)
+    path = values_path(project, first_run(store, label))
     values: dict[str, Any] = {}
     if path.is_file():
         try:

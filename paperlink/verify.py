@@ -2,8 +2,8 @@
 the archive and, on request, in a re-execution.
 
 :func:`verify_manuscript` scans the manuscript, resolves each reference to its record's output and runs the
-checks asked for; each check gives OK, MISMATCH, MISSING, NOT ARCHIVED or ERROR with a reason that says
-what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
+checks asked for; each check gives OK, MISMATCH, MISSING, NOT ARCHIVED, FAILED (a re-execution that did not
+end as the original did) or ERROR with a reason that says what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ OK = "OK"
 MISMATCH = "MISMATCH"
 MISSING = "MISSING"
 NOT_ARCHIVED = "NOT ARCHIVED"
+FAILED = "FAILED"  # a re-execution exited non-zero or was killed: the record does not reproduce
 ERROR = "ERROR"
 # Worst first: an item's status is the worst of its checks.
-_SEVERITY = {ERROR: 4, MISMATCH: 3, MISSING: 2, NOT_ARCHIVED: 1, OK: 0}
+_SEVERITY = {ERROR: 5, FAILED: 4, MISMATCH: 3, MISSING: 2, NOT_ARCHIVED: 1, OK: 0}
 
 
 @dataclass
@@ -97,10 +98,13 @@ class Report:
 
 
 ExtraCheck = Callable[[Item, Record, FileDigest], Check | None]
+# A check of a named value: the item, its record, the value's name and the value the record made.
+ValueCheck = Callable[[Item, Record, str, str], Check | None]
 
 
 class Verifier:
-    """Runs the checks for one project; extra checks (PDF, archive, image, rerun) plug in as callables."""
+    """Runs the checks for one project; extra checks (PDF, archive, image, rerun) plug in as callables,
+    for figures (``extra_checks``) and for values (``value_checks``)."""
 
     def __init__(
         self,
@@ -109,11 +113,13 @@ class Verifier:
         *,
         cache: DigestCache | None = None,
         extra_checks: list[ExtraCheck] | None = None,
+        value_checks: list[ValueCheck] | None = None,
     ) -> None:
         self.project = project
         self.store = store
         self.cache = cache or DigestCache(store, root=project.root)
         self.extra_checks = list(extra_checks or [])
+        self.value_checks = list(value_checks or [])
         self._records: dict[str, Record | PaperlinkError] = {}
 
     def record(self, label: str) -> Record:
@@ -225,7 +231,8 @@ class Verifier:
 
         item = Item(reference, "value", where, label=label, path=name)
         try:
-            values = record_values(self.project, self.store, self.record(label))
+            record = self.record(label)
+            values = record_values(self.project, self.store, record)
         except PaperlinkError as exc:
             item.checks.append(Check("record", MISSING, _one_line(exc)))
             return item
@@ -245,6 +252,11 @@ class Verifier:
             )
         else:
             item.checks.append(Check("value", OK, f"{name} = {values[name]}"))
+        if name in values:
+            for extra in self.value_checks:
+                check = extra(item, record, name, values[name])
+                if check is not None:
+                    item.checks.append(check)
         return item
 
     def _disk(self, output: FileDigest, found: Digests | CaptureError | None) -> Check:
@@ -294,11 +306,12 @@ def verify_manuscript(
     source: str | os.PathLike[str],
     *,
     extra_checks: list[ExtraCheck] | None = None,
+    value_checks: list[ValueCheck] | None = None,
 ) -> Report:
     """Check every figure and value ``source`` uses: a .tex manuscript (and the files it inputs) or a PDF
     compiled with paperlink.sty (its embedded manifest). Raises :class:`LatexError` for a PDF without one."""
     path = Path(source)
-    verifier = Verifier(project, store, extra_checks=extra_checks)
+    verifier = Verifier(project, store, extra_checks=extra_checks, value_checks=value_checks)
     if path.suffix.lower() == ".pdf":
         from paperlink.latex import read_pdf_manifest
 

@@ -304,3 +304,77 @@ def test_second_run_reuses_cached_tool_answers(project_dir: Path) -> None:
     )
     run_cli("run", "-q", "--label", "c2", "--", "python3", "make_figure.py")
     assert record_of("c2").packages == record_of("c1").packages
+
+
+# The program merges its parameters as Sumatra does: the file first, then key=value arguments over it.
+PLOT = """import json, pathlib, sys
+params = json.loads(pathlib.Path(sys.argv[1]).read_text())
+def flat(prefix, value, into):
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            flat(f"{prefix}.{key}" if prefix else key, item, into)
+    else:
+        into[prefix] = value
+    return into
+used = flat("", params, {})
+for arg in sys.argv[2:]:
+    key, _, value = arg.partition("=")
+    try:
+        value = json.loads(value)
+    except ValueError:
+        pass
+    used = {k: v for k, v in used.items() if not k.startswith(key + ".")}
+    used[key] = value
+pathlib.Path("results").mkdir(exist_ok=True)
+pathlib.Path("results/used.json").write_text(json.dumps(used, sort_keys=True))
+"""
+
+
+def test_arguments_override_the_parameter_file_and_the_record_says_so(project_dir: Path) -> None:
+    (project_dir / "plot.py").write_text(PLOT)
+    (project_dir / "p2.json").write_text(
+        json.dumps({"slope": 0.5, "model": {"alpha": 1, "beta": 2}, "name": "base"})
+    )
+    run_cli("run", "-q", "--label", "file-only", "--", "python3", "plot.py", "p2.json")
+    run_cli("run", "-q", "--label", "override", "--",
+            "python3", "plot.py", "p2.json", "slope=0.75", "model.alpha=2")  # fmt: skip
+    used = json.loads((project_dir / "results" / "used.json").read_text())
+    record = record_of("override")
+    assert used == {"slope": 0.75, "model.alpha": 2, "model.beta": 2, "name": "base"}
+    assert record.parameters == used
+    sources = {
+        key: [(s.source, s.path, s.value) for s in found]
+        for key, found in record.parameter_sources.items()
+    }
+    assert sources == {
+        "slope": [("file", "p2.json", 0.5), ("argument", None, 0.75)],
+        "model.alpha": [("file", "p2.json", 1), ("argument", None, 2)],
+        "model.beta": [("file", "p2.json", 2)],
+        "name": [("file", "p2.json", "base")],
+    }
+    shown = run_cli("show", "override").output
+    assert "slope = 0.75  from argument (overrides file p2.json: 0.5)" in shown
+    assert "model.beta = 2  from file p2.json" in shown
+    diff = run_cli("diff", "file-only", "override").output
+    assert (
+        "slope: 0.5 (from file p2.json)  ->  0.75 (from argument (overrides file p2.json: 0.5))"
+        in diff
+    )
+    differences = json.loads(run_cli("diff", "file-only", "override", "--json").output)
+    slope = next(d for d in differences["differences"] if d["key"] == "slope")
+    assert (slope["left"], slope["right"]) == (0.5, 0.75)
+    assert slope["right_source"] == "argument (overrides file p2.json: 0.5)"
+
+
+def test_an_argument_naming_a_table_replaces_all_of_it(project_dir: Path) -> None:
+    (project_dir / "plot.py").write_text(PLOT)
+    (project_dir / "p2.json").write_text(json.dumps({"model": {"alpha": 1, "beta": 2}}))
+    run_cli("run", "-q", "--label", "table", "--",
+            "python3", "plot.py", "p2.json", 'model={"alpha": 3}')  # fmt: skip
+    used = json.loads((project_dir / "results" / "used.json").read_text())
+    record = record_of("table")
+    assert record.parameters == used == {"model": {"alpha": 3}}
+    assert [(s.source, s.value) for s in record.parameter_sources["model"]] == [
+        ("file", {"alpha": 1, "beta": 2}),
+        ("argument", {"alpha": 3}),
+    ]

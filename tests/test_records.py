@@ -8,6 +8,7 @@ from paperlink.errors import UsageError
 from paperlink.records import (
     ContainerRef,
     FileDigest,
+    ParameterSource,
     Publication,
     Record,
     canonical_json,
@@ -32,6 +33,13 @@ def sample() -> Record:
             image_id="sha256:" + "d" * 64, repo_digests=["r@sha256:" + "e" * 64]
         ),
         parameters={"alpha": 0.5, "model.depth": 3},
+        parameter_sources={
+            "alpha": [
+                ParameterSource("file", 0.25, "params.json"),
+                ParameterSource("argument", 0.5),
+            ],
+            "model.depth": [ParameterSource("file", 3, "params.json")],
+        },
         tags=["draft"],
     )
 
@@ -39,6 +47,16 @@ def sample() -> Record:
 def test_round_trip_through_json_is_lossless() -> None:
     record = sample()
     assert Record.from_json(record.to_json()) == record
+
+
+def test_parameter_source_names_the_effective_source_and_what_it_overrode() -> None:
+    record = sample()
+    assert record.parameter_source("alpha") == "argument (overrides file params.json: 0.25)"
+    assert record.parameter_source("model.depth") == "file params.json"
+    assert record.parameter_source("unknown") is None
+    assert (
+        Record.from_dict(json.loads((DATA / "record-v1.json").read_text())).parameter_sources == {}
+    )
 
 
 def test_canonical_json_is_sorted_and_compact() -> None:

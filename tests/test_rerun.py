@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image
+from fixtures_rerun import valued_project
 from helpers import git, run_cli
 
 from paperlink.records import FileDigest
@@ -240,3 +241,45 @@ def test_rerun_needs_a_git_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     run_cli("run", "--label", "ng", "--", sys.executable, "-c", "print(1)")
     result = run_cli("rerun", "ng", ok=False)
     assert result.exit_code == 1 and "has no git commit" in result.output
+
+
+def test_rerun_of_a_run_that_records_values(project_dir: Path) -> None:
+    valued_project(project_dir)
+    result = run_cli("rerun", "orig", "--json")
+    data = json.loads(result.stdout)
+    assert data["verdict"] == IDENTICAL and data["identical"] is True and not data["failed"]
+    assert data["status"] == "finished" and data["exit_status"] == 0
+    assert {o["path"]: o["status"] for o in data["outputs"]} == {
+        "figures/fit.svg": IDENTICAL,
+        "results/orig.values.json": IDENTICAL,  # the original's file, not one named after the rerun
+    }
+    assert {v["name"]: (v["status"], v["rerun"]) for v in data["values"]} == {
+        "n": (IDENTICAL, "12"),
+        "slope": (IDENTICAL, "0.42"),
+    }
+    text = run_cli("rerun", "orig").output
+    assert "identical  slope = 0.42" in text and "all outputs identical" in text
+
+
+def test_a_rerun_that_fails_after_writing_its_figure_is_a_failure(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    valued_project(project_dir)
+    monkeypatch.setenv("LOCAL_MISSING", "exit")
+    result = run_cli("rerun", "orig", ok=False)
+    assert result.exit_code == 3
+    assert "identical  figures/fit.svg" in result.output  # the figure alone would pass
+    assert "failed (exit 2), but the original finished" in result.output
+    data = json.loads(run_cli("rerun", "orig", "--json", ok=False).stdout)
+    assert data["verdict"] == "failed" and data["failed"] and not data["identical"]
+
+
+def test_a_rerun_with_another_value_differs(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    valued_project(project_dir)
+    monkeypatch.setenv("LOCAL_MISSING", "other-value")
+    result = run_cli("rerun", "orig", ok=False)
+    assert result.exit_code == 3
+    assert "different  slope = 0.42 -> 0.99" in result.output
+    assert "identical  n = 12" in result.output and "outputs differ" in result.output

@@ -2,6 +2,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+from fixtures_rerun import valued_project
 from helpers import paperlink_process, run_cli
 
 from paperlink.hashing import digest_file
@@ -323,3 +325,63 @@ def test_a_path_from_the_manuscript_folder_names_the_output_as_the_package_accep
     relative, wrong = report["items"]
     assert relative["status"] == "OK"  # what \includegraphics opens from paper/
     assert wrong["status"] == "MISSING" and "has no output 'a.svg'" in wrong["reason"]
+
+
+def valued_paper(project_dir: Path) -> None:
+    """Run 'orig' of the committed fit.py (tests/fixtures_rerun.py) and a manuscript that uses its figure
+    and both its values."""
+    valued_project(project_dir)
+    manuscript(
+        project_dir,
+        "\\plincludegraphics{orig:figures/fit.svg}\nSlope \\plvalue{orig:slope}, "
+        "n \\plvalue{orig:n}.\n",
+    )
+
+
+def rerun_records(project_dir: Path) -> list[dict]:  # type: ignore[type-arg]
+    listed = json.loads(run_cli("list", "--json").output)
+    return [r for r in listed if r["label"] != "orig"]
+
+
+def test_verify_rerun_checks_figures_and_values_and_tags_its_records(project_dir: Path) -> None:
+    valued_paper(project_dir)
+    report = json.loads(run_cli("verify", "paper/main.tex", "--rerun", "--json").output)
+    assert report["ok"] and report["exit_code"] == 0
+    for item in report["items"]:
+        assert {c["name"]: c["status"] for c in item["checks"]}["rerun"] == "OK", item
+    (again,) = rerun_records(project_dir)
+    assert again["tags"] == ["verify-rerun"]
+
+
+@pytest.mark.parametrize(
+    ("how", "ended"), [("exit", "failed (exit 2)"), ("kill", "killed (exit 137), signal 9")]
+)
+def test_verify_rerun_fails_when_the_re_execution_fails(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch, how: str, ended: str
+) -> None:
+    valued_paper(project_dir)
+    monkeypatch.setenv("LOCAL_MISSING", how)
+    done = paperlink_process("verify", "paper/main.tex", "--rerun")
+    out = done.stdout.decode()
+    assert done.returncode == 3, out
+    assert "all OK" not in out and "3 checked, 3 not OK (exit 3)." in out
+    report = json.loads(run_cli("verify", "paper/main.tex", "--rerun", "--json", ok=False).output)
+    assert [item["status"] for item in report["items"]] == ["FAILED"] * 3
+    assert f"{ended}, but the original finished" in report["items"][0]["reason"]
+    # The failed re-executions are in the store, each tagged as a verification rerun.
+    failed = rerun_records(project_dir)
+    assert len(failed) == 2 and all(r["tags"] == ["verify-rerun"] for r in failed)
+    assert {r["status"] for r in failed} == {"failed" if how == "exit" else "killed"}
+
+
+def test_verify_rerun_compares_values(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    valued_paper(project_dir)
+    monkeypatch.setenv("LOCAL_MISSING", "other-value")
+    report = json.loads(run_cli("verify", "paper/main.tex", "--rerun", "--json", ok=False).output)
+    assert report["exit_code"] == 3
+    figure, slope, n = report["items"]
+    # The values file differs, but the figure is the same bytes.
+    assert figure["status"] == "OK"
+    assert slope["status"] == "MISMATCH"
+    assert "made slope = 0.99, but record 'orig' says 0.42" in slope["reason"]
+    assert n["status"] == "OK" and "rerun (same in re-execution" in n["reason"]

@@ -147,6 +147,28 @@ def test_compare_page_shows_what_differs(study: Study, serve) -> None:
     assert "Nothing that matters for reproducing the result differs" in same
 
 
+def test_record_and_compare_pages_show_the_parameter_used_and_its_source(
+    project_dir: Path, serve
+) -> None:
+    (project_dir / "plot.py").write_text("print('plotting')\n")
+    (project_dir / "p2.json").write_text(json.dumps({"slope": 0.5, "seed": 1}))
+    run_cli("run", "-q", "--label", "base", "--", "python3", "plot.py", "p2.json")
+    run_cli("run", "-q", "--label", "steep", "--", "python3", "plot.py", "p2.json", "slope=0.75")
+    viewer = serve(project_dir)
+    record = viewer.text("/records/steep")
+    assert (
+        '<tr><th scope="row">slope</th><td><code>0.75</code></td>'
+        '<td class="source">argument (overrides file p2.json: 0.5)</td></tr>'
+    ) in record
+    assert '<td class="source">file p2.json</td>' in record  # seed
+    compare = viewer.text("/compare/base/steep")
+    assert '<code>0.5</code><br><small class="source">from file p2.json</small>' in compare
+    assert (
+        '<code>0.75</code><br><small class="source">from argument (overrides file p2.json: 0.5)'
+        in compare
+    )
+
+
 def test_compare_form_redirects_to_the_stable_url(study: Study, serve) -> None:
     viewer = serve(study.root)
     status, headers, _ = viewer.get("/compare?left=baseline&right=tuned")

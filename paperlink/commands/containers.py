@@ -159,9 +159,10 @@ def rerun(
     keep: bool,
     as_json: bool,
 ) -> None:
-    """Re-execute record LABEL on a scratch copy and compare its outputs byte for byte.
+    """Re-execute record LABEL on a scratch copy and compare its outputs byte for byte and its values.
 
-    Exits 0 only when every recorded output is identical (3 otherwise)."""
+    Exits 0 only when the re-execution ends as the original did and every recorded output and value is
+    identical (3 otherwise: different, missing, or the re-execution failed)."""
     from paperlink.progress import file_progress
     from paperlink.rerun import rerun_record
 
@@ -185,12 +186,18 @@ def rerun(
     else:
         for item in result.outputs:
             click.echo(f"{item.status:<10} {item.path}")
+        for value in result.values:
+            shown = {"different": f"{value.recorded} -> {value.rerun}", "missing": value.recorded}
+            click.echo(f"{value.status:<10} {value.name} = {shown.get(value.status, value.rerun)}")
         outcome = result.record.outcome
-        verdict = "all outputs identical" if result.identical else "outputs differ"
-        click.echo(
-            f"rerun {result.record.label} of {label}: {outcome.status} (exit "
-            f"{outcome.exit_status}); {verdict}"
-        )
+        if result.failed:
+            click.echo(result.failure())
+        else:
+            verdict = "all outputs identical" if result.identical else "outputs differ"
+            click.echo(
+                f"rerun {result.record.label} of {label}: {outcome.status} (exit "
+                f"{outcome.exit_status}); {verdict}"
+            )
         if result.scratch:
             click.echo(f"scratch copy kept in {result.scratch}")
     ctx.exit(ExitCode.OK if result.identical else ExitCode.MISMATCH)

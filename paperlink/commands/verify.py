@@ -35,7 +35,11 @@ from paperlink.commands.common import store as _store
     help="API base of the archive server (default: the one each record was published to).",
 )
 @click.option(
-    "--rerun", "rerun", is_flag=True, help="Also re-execute each record and compare byte for byte."
+    "--rerun",
+    "rerun",
+    is_flag=True,
+    help="Also re-execute each record and compare its figures byte for byte and its values; a "
+    "re-execution that fails is FAILED. Its records are tagged verify-rerun.",
 )
 @click.option(
     "--image-archive",
@@ -110,12 +114,15 @@ def _verify_project(
     import os
 
     from paperlink.envcheck import ImageChecker, RerunChecker
-    from paperlink.verify import ExtraCheck, verify_manuscript
+    from paperlink.verify import ExtraCheck, ValueCheck, verify_manuscript
 
     project, store = _store(ctx)
     extra: list[ExtraCheck] = [ImageChecker(project, image_archive=image_archive)]
+    value_checks: list[ValueCheck] = []
     if rerun:
-        extra.append(RerunChecker(project, store, image_archive=image_archive))
+        rerunner = RerunChecker(project, store, image_archive=image_archive)
+        extra.append(rerunner)
+        value_checks.append(rerunner.check_value)
     if check_archive:
         from paperlink.archivecheck import ArchiveChecker
 
@@ -127,4 +134,4 @@ def _verify_project(
         )
         ctx.call_on_close(checker.close)
         extra.append(checker)
-    return verify_manuscript(project, store, source, extra_checks=extra)
+    return verify_manuscript(project, store, source, extra_checks=extra, value_checks=value_checks)
