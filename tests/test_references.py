@@ -152,9 +152,7 @@ def test_failures_say_what_to_write(
         ("a" * 20 + " " + "a" * 19, None),
     ],
 )
-def test_digest_pins_are_bare_or_prefixed_hex(
-    written: str, parsed: tuple[str, str] | None
-) -> None:
+def test_digest_pins_are_bare_or_prefixed_hex(written: str, parsed: tuple[str, str] | None) -> None:
     ref = Reference.parse("run")
     if parsed is not None:
         assert parse_digest(ref, written) == parsed
@@ -234,9 +232,7 @@ def _add(root: Path, label: str, files: dict[str, bytes]) -> None:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
         digests = digest_file(root / name)
-        outputs.append(
-            FileDigest(name, digests.size, digests.sha256, digests.md5, digests.sha1)
-        )
+        outputs.append(FileDigest(name, digests.size, digests.sha256, digests.md5, digests.sha1))
     try:
         store.add_record(
             Record(
@@ -353,20 +349,20 @@ def test_latex_verify_the_viewer_and_the_compile_resolve_every_reference_alike(
     finally:
         store.close()
     for number, (outcome, message) in enumerate(python):
-        line = FIRST_LINE + number
+        line, case = FIRST_LINE + number, CASES[number]
         view = next(v for v in views if any(u.line == line for u in v.uses))
         pins = [p for p in view.digest_problems if re.match(rf"main\.tex:{line}[ :]", p)]
         if not message:
-            assert (view.path, view.problem, pins) == (outcome, None, []), CASES[number]
+            assert (view.path, view.problem, pins) == (outcome, None, []), case
         elif outcome == DIGEST_MISMATCH:
-            digest = _digest_option(CASES[number][0], root)
-            assert (view.path, view.problem) == (FIG, None), CASES[number]
-            assert pins == [f"main.tex:{line} pins {digest}, not the record's digest"], CASES[number]
+            digest = _digest_option(case[0], root)
+            assert (view.path, view.problem) == (FIG, None), case
+            assert pins == [f"main.tex:{line} pins {digest}, not the record's digest"], case
         elif outcome == BAD_DIGEST:
-            assert (view.path, view.problem) == (FIG, None), CASES[number]
-            assert pins == [f"main.tex:{line}: {message}"], CASES[number]
+            assert (view.path, view.problem) == (FIG, None), case
+            assert pins == [f"main.tex:{line}: {message}"], case
         else:
-            assert view.problem is not None and view.problem.startswith(message), CASES[number]
+            assert view.problem is not None and view.problem.startswith(message), case
 
     # paperlink.sty, once with the generator's reference table and once resolving every reference
     # itself (data for all records, no table): the same outcome, in the same words.
