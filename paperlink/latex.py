@@ -5,8 +5,8 @@ per value a run produced), and one ``\\paperlinkfigure{REF}{LABEL}{INDEX}`` per 
 manuscript makes, so the package finds a figure with one lookup; it is rendered with jinja2, and
 ``paperlink.sty`` does all the checking at compile time. Every string that travels into TeX is escaped here:
 labels, paths and URLs as ``\\plU{N}`` where the package's data catcodes need it (:func:`tex_string`), free
-text through pylatexenc. The same resolution rules as the package (``LABEL``, ``LABEL:PATH``,
-``LABEL?FRAGMENT``) check a manuscript before anyone compiles it.
+text through pylatexenc. The resolver the package mirrors (:mod:`paperlink.references`: ``LABEL``,
+``LABEL:PATH``, ``LABEL?FRAGMENT``, ``digest=``) checks a manuscript before anyone compiles it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,14 @@ from paperlink.config import Project, atomic_write_bytes, atomic_write_text
 from paperlink.errors import LatexError
 from paperlink.manuscript import Reference, Use, scan_manuscript
 from paperlink.records import STATUS_FINISHED, Record
-from paperlink.references import is_image, tex_path
+from paperlink.references import (
+    ReferenceError,
+    check_digest,
+    is_image,
+    resolve_path,
+    tex_path,
+    unknown_label,
+)
 from paperlink.resources import latex_source, template_source
 from paperlink.store import RecordStore
 from paperlink.values import record_values
@@ -38,10 +45,6 @@ STY_FILES = ("paperlink.sty", "sumatra.sty")
 BIB_FILE = "paperlink.bib"
 MANIFEST_NAME = "paperlink-manifest.json"
 DEFAULT_BASE_URL = "http://127.0.0.1:8008"
-# What \includegraphics takes on at least one engine; other outputs can still be named with LABEL:PATH.
-IMAGE_SUFFIXES = frozenset(
-    {".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".mps", ".jbig2", ".jb2"}
-)
 # Data version 2: paperlink.sty reads the data file with # $ % & ^ _ ~ and bytes 128-255 as plain characters.
 DATA_VERSION = 2
 _ESCAPED = frozenset("\\{}")
@@ -332,39 +335,12 @@ def collect_data(
 
 # -- resolving, as paperlink.sty does ---------------------------------------------------------------------
 def resolve_figure(reference: Reference, data: LatexData) -> FigureEntry:
-    """The output ``reference`` names; raises :class:`LatexError` as the package would stop."""
-    outputs = [e for e in data.figures if e.label == reference.label]
-    known = {e.label for e in data.figures} | {v.label for v in data.values}
-    if reference.label not in known:
-        raise LatexError(
-            f"no record labelled '{reference.label}'",
-            hint="check the label ('paperlink list' shows them)",
-        )
-    listing = ", ".join(e.path for e in outputs) or "none"
-    if reference.path is not None:
-        hits = [e for e in outputs if reference.path in (e.path, e.file)]
-        if not hits:
-            raise LatexError(
-                f"record '{reference.label}' has no output '{reference.path}' (outputs: {listing})"
-            )
-    elif reference.fragment is not None:
-        hits = [e for e in outputs if reference.fragment in e.path]
-        if not hits:
-            raise LatexError(
-                f"no output of record '{reference.label}' contains '{reference.fragment}' "
-                f"(outputs: {listing})"
-            )
-    else:
-        hits = [e for e in outputs if e.kind == "image"]
-        if not hits:
-            raise LatexError(f"record '{reference.label}' has no image output (outputs: {listing})")
-    if len(hits) > 1:
-        raise LatexError(
-            f"'{reference}' is ambiguous: record '{reference.label}' has several matching outputs: "
-            + ", ".join(e.path for e in hits),
-            hint=f"name one exactly with '{reference.label}:PATH'",
-        )
-    return hits[0]
+    """The output ``reference`` names among the data file's; raises :class:`ReferenceError` with the
+    message the package would stop with (references.py holds the rules)."""
+    if not _declares(data, reference.label):
+        raise unknown_label(reference)
+    outputs = {e.path: e for e in data.figures if e.label == reference.label}
+    return outputs[resolve_path(reference, outputs, {p: e.file for p, e in outputs.items()})]
 
 
 def resolve_value(reference: Reference, data: LatexData) -> ValueEntry:
@@ -394,25 +370,12 @@ def check_uses(
             else:
                 entry = resolve_figure(use.reference, data)
                 if use.digest is not None:
-                    _check_digest(use, entry)
-        except LatexError as exc:
+                    check_digest(use.reference, use.digest, entry.label, entry)
+        except (LatexError, ReferenceError) as exc:
             problems.append(Problem(use, exc.message))
             continue
         resolved.append((use, entry))
     return resolved, problems
-
-
-def _check_digest(use: Use, entry: FigureEntry) -> None:
-    given = (use.digest or "").strip().lower()
-    algorithm = {40: "sha1", 64: "sha256", 32: "md5"}.get(len(given))
-    if algorithm is None or not re.fullmatch(r"[0-9a-f]+", given):
-        raise LatexError(f"digest={use.digest} is not a sha1, sha256 or md5 hex digest")
-    recorded = str(getattr(entry, algorithm)).lower()
-    if recorded != given:
-        raise LatexError(
-            f"figure '{use.reference}' ({entry.path}): the manuscript expects {algorithm}:{given} "
-            f"but record '{entry.label}' says {algorithm}:{recorded}"
-        )
 
 
 # -- writing ---------------------------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from typing import Any
 from paperlink.config import Project
 from paperlink.errors import CaptureError, ExitCode, LatexError, PaperlinkError, RecordNotFound
 from paperlink.filestate import DigestCache
-from paperlink.hashing import Digests, algorithm_of, strip_algorithm
+from paperlink.hashing import Digests
 from paperlink.manuscript import Use, scan_manuscript
 from paperlink.records import FileDigest, Record
-from paperlink.references import resolve_output
+from paperlink.references import ReferenceError, check_digest, resolve_output, unknown_label
 from paperlink.store import RecordStore
 
 OK = "OK"
@@ -150,14 +150,17 @@ class Verifier:
             item = Item(str(use.reference), "figure", where, label=use.reference.label)
             report.items.append(item)
             try:
-                record = self.record(use.reference.label)
+                try:
+                    record = self.record(use.reference.label)
+                except RecordNotFound as exc:
+                    raise unknown_label(use.reference, exc.hint) from exc
                 output = resolve_output(
                     record, use.reference, root=self.project.root, folder=folder
                 )
             except PaperlinkError as exc:
                 item.checks.append(Check("record", MISSING, _one_line(exc)))
                 continue
-            first = [_tex_digest(use.digest, output)] if use.digest else []
+            first = [_tex_digest(use, record, output)] if use.digest is not None else []
             figures.append((item, record, output, first))
         self._check_figures(figures)
         return report
@@ -280,20 +283,13 @@ def compare_digests(name: str, what: str, found: Digests, expected: FileDigest) 
     )
 
 
-def _tex_digest(written: str, output: FileDigest) -> Check:
+def _tex_digest(use: Use, record: Record, output: FileDigest) -> Check:
+    """The ``digest=`` the manuscript pins, against the record (the rule of references.py)."""
     try:
-        algorithm = algorithm_of(written)
-    except CaptureError as exc:
-        return Check("tex-digest", MISMATCH, f"digest={written}: {exc.message}")
-    expected = getattr(output, algorithm)
-    if expected and strip_algorithm(written).lower() == expected.lower():
-        return Check("tex-digest", OK)
-    return Check(
-        "tex-digest",
-        MISMATCH,
-        f"digest={written} in the .tex is not the record's {algorithm} ({expected}); the figure changed "
-        "since the .tex was written: update the digest or restore the figure",
-    )
+        check_digest(use.reference, use.digest or "", record.label, output)
+    except ReferenceError as exc:
+        return Check("tex-digest", MISMATCH, _one_line(exc))
+    return Check("tex-digest", OK)
 
 
 def _one_line(exc: PaperlinkError) -> str:

@@ -80,14 +80,18 @@ def need_engine(engine: str) -> str:
     return found
 
 
-def compile_tex(folder: Path, name: str = "main.tex", engine: str = "pdflatex") -> Compiled:
-    """Compile ``folder/name`` with ``engine`` (no shell-escape), returning the exit code, log and PDF."""
+def compile_tex(
+    folder: Path, name: str = "main.tex", engine: str = "pdflatex", *, halt_on_error: bool = True
+) -> Compiled:
+    """Compile ``folder/name`` with ``engine`` (no shell-escape), returning the exit code, log and PDF;
+    without ``halt_on_error`` TeX carries on after an error, so one compile reports many."""
     exe = need_engine(engine)
+    flags = [f for f in TEX_FLAGS if halt_on_error or f != "-halt-on-error"]
     stem = Path(name).stem
     for leftover in (f"{stem}.pdf", f"{stem}.log", f"{stem}.aux"):
         (folder / leftover).unlink(missing_ok=True)
     done = subprocess.run(
-        [exe, *TEX_FLAGS, name],
+        [exe, *flags, name],
         cwd=folder,
         capture_output=True,
         check=False,

@@ -233,7 +233,7 @@ def _compile_error(root: Path, body: str, *, options: str = "") -> Compiled:
     [
         (
             "\\plincludegraphics{nosuch}",
-            "Figure or value 'nosuch': no record labelled 'nosuch' in the paperlink data.",
+            "Figure or value 'nosuch': no record labelled 'nosuch'.",
         ),
         (
             "\\plincludegraphics{sweep.2}",
@@ -360,7 +360,7 @@ def test_scan_reports_problems_before_compiling(figure_project: Path) -> None:
     result = run_cli("latex", "--tex", str(tex), ok=False)
     assert result.exit_code == 1
     assert "main.tex:4: 'sweep.2' is ambiguous" in result.output
-    assert "main.tex:5: no record labelled 'nosuch'" in result.output
+    assert "main.tex:5: 'nosuch': no record labelled 'nosuch'" in result.output
     assert f"expects md5:{'1' * 32} but record 'fig_1-a.b' says md5:{figure.md5}" in result.output
     # The files are still written, so the author can compile and read TeX's own messages.
     assert (tex.parent / "paperlink-data.tex").is_file()

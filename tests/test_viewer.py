@@ -562,7 +562,7 @@ def test_figure_list_reports_bad_references_and_pinned_digests(study: Study, ser
     viewer = serve(study.root, "--tex", "paper/other.tex")
     index = viewer.text("/figures")
     assert "record &#39;baseline&#39; has no output &#39;figures/nope.png&#39;" in index
-    assert "its outputs are: figures/curve.png" in index
+    assert "(outputs: figures/curve.png)" in index
     assert "no record labelled &#39;nobody&#39;" in index
     page = viewer.text("/figures/baseline/figures/curve.png")
     assert f"other.tex:1 pins {'0' * 64}, not the record&#39;s digest" in page

@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paperlink.errors import CaptureError, RecordNotFound
-from paperlink.hashing import algorithm_of, strip_algorithm
+from paperlink.errors import RecordNotFound
 from paperlink.manuscript import Use, scan_manuscript
 from paperlink.records import Record
-from paperlink.references import ReferenceError, resolve_output
+from paperlink.references import (
+    DIGEST_MISMATCH,
+    ReferenceError,
+    check_digest,
+    resolve_output,
+    unknown_label,
+)
 from paperlink.store import RecordStore
 from paperlink.web.pages import STATE_MISSING, OutputView, output_views
 
@@ -39,24 +44,24 @@ class FigureView:
 
     @property
     def digest_problems(self) -> list[str]:
-        """Places where the manuscript pins a ``digest=`` other than the record's (as ``verify`` reads it:
-        sha256, sha1 or md5, told apart by length)."""
+        """Places where the manuscript pins a ``digest=`` other than the record's (the rule of
+        references.py, as ``verify`` and paperlink.sty apply it)."""
         if self.output is None:
             return []
         problems = []
         for use in self.uses:
             pinned = use.digest
-            if not pinned:
+            if pinned is None:
                 continue
             try:
-                expected = getattr(self.output.item, algorithm_of(pinned))
-            except CaptureError as exc:
-                problems.append(f"{use.file.name}:{use.line}: digest={pinned}: {exc.message}")
-                continue
-            if not expected or strip_algorithm(pinned).lower() != expected.lower():
-                problems.append(
-                    f"{use.file.name}:{use.line} pins {pinned}, not the record's digest"
-                )
+                check_digest(use.reference, pinned, self.label, self.output.item)
+            except ReferenceError as exc:
+                if exc.code == DIGEST_MISMATCH:
+                    problems.append(
+                        f"{use.file.name}:{use.line} pins {pinned}, not the record's digest"
+                    )
+                else:
+                    problems.append(f"{use.file.name}:{use.line}: {exc.message}")
         return problems
 
 
@@ -78,14 +83,16 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
             key = (label, str(use.reference))
             figures.setdefault(
                 key,
-                FigureView(label, str(use.reference), [], problem=f"no record labelled '{label}'"),
+                FigureView(
+                    label, str(use.reference), [], problem=_one_line(unknown_label(use.reference))
+                ),
             ).uses.append(use)
             continue
         try:
             found = resolve_output(record, use.reference, root=root, folder=tex.resolve().parent)
         except ReferenceError as exc:
             key = (label, str(use.reference))
-            problem = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+            problem = _one_line(exc)
             figures.setdefault(
                 key, FigureView(label, str(use.reference), [], record, problem=problem)
             ).uses.append(use)
@@ -97,6 +104,10 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
             views = output_views(root, store, figure.record)
             figure.output = next(v for v in views if v.item.path == figure.path)
     return list(figures.values())
+
+
+def _one_line(exc: ReferenceError) -> str:
+    return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
 
 def figures_page(figures: list[FigureView] | None, tex: Path | None) -> tuple[str, dict[str, Any]]:
