@@ -17,7 +17,7 @@ from typing import Any
 
 from paperlink.bundle import flat, flat_name
 from paperlink.errors import UnsafeArchive, UsageError
-from paperlink.records import FileDigest, Record, check_label
+from paperlink.records import Record, check_label
 from paperlink.safenames import safe_member_name
 
 CRATE = "ro-crate-metadata.json"
@@ -152,15 +152,19 @@ def _ids(value: Any) -> list[str]:
 
 
 def parse_record(path: Path, what: str) -> Record:
-    """A run record from an archive, with the fields paperlink acts on checked for their types; raises
+    """A run record from an archive, with the fields paperlink acts on checked for their types (on the
+    JSON itself: the dataclass conversion would turn a string into a list of characters); raises
     :class:`UnsafeArchive` for anything else (a hostile or broken archive, not a bug of ours)."""
+    record: Record | None = None
     try:
-        record = Record.from_json(path.read_text(encoding="utf-8"))
-        check_label(record.label)
-        problem = _record_problem(record)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        problem = _record_problem(data)
+        if problem is None:
+            record = Record.from_dict(data)
+            check_label(record.label)
     except (ValueError, TypeError, AttributeError, KeyError, UsageError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if problem is not None:
+    if problem is not None or record is None:
         raise UnsafeArchive(
             f"{what} is not a paperlink run record ({problem})",
             hint="the archive was not made by 'paperlink publish', or it was tampered with",
@@ -168,26 +172,40 @@ def parse_record(path: Path, what: str) -> Record:
     return record
 
 
-def _record_problem(record: Record) -> str | None:
-    if not isinstance(record.argv, list) or not all(isinstance(a, str) for a in record.argv):
+def _record_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return f"it is a JSON {type(data).__name__}, not an object"
+    if not isinstance(data.get("label"), str):
+        return "it has no label"
+    argv = data.get("argv", [])
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
         return "argv is not a list of strings"
-    if not isinstance(record.working_directory, str):
+    if not isinstance(data.get("working_directory", ""), str):
         return "working_directory is not a string"
-    if record.code.commit is not None and not (
-        isinstance(record.code.commit, str) and re.fullmatch(r"[0-9a-f]{7,64}", record.code.commit)
+    code = data.get("code") or {}
+    if not isinstance(code, dict):
+        return "code is not an object"
+    commit = code.get("commit")
+    if commit is not None and not (
+        isinstance(commit, str) and re.fullmatch(r"[0-9a-f]{7,64}", commit)
     ):
         return "code.commit is not a commit id"
-    for kind, items in (("input", record.inputs), ("output", record.outputs)):
+    for kind in ("input", "output"):
+        items = data.get(f"{kind}s", [])
         if not isinstance(items, list):
             return f"{kind}s is not a list"
         for item in items:
-            if not isinstance(item, FileDigest) or not isinstance(item.path, str):
+            if not isinstance(item, dict):
+                return f"an {kind} is not an object"
+            if not isinstance(item.get("path"), str):
                 return f"an {kind} has no path"
-            for digest in (item.sha256, item.md5):
+            for key in ("sha256", "md5"):
+                digest = item.get(key)
                 if digest is not None and not (isinstance(digest, str) and _HEX.match(digest)):
-                    return f"{kind} {item.path!r} has a malformed digest"
-            if not isinstance(item.kind, str) or not (
-                item.size is None or isinstance(item.size, int)
+                    return f"{kind} {item['path']!r} has a malformed digest"
+            size = item.get("size")
+            if not isinstance(item.get("kind", "file"), str) or not (
+                size is None or (isinstance(size, int) and not isinstance(size, bool))
             ):
-                return f"{kind} {item.path!r} has a malformed kind or size"
+                return f"{kind} {item['path']!r} has a malformed kind or size"
     return None
