@@ -34,15 +34,14 @@ def _problem(name: str) -> str | None:
         return "it starts with a dot ('.', '..' or a hidden file)"
     if _CONTROL.search(name):
         return "it holds a control character"
-    if len(name.encode("utf-8", errors="replace")) > 255:
-        return "it is longer than 255 bytes"
     return None
 
 
 def safe_member_name(name: object, *, where: str) -> str:
     """``name`` when it is a plain file name (one component: no ``/``, ``\\``, NUL, control character or
-    leading dot, at most 255 bytes); raises :class:`UnsafeArchive` naming ``where`` it came from (e.g.
-    ``"record 123 on https://zenodo.org/api"``) otherwise."""
+    leading dot; its length does not matter, as downloads are stored under their index); raises
+    :class:`UnsafeArchive` naming ``where`` it came from (``"record 123 on https://zenodo.org/api"``)
+    otherwise."""
     if not isinstance(name, str):
         raise UnsafeArchive(
             f"{where} lists a file whose name is not text ({type(name).__name__})",
