@@ -25,7 +25,7 @@ def check_papers(archive: PublishedArchive, records: list[Record], report: Repor
     names = archive.paper_names(records)
     if not names:
         report.notes.append(
-            "no paper PDF in the archive ('paperlink publish --pdf'): only the outputs were checked"
+            "no paper PDF in the archive ('paperlink publish --pdf FILE'): only the outputs were checked"
         )
     by_label = {r.label: r for r in records}
     for name in names:

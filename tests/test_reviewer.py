@@ -162,3 +162,23 @@ def test_an_archived_pdf_without_a_manifest_is_reported(
     assert code == 3, report
     (paper,) = [i for i in report["items"] if i["kind"] == "paper"]
     assert paper["status"] == "MISSING" and "carries no paperlink-manifest.json" in paper["reason"]
+
+
+def test_an_unreachable_archive_says_what_to_do_about_verify(tmp_path: Path) -> None:
+    import socket
+
+    from helpers import paperlink_process
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = paperlink_process(
+        "verify",
+        "--doi",
+        f"http://127.0.0.1:{port}/records/1",
+        "--max-retry-time",
+        "1",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 8, done.stderr
+    assert b"--max-retry-time" in done.stderr and b"publish" not in done.stderr, done.stderr
