@@ -182,3 +182,34 @@ def test_an_unreachable_archive_says_what_to_do_about_verify(tmp_path: Path) -> 
     )
     assert done.returncode == 8, done.stderr
     assert b"--max-retry-time" in done.stderr and b"publish" not in done.stderr, done.stderr
+
+
+@pytest.mark.docker
+def test_rerun_from_the_archive_runs_in_the_archived_image(
+    container_project: Any, zenodo_env: FakeZenodo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from fixtures_docker import BUSYBOX_TAG, build_image
+
+    root = container_project.root
+    import uuid
+
+    tag = f"paperlink-test/review-{uuid.uuid4().hex[:12]}:1"
+    image_id = build_image(tag, f'FROM {BUSYBOX_TAG}\nLABEL dev.paperlink.test="{tmp_path}"\n')
+    try:
+        run_cli("run", "-q", "--image", tag, "--label", "c", "--input", "data/values.csv",
+                "--", "sh", "make.sh")  # fmt: skip
+        run_cli("image", "save", "c", "-o", str(tmp_path / "c-image.tar.gz"))
+        summary = publish(root, "--record", "c", "--no-site")
+        assert any(f["name"].startswith("image-") for f in summary["files"]), summary["files"]
+        subprocess.run(["docker", "rmi", "-f", image_id], check=True, capture_output=True)
+        code, report = review(summary["doi"], zenodo_env, tmp_path / "reviewer", monkeypatch,
+                              "--rerun")  # fmt: skip
+        assert code == 0, report
+        found = checks(report, "c:figures/summary.txt")
+        assert found["rerun"]["status"] == "OK" and found["download"]["status"] == "OK"
+        loaded = subprocess.run(["docker", "image", "inspect", image_id], capture_output=True)
+        assert loaded.returncode == 0  # loaded from the archive's image file, by its ID
+    finally:
+        subprocess.run(["docker", "rmi", "-f", image_id, tag], capture_output=True)
