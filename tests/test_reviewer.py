@@ -64,14 +64,26 @@ def test_names_publish_de_duplicated_verify_as_ok(
     }
 
 
-def test_a_label_with_a_leading_dot_publishes_names_a_reviewer_accepts(
+ODD_LABELS = [".hidden", "..", "../../evil", "a\\b"]
+
+
+def test_odd_labels_publish_names_a_reviewer_accepts(
     project_dir: Path, zenodo_env: FakeZenodo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_cli("run", "-q", "--label", ".hidden", "--", sys.executable, "make_figure.py", "h")
-    summary = publish(project_dir, "--record", ".hidden", "--no-site")
-    assert not any(f["name"].startswith(".") for f in summary["files"]), summary["files"]
+    for n, label in enumerate(ODD_LABELS):
+        run_cli("run", "-q", "--label", label, "--", sys.executable, "make_figure.py", f"h{n}")
+    chosen = [arg for label in ODD_LABELS for arg in ("--record", label)]
+    folder = tmp_path / "local"
+    local = publish(project_dir, *chosen, "--to", str(folder))
+    written = list(folder.rglob("*"))  # every file in the folder itself, none hidden or elsewhere
+    assert all(p.parent == folder and not p.name.startswith(".") for p in written), written
+    assert {f["name"] for f in local["files"]} <= {p.name for p in written}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local", "study"]
+    summary = publish(project_dir, *chosen)
+    names = [f["name"] for f in summary["files"]]
+    assert not any(n.startswith(".") or "/" in n or "\\" in n for n in names), names
     code, report = review(summary["doi"], zenodo_env, tmp_path / "reviewer", monkeypatch)
-    assert code == 0 and [i["status"] for i in report["items"]] == ["OK"], report
+    assert code == 0 and [i["status"] for i in report["items"]] == ["OK"] * 4, report
 
 
 STAMP = """\
