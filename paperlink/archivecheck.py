@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from paperlink.errors import PaperlinkError, ZenodoError
 from paperlink.hashing import digest_file
 from paperlink.records import FileDigest, PublishedFile, Record
+from paperlink.safenames import safe_member_name
 from paperlink.verify import ERROR, MISMATCH, NOT_ARCHIVED, OK, Check, Item
 
 
@@ -57,7 +58,7 @@ class ArchiveChecker:
     # -- an archive folder written by `publish --to DIR` --------------------------------------------
     def _check_folder(self, url: str, published: PublishedFile, output: FileDigest) -> Check:
         folder = Path(unquote(urlsplit(url).path))
-        path = folder / published.name
+        path = folder / safe_member_name(published.name, where=f"the archive folder {folder}")
         if not path.is_file():
             return Check(
                 "archive", NOT_ARCHIVED, f"{published.name} is not in the archive folder {folder}"

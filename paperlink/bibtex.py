@@ -66,5 +66,8 @@ def render_bibliography(records: Iterable[Record]) -> str:
     )
     data = bibliography_entries(records)
     if not data.entries:
-        return header + "% No record used here is published yet ('paperlink publish LABEL').\n"
+        return (
+            header
+            + "% No record used here is published yet ('paperlink publish --record LABEL').\n"
+        )
     return header + "\n" + str(data.to_string("bibtex"))

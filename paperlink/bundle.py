@@ -10,6 +10,7 @@ Names are flat (Zenodo allows no ``/``), unique and readable: ``<label>__<path w
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,7 @@ from paperlink.errors import CaptureError, PaperlinkError, UsageError
 from paperlink.hashing import digest_file
 from paperlink.records import Record
 from paperlink.rocrate import build_crate
+from paperlink.safenames import safe_member_name
 from paperlink.store import RecordStore
 
 MAX_FILES = 100  # Zenodo's per-record limit (zenodo-api.md §9)
@@ -71,8 +73,12 @@ class Bundle:
 
 
 def flat(text: str) -> str:
-    """A label or path as part of a flat file name (labels may hold ``/`` too)."""
-    return text.strip("/").replace("/", "__")
+    """A label or path as part of a flat file name (labels may hold ``/`` too). The result is a plain
+    name a reviewer's ``verify --doi`` accepts (:func:`paperlink.safenames.safe_member_name`): ``\\``
+    becomes ``__`` as ``/`` does, control characters ``_``, and a leading dot ``_``."""
+    name = text.strip("/").replace("/", "__").replace("\\", "__")
+    name = re.sub(r"[\x00-\x1f\x7f]", "_", name)
+    return "_" + name[1:] if name.startswith(".") else name
 
 
 def flat_name(label: str, path: str) -> str:
@@ -114,7 +120,8 @@ def build_bundle(
         progress = (lambda d, t: on_progress(name, d, t)) if on_progress else None
         digests = digest_file(path, on_progress=progress)
         item = BundleFile(
-            name=unique(name),
+            # Never upload a name the archive's reviewers would refuse.
+            name=safe_member_name(unique(name), where="the archive paperlink is building"),
             role=role,
             path=path,
             size=digests.size,
@@ -175,7 +182,7 @@ def build_bundle(
     if pdf is not None:
         if not pdf.is_file():
             raise UsageError(f"--pdf {pdf}: no such file")
-        add(pdf, pdf.name, "pdf", [], source=str(pdf))
+        add(pdf, flat(pdf.name), "pdf", [], source=str(pdf))
     if include_site:
         site_zip = staging / SITE_ARCHIVE
         write_site_archive(store, project.root, records, site_zip, tex=tex)
@@ -323,7 +330,7 @@ def _add_image(
         images_done[key].labels.append(record.label)
         return
     try:
-        item = add(path, f"image-{path.name}", "image", [record.label], source=str(path))
+        item = add(path, f"image-{flat(path.name)}", "image", [record.label], source=str(path))
     except CaptureError as exc:
         raise BundleError(f"record '{record.label}': image archive {exc}") from exc
     if (

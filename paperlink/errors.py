@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     ENGINE_UNAVAILABLE = 7
     NETWORK = 8
     REFUSED = 9
+    UNSAFE = 10
     NOT_EXECUTABLE = 126
     COMMAND_NOT_FOUND = 127
     INTERRUPTED = 130
@@ -32,7 +33,8 @@ EXIT_CODE_HELP = """\
 Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not inside a paperlink project;
 5 the record store is unusable (corrupted, newer schema, locked); 6 unknown record, file or image;
 7 container engine not available; 8 network or archive service error; 9 the archive server refused the
-metadata (its field errors are listed); 130 interrupted.
+metadata (its field errors are listed); 10 an archive or a record names a file outside where it belongs
+(nothing was written); 130 interrupted.
 `paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
 
 
@@ -132,6 +134,14 @@ class ZenodoError(PaperlinkError):
         self.status = status
         self.url = url
         self.body = body
+
+
+class UnsafeArchive(PaperlinkError):
+    """An archive server, an archive's file or a record holds a name or data paperlink refuses to use:
+    a file name that could point outside paperlink's folder (``../x``, ``/x``, ``a\\b``, NUL, a leading
+    dot), a path that leaves the project, or a run record that does not parse."""
+
+    exit_code = ExitCode.UNSAFE
 
 
 class LatexError(PaperlinkError):

@@ -424,7 +424,10 @@ def _publish_zenodo(
                      stage="new-version")  # fmt: skip
     token = options.token or ""
     with ZenodoClient(
-        options.server_url, token, max_retry_seconds=options.max_retry_seconds
+        options.server_url,
+        token,
+        max_retry_seconds=options.max_retry_seconds,
+        again="run the same command again later (publish continues where it stopped)",
     ) as client:
         api = _choose_api(client, state, options.api)
         # 1. the deposition, and its reserved DOI stored with the records at once
@@ -449,7 +452,17 @@ def _publish_zenodo(
             try:
                 deposit = api.get(str(state["deposition_id"]))
             except ZenodoError as exc:
-                if exc.status not in (403, 404, 410):
+                if exc.status in (401, 403):  # the token, not the deposition: it may well be there
+                    raise ZenodoError(
+                        f"deposition {state['deposition_id']}, which an earlier run of this command "
+                        f"started on {options.server_url}, cannot be read: the server refused the "
+                        f"token (HTTP {exc.status})",
+                        status=exc.status,
+                        hint="use the token of the account that started it (ZENODO_TOKEN, or "
+                        "ZENODO_SANDBOX_TOKEN with --sandbox; sandbox and production need their own); "
+                        f"to start over under another account, remove {state.path}",
+                    ) from exc
+                if exc.status not in (404, 410):
                     raise
                 raise ZenodoError(
                     f"deposition {state['deposition_id']}, which an earlier run of this command "

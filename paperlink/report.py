@@ -211,8 +211,11 @@ def _short(value: Any) -> str:
 
 def verify_table(report: VerifyReport) -> str:
     """One row per figure or value: status, reference, where the manuscript uses it, and why."""
+    notes = [f"Note: {note}" for note in report.notes]
     if not report.items:
-        return f"{report.source}: uses no paperlink figures or values; nothing to verify."
+        return "\n".join(
+            [f"{report.source}: uses no paperlink figures or values; nothing to verify.", *notes]
+        )
     header = ("STATUS", "REFERENCE", "WHERE", "DETAIL")
     rows = [(item.status, item.reference, item.where, item.reason) for item in report.items]
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(3)]
@@ -225,7 +228,7 @@ def verify_table(report: VerifyReport) -> str:
         if not bad
         else f"{len(report.items)} checked, {bad} not OK (exit {int(report.exit_code)})."
     )
-    return "\n".join(lines)
+    return "\n".join([*lines, *notes])
 
 
 def publish_text(result: Any) -> str:

@@ -27,6 +27,7 @@ from paperlink.config import Project
 from paperlink.errors import ImageNotFound, PaperlinkError, RecordNotFound, RerunError, UsageError
 from paperlink.records import STATUS_FINISHED, FileDigest, Record
 from paperlink.runs import ProgressFactory, capture_container_run, capture_run
+from paperlink.safenames import inside
 from paperlink.store import RecordStore
 from paperlink.values import record_values
 
@@ -191,15 +192,23 @@ def rerun_record(
         root = scratch_top / project.root.resolve().relative_to(top.resolve())
         scratch_project = dataclasses.replace(project, root=root)
         _restore_inputs(project, store, original, root)
-        for item in original.outputs:  # so that an output equal to a committed file still counts
-            target = root / item.path
-            if not Path(item.path).is_absolute() and (target.is_file() or target.is_symlink()):
-                target.unlink()
-        declared = [
-            str(root / o.path) if not Path(o.path).is_absolute() else o.path
+        # A record's paths stay inside the scratch copy (a `..` or a committed link out would make
+        # the unlink below, or the restored inputs, touch files elsewhere).
+        relative = {
+            o.path: inside(root, o.path, what=f"record '{label}': output")
             for o in original.outputs
-            if o.kind == "file"
-        ]
+            if not Path(o.path).is_absolute()
+        }
+        for target in relative.values():  # so that an output equal to a committed file still counts
+            if target.is_file() or target.is_symlink():
+                target.unlink()
+        declared = [str(relative.get(o.path, o.path)) for o in original.outputs if o.kind == "file"]
+        workdir = (
+            inside(root, original.working_directory, what=f"record '{label}': working folder")
+            if original.working_directory not in ("", ".")
+            and not Path(original.working_directory).is_absolute()
+            else root / original.working_directory
+        )
         common: dict[str, Any] = dict(
             label=new_label,
             tags=tags,
@@ -212,7 +221,7 @@ def rerun_record(
             kind="rerun",
             links={"rerun_of": label},
         )
-        with _working_directory(root / original.working_directory):
+        with _working_directory(workdir):
             if in_image:
                 assert container is not None
                 record = capture_container_run(
@@ -294,7 +303,7 @@ def _restore_inputs(project: Project, store: RecordStore, original: Record, root
         if Path(item.path).is_absolute():
             _check(Path(item.path), item, "outside the project, used in place")
             continue
-        target = root / item.path
+        target = inside(root, item.path, what=f"record '{original.label}': input")
         if target.is_file() and _sha256(target) == item.sha256:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,10 @@
 """Verify a published archive from its DOI alone, without the original project: what a reviewer runs.
 
 The archive's run records (``*.record.json``) say what each output must be; every output is downloaded
-(its md5 checked against the server) and re-hashed against its record's sha256. Nothing of the author's
-machine is needed: only the archive's API.
+(its md5 checked against the server) and re-hashed against its record's sha256, the archived paper's
+embedded manifest is checked against the records and, on request, each run is re-executed from the
+archive's code. Nothing of the author's machine is needed: only the archive's API. The server is not
+trusted: its file names are checked and downloads stored under their index (:mod:`paperlink.archivefiles`).
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paperlink.archivecheck import check_download
-from paperlink.bundle import flat_name
-from paperlink.errors import UsageError, ZenodoError
-from paperlink.records import Record
+from paperlink.archivefiles import PublishedArchive
+from paperlink.errors import PaperlinkError, UnsafeArchive, UsageError, ZenodoError
+from paperlink.paperarchive import check_papers
+from paperlink.records import FileDigest, Record
 from paperlink.verify import NOT_ARCHIVED, OK, Check, Item, Report
+
+if TYPE_CHECKING:
+    from paperlink.rerun import RerunResult
 
 ZENODO_API = "https://zenodo.org/api"
 SANDBOX_API = "https://sandbox.zenodo.org/api"
@@ -87,65 +93,93 @@ def verify_archive(
     zenodo_url: str | None = None,
     token: str | None = None,
     max_retry_seconds: float = 60.0,
+    rerun: bool = False,
+    image_archive: Path | None = None,
+    engine: Any = None,
 ) -> Report:
-    """Download the archive's records and outputs and check every output against its record."""
+    """Download the archive's records and outputs and check every output against its record, the
+    archived paper's manifest against the records and, with ``rerun``, each run re-executed from the
+    archive's code (:mod:`paperlink.archiverun`; ``image_archive`` for an image the archive lacks).
+
+    Raises :class:`UnsafeArchive` when the server lists a file name that is not a plain name or a run
+    record that does not parse, :class:`ZenodoError` when the server cannot be read.
+    """
     from paperlink.zenodo import ZenodoClient
 
     base, record_id = locate_resolved(reference, zenodo_url)
     report = Report(source=reference)
-    with ZenodoClient(base, token, max_retry_seconds=max_retry_seconds) as client:
-        published = client.get_record(record_id)
-        files = _files(published)
-        record_names = sorted(name for name in files if name.endswith(".record.json"))
-        if not record_names:
+    with (
+        ZenodoClient(base, token, max_retry_seconds=max_retry_seconds) as client,
+        tempfile.TemporaryDirectory(prefix="paperlink-review-") as tmp,
+    ):
+        archive = PublishedArchive(client, record_id, client.get_record(record_id), Path(tmp))
+        if not any(name.endswith(".record.json") for name in archive.files):
             raise ZenodoError(
                 f"record {record_id} on {base} holds no paperlink run records (*.record.json)",
                 hint="is this an archive made with 'paperlink publish'?",
             )
-        with tempfile.TemporaryDirectory(prefix="paperlink-review-") as tmp:
-            work = Path(tmp)
-            for name in record_names:
-                client.download(record_id, name, work / name, md5=files[name].get("md5"))
-                record = Record.from_json((work / name).read_text(encoding="utf-8"))
-                for output in record.outputs:
-                    if output.kind != "file" or not output.sha256:
-                        continue
-                    item = Item(
-                        reference=f"{record.label}:{output.path}",
-                        kind="output",
-                        where=name,
-                        label=record.label,
-                        path=output.path,
-                        sha256=output.sha256,
-                    )
-                    report.items.append(item)
-                    item.checks.append(_check(client, record_id, files, record, output))
+        archive.read_crate()
+        records = archive.records()
+        by_label: dict[str, list[Item]] = {}
+        for name, record in records:
+            for output in record.outputs:
+                if output.kind != "file" or not output.sha256:
+                    continue
+                item = Item(
+                    reference=f"{record.label}:{output.path}",
+                    kind="output",
+                    where=name,
+                    label=record.label,
+                    path=output.path,
+                    sha256=output.sha256,
+                )
+                report.items.append(item)
+                by_label.setdefault(record.label, []).append(item)
+                item.checks.append(_check(archive, record, output))
+        check_papers(archive, [r for _, r in records], report)
+        if rerun:
+            _rerun(archive, records, by_label, image_archive, engine)
+        else:
+            report.notes.append(
+                "not re-executed: add --rerun to run each record again from the archive's code"
+            )
     return report
 
 
-def _files(published: dict[str, Any]) -> dict[str, dict[str, str | None]]:
-    found: dict[str, dict[str, str | None]] = {}
-    for entry in published.get("files") or []:
-        if isinstance(entry, dict):
-            name = entry.get("key") or entry.get("filename")
-            checksum = str(entry.get("checksum") or "")
-            if name:
-                found[str(name)] = {"md5": checksum.removeprefix("md5:") or None}
-    return found
+def _rerun(
+    archive: PublishedArchive,
+    records: list[tuple[str, Record]],
+    by_label: dict[str, list[Item]],
+    image_archive: Path | None,
+    engine: Any,
+) -> None:
+    from paperlink.archiverun import rerun_check, rerun_from_archive
+
+    for _, record in records:
+        items = by_label.get(record.label)
+        if not items:
+            continue
+        result: RerunResult | PaperlinkError
+        try:
+            result = rerun_from_archive(archive, record, image_archive=image_archive, engine=engine)
+        except UnsafeArchive:
+            raise
+        except PaperlinkError as exc:
+            result = exc
+        for item in items:
+            output = record.output(item.path or "")
+            if output is not None:
+                item.checks.append(rerun_check(result, output))
 
 
-def _check(
-    client: Any,
-    record_id: str,
-    files: dict[str, dict[str, str | None]],
-    record: Record,
-    output: Any,
-) -> Check:
-    name = flat_name(record.label, output.path)
-    if name not in files:
+def _check(archive: PublishedArchive, record: Record, output: FileDigest) -> Check:
+    name = archive.output_name(record.label, output.path)
+    if name not in archive.files:
         if output.size == 0:
             return Check(
                 "archive", OK, "empty file: Zenodo keeps no empty files; its digest is recorded"
             )
         return Check("archive", NOT_ARCHIVED, f"{name} is not among the archive's files")
-    return check_download(client, record_id, name, output, listed_md5=files[name].get("md5"))
+    return check_download(
+        archive.client, archive.record_id, name, output, listed_md5=archive.files[name]
+    )

@@ -72,6 +72,7 @@ class Item:
 class Report:
     source: str
     items: list[Item] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
 
     @property
     def exit_code(self) -> int:
@@ -94,6 +95,7 @@ class Report:
             "items": [
                 asdict(item) | {"status": item.status, "reason": item.reason} for item in self.items
             ],
+            "notes": list(self.notes),
         }
 
 

@@ -157,7 +157,8 @@ class ZenodoClient:
     """A client for one server's deposit API, e.g. ``ZenodoClient("https://sandbox.zenodo.org/api", tok)``.
 
     ``max_retry_seconds`` bounds the total time spent waiting and retrying one call; ``backoff`` is the
-    first wait of the exponential back-off (doubling, with jitter, capped at 60 s).
+    first wait of the exponential back-off (doubling, with jitter, capped at 60 s); ``again`` is the
+    hint's advice when retrying did not help (``publish`` says it continues where it stopped).
     """
 
     def __init__(
@@ -169,6 +170,7 @@ class ZenodoClient:
         max_retry_seconds: float = 300.0,
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        again: str = "run the same command again later, or allow longer with --max-retry-time SECONDS",
     ) -> None:
         if token is not None and not token.strip():
             raise ZenodoAuthError(
@@ -180,6 +182,7 @@ class ZenodoClient:
         self.max_retry_seconds = max_retry_seconds
         self.backoff = backoff
         self._sleep = sleep
+        self.again = again  # what to do when retrying does not help, as the caller knows it
         self._session = requests.Session()
         # The API never needs cookies; a cookie without a valid token can turn into a CSRF 400.
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
@@ -319,8 +322,8 @@ class ZenodoClient:
             raise ZenodoError(
                 f"{what} on {_display(self.base_url)} kept failing ({why}); gave up after retrying "
                 f"for {self.max_retry_seconds:.0f} s",
-                hint="the server is busy or unreachable (check the address and your network); run the "
-                "same command again later (publish continues where it stopped)",
+                hint=f"the server is busy or unreachable (check the address and your network); "
+                f"{self.again}",
             )
         self._sleep(wait)
 

@@ -567,6 +567,19 @@ def test_draft_deleted_on_the_server_is_explained(study: Path, zenodo_env: FakeZ
     assert ".paperlink/publish/" in result.output
 
 
+def test_a_refused_token_on_a_resumed_draft_is_not_called_gone(
+    study: Path, zenodo_env: FakeZenodo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_cli("publish", "--record", "fig1", "--draft")
+    monkeypatch.setenv("ZENODO_TOKEN", zenodo_env.token[::-1])  # another account's, or a typo
+    result = run_cli("publish", "--record", "fig1", ok=False)
+    assert result.exit_code == 8, result.output
+    assert "the server refused the token (HTTP 403)" in result.output, result.output
+    assert "is gone" not in result.output and "ZENODO_TOKEN" in result.output
+    (dep,) = zenodo_env.state()
+    assert not dep["submitted"]  # the draft is still there, waiting for the right token
+
+
 def test_labels_with_slashes_make_flat_names(study: Path) -> None:
     run_cli("run", "--label", "sweep/a1", "--", sys.executable, "make_figure.py", "fig5")
     plan = json.loads(run_cli("publish", "--record", "sweep/a1", "--dry-run", "--json").stdout)

@@ -283,3 +283,36 @@ def test_a_rerun_with_another_value_differs(
     assert result.exit_code == 3
     assert "different  slope = 0.42 -> 0.99" in result.output
     assert "identical  n = 12" in result.output and "outputs differ" in result.output
+
+
+@pytest.mark.parametrize("field", ["output", "input", "link"])
+def test_rerun_never_touches_a_file_outside_its_scratch_copy(
+    project_dir: Path, tmp_path: Path, field: str
+) -> None:
+    import dataclasses
+
+    from helpers import paperlink_process
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    climbing = "../" * 40 + str(victim).lstrip("/")
+    run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
+    if field == "link":  # a committed folder link that leads out of the scratch copy
+        (project_dir / "out").symlink_to(tmp_path)
+        git(project_dir, "add", "out")
+        git(project_dir, "commit", "-q", "-m", "link")
+    with records(project_dir) as store:
+        original = store.get("a")
+        bad = FileDigest(path="out/victim.txt" if field == "link" else climbing, size=1,
+                         sha256="0" * 64)  # fmt: skip
+        changes = {"inputs": [*original.inputs, bad]} if field == "input" else {
+            "outputs": [*original.outputs, bad]}  # fmt: skip
+        if field == "link":
+            changes["code"] = dataclasses.replace(
+                original.code, commit=git(project_dir, "rev-parse", "HEAD").strip()
+            )
+        store.add_record(dataclasses.replace(original, label="evil", run_id="e" * 32, **changes))
+    done = paperlink_process("rerun", "evil", cwd=project_dir)
+    assert done.returncode == 10, done.stdout + done.stderr
+    assert b"record 'evil'" in done.stderr and b"Traceback" not in done.stderr
+    assert victim.read_text() == "keep me"

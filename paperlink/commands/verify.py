@@ -39,12 +39,14 @@ from paperlink.commands.common import store as _store
     "rerun",
     is_flag=True,
     help="Also re-execute each record and compare its figures byte for byte and its values; a "
-    "re-execution that fails is FAILED. Its records are tagged verify-rerun.",
+    "re-execution that fails is FAILED. Its records are tagged verify-rerun. With --doi: from the "
+    "archive's code and image, which runs the archive's code on this machine.",
 )
 @click.option(
     "--image-archive",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Archive of a record's image (paperlink image save), for records whose image is not in the engine.",
+    help="Archive of a record's image (paperlink image save), for records whose image is not in the "
+    "engine (with --doi: for --rerun, when the archive holds no image).",
 )
 @click.option(
     "--max-retry-time",
@@ -84,9 +86,20 @@ def verify(
 
         if source is not None:
             raise click.UsageError("give either a manuscript or --doi, not both")
+        if image_archive is not None and not rerun:
+            raise click.UsageError(
+                "--image-archive with --doi is the image to re-execute in (--rerun) when the archive "
+                "holds none; --doi alone checks the archive's files and does not use it: add --rerun "
+                "or leave --image-archive out"
+            )
         token = os.environ.get("ZENODO_TOKEN")
         report = verify_archive(
-            doi, zenodo_url=zenodo_url, token=token, max_retry_seconds=max_retry_time
+            doi,
+            zenodo_url=zenodo_url,
+            token=token,
+            max_retry_seconds=max_retry_time,
+            rerun=rerun,
+            image_archive=image_archive,
         )
     else:
         if source is None:

@@ -305,7 +305,13 @@ def stream_text(store: RecordStore, label: str, stream: str) -> str | None:
         text += parts["tail"].decode("utf-8", errors="replace")
     if len(text) > MAX_STREAM_CHARS:
         half = MAX_STREAM_CHARS // 2
-        note = "\n[… cut here for the page; 'paperlink show --stdout/--stderr' prints it all …]\n"
+        label_word = shlex.quote(label)
+        show = (
+            f"'paperlink show {label_word} --stdout'"
+            if stream == "stdout"
+            else f"'paperlink show {label_word} --stderr'"
+        )
+        note = f"\n[… cut here for the page; {show} prints it all …]\n"
         text = text[:half] + note + text[-half:]
     return text or None
 
