@@ -84,6 +84,24 @@ class RecordImmutable(StoreError):
     """A finished record may only change its tags and reason."""
 
 
+class StoreFull(StoreError):
+    """The record store's file system is full (or a quota or file size limit stops the write)."""
+
+
+class StoreReadOnly(StoreError):
+    """The record store can be read but not written (a read-only mount, an immutable file)."""
+
+
+class RunNotRecorded(PaperlinkError):
+    """A command ran but its record could not be stored; the exit code is the command's own, as
+    ``paperlink run`` passes it through even then."""
+
+    def __init__(self, message: str, *, exit_status: int | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_status = exit_status
+        self.exit_code = ExitCode.STORE if exit_status is None else exit_status
+
+
 class CaptureError(PaperlinkError):
     """A run could not be captured (unreadable output, bad input path)."""
 
