@@ -20,6 +20,7 @@ from pathlib import Path
 from paperlink.config import Project
 from paperlink.errors import CaptureError, ConfigError
 from paperlink.hashing import Digests, ProgressCallback, digest_file
+from paperlink.records import encode_path
 from paperlink.store import RecordStore
 
 # File systems with a coarse clock (FAT: 2 s; some network file systems: 1 s) can give an old and a new
@@ -187,7 +188,7 @@ class DigestCache:
         Files the cache does not know are hashed several at a time (hashlib releases the GIL), which is
         what makes a cold check of many small figures run at the speed of the disk and the cores.
         """
-        keys = {path: os.path.abspath(path) for path in paths}
+        keys = {path: _cache_key(path) for path in paths}
         use = self.store is not None and not self.rehash
         cached = self.store.cached_digests(keys.values()) if self.store and use else {}
         result: dict[Path, Digests | CaptureError] = {}
@@ -238,7 +239,7 @@ class DigestCache:
         # same tick would keep every time in the key.
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= DOUBT_WINDOW_NS:
             row = (
-                os.path.abspath(path),
+                _cache_key(path),
                 st.st_size,
                 st.st_mtime_ns,
                 st.st_ctime_ns,
@@ -267,3 +268,9 @@ class DigestCache:
         if self.store and self._pending:
             self.store.remember_digests(self._pending)
         self._pending = []
+
+
+def _cache_key(path: Path) -> str:
+    # A name that is not UTF-8 cannot be SQLite text; its \xNN form may in theory equal another file's
+    # name, but the inode and device in the key keep the two apart.
+    return encode_path(os.path.abspath(path))[0]

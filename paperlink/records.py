@@ -104,6 +104,25 @@ class FileDigest:
         return f"sha256:{self.sha256}" if self.sha256 else None
 
 
+MAX_NAME_BYTES = 255  # a file name's limit on nearly every file system (and in tar and zip tools)
+
+
+def fit_file_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name`` when its UTF-8 is at most ``limit`` bytes; else a shortened name that keeps its start and
+    its extension and ends the stem with ``~`` and 12 hex digits of the full name's sha256, so different
+    long names stay different."""
+    raw = name.encode("utf-8")
+    if len(raw) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = f"{dot}{ext}" if stem and len(ext.encode("utf-8")) <= 16 else ""
+    tag = "~" + hashlib.sha256(raw).hexdigest()[:12]
+    room = limit - len(tag) - len(suffix.encode("utf-8"))
+    # Cut on a character boundary: half a UTF-8 sequence would make the name invalid.
+    kept = name[: len(name) - len(suffix)].encode("utf-8")[:room].decode("utf-8", "ignore")
+    return f"{kept}{tag}{suffix}"
+
+
 def encode_path(path: str) -> tuple[str, str | None]:
     """``(text, base64)`` for a path from the OS: UTF-8 text as it is and no base64, or, for a name with
     bytes that are not UTF-8 (surrogate-escaped by Python), the text with ``\\xNN`` for each such byte
@@ -260,7 +279,12 @@ class Record:
         # path_base64 appears only where a name is not UTF-8: every other record keeps the JSON (and
         # the digest) it had before the field existed.
         code, container = data["code"], data["container"] or {}
-        for item in (*data["inputs"], *data["outputs"], code["main_script"], container.get("archive")):
+        for item in (
+            *data["inputs"],
+            *data["outputs"],
+            code["main_script"],
+            container.get("archive"),
+        ):
             if item is not None and item.get("path_base64", "") is None:
                 del item["path_base64"]
         return data

@@ -39,6 +39,7 @@ from paperlink.errors import (
     ExitCode,
     ImageMismatch,
     RunNotRecorded,
+    StoreError,
     StoreFull,
     UsageError,
 )
@@ -160,8 +161,10 @@ class RunCapture:
         """Snapshot everything the run starts from and write the running record; returns it."""
         try:
             return self._begin()
-        except StoreFull as exc:
-            exc.hint = f"the command did not run; {exc.hint}"
+        except StoreError as exc:
+            exc.hint = (
+                f"the command did not run; {exc.hint}" if exc.hint else "the command did not run"
+            )
             raise
 
     def _begin(self) -> Record:

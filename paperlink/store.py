@@ -359,8 +359,8 @@ class RecordStore:
         Raises :class:`StoreReadOnly` on a store that cannot be written, :class:`StoreFull` when its file
         system is full, :class:`StoreError` for other SQLite failures; nothing of the transaction stays.
         """
-        if self.read_only == _FULL:
-            raise self._full(_FULL)
+        if self.read_only in (_FULL, _FILE_SIZE_LIMIT):
+            raise self._full(self.read_only)
         if self.read_only is not None:
             raise StoreReadOnly(
                 f"cannot write to the record store {self.path}: {self.read_only}",
@@ -390,7 +390,10 @@ class RecordStore:
             why = _FULL
         elif code == _SQLITE_IOERR_WRITE:
             # Over a quota or a file size limit SQLite sees a failed write, not a full disk.
-            why = f"writing failed ({exc}): its file system may be full, over quota or failing"
+            why = (
+                f"writing failed ({exc}): its file system may be full, over quota or failing, or a "
+                "file size limit (ulimit -f) was reached"
+            )
         elif code is not None and code & 0xFF == _SQLITE_READONLY:
             return StoreReadOnly(
                 f"cannot write to the record store {self.path}: {_why_read_only(self.path)}",
@@ -403,7 +406,8 @@ class RecordStore:
     def _full(self, why: str) -> StoreFull:
         return StoreFull(
             f"cannot write to the record store {self.path}: {why}",
-            hint=f"nothing was changed; free some space there (df {self.path.parent}) and try again",
+            hint=f"nothing was changed; free some space there (df {self.path.parent}) or raise the "
+            "quota or file size limit (ulimit -f), and try again",
         )
 
     def reserve_space(self, size: int = RESERVE_BYTES) -> None:
@@ -735,6 +739,7 @@ class RecordStore:
 
 
 _FULL = "its file system is full"
+_FILE_SIZE_LIMIT = "a file size limit (ulimit -f) stops SQLite from making its -wal and -shm files"
 
 
 def _side_files_failed(exc: sqlite3.Error) -> bool:
@@ -758,6 +763,10 @@ def _why_read_only(path: Path) -> str:
         return _FULL
     if path.exists() and not os.access(path, os.W_OK):
         return "the file is read-only (immutable, or not writable for this user)"
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        return _FILE_SIZE_LIMIT
     return (
         f"its folder {path.parent} is not writable, so SQLite cannot make its -wal and -shm files"
     )
