@@ -119,7 +119,7 @@ def test_names_that_are_not_utf8_or_254_bytes_long_survive_every_command(
     assert all(len(name.encode("utf-8")) <= 255 for name in names)
     assert len(set(names)) == len(names)
     on_disk = sorted(os.listdir(os.fsencode(tmp_path / "archive")))
-    assert [name.decode("utf-8") for name in on_disk] == sorted(names + ["manifest.json"])
+    assert [name.decode("utf-8") for name in on_disk] == sorted([*names, "manifest.json"])
     (tmp_path / "archive/SHA256SUMS").write_text(
         "".join(f"{f['sha256']}  {f['name']}\n" for f in manifest["files"])
     )
