@@ -30,9 +30,9 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODE_HELP = """\
 Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not inside a paperlink project;
-5 the record store is unusable (corrupted, newer schema, locked); 6 unknown record, file or image;
-7 container engine not available; 8 network or archive service error; 9 the archive server refused the
-metadata (its field errors are listed); 130 interrupted.
+5 the record store is unusable (corrupted, newer schema, locked, full, read-only); 6 unknown record,
+file or image; 7 container engine not available; 8 network or archive service error; 9 the archive
+server refused the metadata (its field errors are listed); 130 interrupted.
 `paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
 
 
