@@ -24,7 +24,7 @@ from paperlink import __version__
 from paperlink.config import Project, atomic_write_bytes
 from paperlink.errors import CaptureError, PaperlinkError, UsageError
 from paperlink.hashing import digest_file
-from paperlink.records import Record
+from paperlink.records import Record, fit_file_name
 from paperlink.rocrate import build_crate
 from paperlink.safenames import safe_member_name
 from paperlink.store import RecordStore
@@ -82,7 +82,9 @@ def flat(text: str) -> str:
 
 
 def flat_name(label: str, path: str) -> str:
-    return f"{flat(label)}__{flat(path)}"
+    """The archive's name for output ``path`` of record ``label``: valid UTF-8 (``path`` is the record's
+    text form of a name that is not) and at most 255 bytes, so that it can be a file in ``--to DIR``."""
+    return fit_file_name(f"{flat(label)}__{flat(path)}")
 
 
 def build_bundle(
@@ -112,7 +114,7 @@ def build_bundle(
         candidate, n = name, 1
         while candidate in names:
             n += 1
-            candidate = f"{stem}-{n}{dot}{ext}"
+            candidate = fit_file_name(f"{stem}-{n}{dot}{ext}")
         names.add(candidate)
         return candidate
 
@@ -150,7 +152,7 @@ def build_bundle(
                         "digest and is not archived"
                     )
                 continue
-            path = project.root / output.path
+            path = project.root / output.fs_path
             if not path.is_file():
                 raise BundleError(
                     f"record '{record.label}': output {output.path} is missing",

@@ -31,10 +31,10 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODE_HELP = """\
 Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not inside a paperlink project;
-5 the record store is unusable (corrupted, newer schema, locked); 6 unknown record, file or image;
-7 container engine not available; 8 network or archive service error; 9 the archive server refused the
-metadata (its field errors are listed); 10 an archive or a record names a file outside where it belongs
-(nothing was written); 130 interrupted.
+5 the record store is unusable (corrupted, newer schema, locked, full, read-only); 6 unknown record,
+file or image; 7 container engine not available; 8 network or archive service error; 9 the archive
+server refused the metadata (its field errors are listed); 10 an archive or a record names a file
+outside where it belongs (nothing was written); 130 interrupted.
 `paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
 
 
@@ -84,6 +84,24 @@ class RecordNotFound(PaperlinkError):
 
 class RecordImmutable(StoreError):
     """A finished record may only change its tags and reason."""
+
+
+class StoreFull(StoreError):
+    """The record store's file system is full (or a quota or file size limit stops the write)."""
+
+
+class StoreReadOnly(StoreError):
+    """The record store can be read but not written (a read-only mount, an immutable file)."""
+
+
+class RunNotRecorded(PaperlinkError):
+    """A command ran but its record could not be stored; the exit code is the command's own, as
+    ``paperlink run`` passes it through even then."""
+
+    def __init__(self, message: str, *, exit_status: int | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_status = exit_status
+        self.exit_code = ExitCode.STORE if exit_status is None else exit_status
 
 
 class CaptureError(PaperlinkError):

@@ -1,22 +1,26 @@
 """What the output folders hold before and after a run, and digests that are only computed once.
 
-A run's outputs are the files created or changed under the output folders, found by comparing two
-snapshots of (size, mtime in nanoseconds, inode). Whole-second timestamps are not enough (two runs a few
-milliseconds apart must not claim each other's files), and even nanosecond mtimes can tie on file systems
-with a coarse clock: a file whose snapshot was taken within :data:`DOUBT_WINDOW_NS` of its last change is
-hashed before the run, and compared by digest afterwards.
+A run's outputs are the entries created or changed under the output folders, found by comparing two
+snapshots of (size, mtime and change time in nanoseconds, inode, device, type). Whole-second timestamps are
+not enough (two runs a few milliseconds apart must not claim each other's files), and even nanosecond times
+can tie on file systems with a coarse clock: a file whose snapshot was taken within :data:`DOUBT_WINDOW_NS`
+of its last change is hashed before the run, and compared by digest afterwards. Only regular files are
+ever opened: a FIFO, socket or device in an output folder is recorded by its type.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from paperlink.errors import CaptureError
+from paperlink.config import Project
+from paperlink.errors import CaptureError, ConfigError
 from paperlink.hashing import Digests, ProgressCallback, digest_file
+from paperlink.records import encode_path
 from paperlink.store import RecordStore
 
 # File systems with a coarse clock (FAT: 2 s; some network file systems: 1 s) can give an old and a new
@@ -24,23 +28,88 @@ from paperlink.store import RecordStore
 DOUBT_WINDOW_NS = 2_000_000_000
 
 
+def entry_kind(mode: int) -> str:
+    """The type of a directory entry from its ``st_mode``, as records name it."""
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "char-device"
+    if stat.S_ISBLK(mode):
+        return "block-device"
+    return "other"
+
+
 @dataclass(frozen=True)
 class FileState:
     size: int
     mtime_ns: int
     inode: int
-    is_link: bool = False
+    kind: str = "file"  # see entry_kind
+    # A rewrite in place can put size and mtime back (cp -p, touch -d); the change time and the device
+    # show it all the same.
+    ctime_ns: int = 0
+    device: int = 0
+
+    @property
+    def is_link(self) -> bool:
+        return self.kind == "symlink"
+
+    @property
+    def changed_ns(self) -> int:
+        """When the file last changed, by whichever of its times is later."""
+        return max(self.mtime_ns, self.ctime_ns)
 
 
-def snapshot_tree(root: Path, folders: Iterable[str]) -> dict[str, FileState]:
-    """States of every file under ``root/folder`` for each folder, keyed by path relative to ``root``."""
+def check_output_dirs(project: Project) -> list[str]:
+    """The project's output folders, each inside the project; raises :class:`ConfigError` for one that
+    lies outside (``../..``, an absolute path elsewhere, a symlink to a folder above the project)."""
+    root = Path(os.path.abspath(project.root))
+    real_root = Path(os.path.realpath(root))
+    where = project.config_path or root / "paperlink.toml"
+    for folder in project.output_dirs:
+        lexical = Path(os.path.normpath(root / folder))
+        real = Path(os.path.realpath(lexical))
+        outside = lexical != root and root not in lexical.parents
+        # A folder that holds the whole project (a symlink to / or to ..) would make every file an output.
+        if outside or (real in (real_root, *real_root.parents) and lexical != root):
+            raise ConfigError(
+                f"{where}: output folder {folder!r} is outside the project {root}",
+                hint="list folders inside the project in 'outputs' (e.g. \"figures\"); name a file "
+                "elsewhere with 'paperlink run --output PATH'",
+            )
+    return list(project.output_dirs)
+
+
+def store_files(store_path: Path, root: Path) -> set[str]:
+    """The store's own files (the database, its -wal, -shm and -journal) as paths relative to ``root``:
+    never outputs, even when the store lies in an output folder."""
+    base = Path(os.path.abspath(store_path))
+    names = {base, *(base.with_name(base.name + end) for end in ("-wal", "-shm", "-journal"))}
+    return {name.relative_to(root).as_posix() for name in names if name.is_relative_to(root)}
+
+
+def snapshot_tree(
+    root: Path, folders: Iterable[str], exclude: Collection[str] = ()
+) -> dict[str, FileState]:
+    """States of every entry under ``root/folder`` for each folder, keyed by path relative to ``root``,
+    leaving out the paths in ``exclude``."""
     states: dict[str, FileState] = {}
     for folder in folders:
         base = root / folder
         if base.is_dir():
             _walk(base, root, states)
-        elif base.is_file() or base.is_symlink():
+        elif base.exists() or base.is_symlink():
             _add(base, root, states)
+    for path in exclude:
+        states.pop(path, None)
     return states
 
 
@@ -62,13 +131,18 @@ def _add(path: Path, root: Path, states: dict[str, FileState]) -> None:
     except OSError:
         return
     rel = path.relative_to(root).as_posix()
-    states[rel] = FileState(st.st_size, st.st_mtime_ns, st.st_ino, path.is_symlink())
+    states[rel] = FileState(
+        st.st_size, st.st_mtime_ns, st.st_ino, entry_kind(st.st_mode), st.st_ctime_ns, st.st_dev
+    )
 
 
 def doubtful(states: dict[str, FileState], now_ns: int | None = None) -> list[str]:
-    """Paths changed so recently that a rewrite in the same clock tick would go unseen."""
+    """Regular files changed so recently that a rewrite in the same clock tick would go unseen (anything
+    else is never opened: reading a FIFO or a device would wait for ever)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
-    return [p for p, s in states.items() if not s.is_link and now_ns - s.mtime_ns < DOUBT_WINDOW_NS]
+    return [
+        p for p, s in states.items() if s.kind == "file" and now_ns - s.changed_ns < DOUBT_WINDOW_NS
+    ]
 
 
 def changed_paths(
@@ -91,19 +165,22 @@ def changed_paths(
 
 
 class DigestCache:
-    """Digests of files, remembered in the store by (path, size, mtime, inode) so unchanged files are
-    not read again."""
+    """Digests of files, remembered in the store by (path, size, mtime, change time, inode, device) so
+    unchanged files are not read again. ``rehash`` ignores what the store remembers (it still learns)."""
 
     def __init__(
         self,
         store: RecordStore | None,
         on_progress: Callable[[str], ProgressCallback | None] | None = None,
         root: Path | None = None,
+        *,
+        rehash: bool = False,
     ) -> None:
         self.store = store
         self.on_progress = on_progress
         self.root = root  # progress names files relative to it
-        self._pending: list[tuple[str, int, int, int, str, str, str]] = []
+        self.rehash = rehash
+        self._pending: list[tuple[str, int, int, int, int, int, str, str, str]] = []
 
     def digests(self, paths: list[Path]) -> dict[Path, Digests | CaptureError]:
         """Digests for each path, or the :class:`CaptureError` that says why it could not be read.
@@ -111,8 +188,9 @@ class DigestCache:
         Files the cache does not know are hashed several at a time (hashlib releases the GIL), which is
         what makes a cold check of many small figures run at the speed of the disk and the cores.
         """
-        keys = {path: os.path.abspath(path) for path in paths}
-        cached = self.store.cached_digests(keys.values()) if self.store else {}
+        keys = {path: _cache_key(path) for path in paths}
+        use = self.store is not None and not self.rehash
+        cached = self.store.cached_digests(keys.values()) if self.store and use else {}
         result: dict[Path, Digests | CaptureError] = {}
         misses: list[tuple[Path, os.stat_result]] = []
         for path, key in keys.items():
@@ -121,9 +199,20 @@ class DigestCache:
             except OSError as exc:
                 result[path] = CaptureError(f"cannot read {path}: {exc.strerror or exc}")
                 continue
+            if not stat.S_ISREG(st.st_mode):
+                result[path] = CaptureError(
+                    f"{path} is a {entry_kind(st.st_mode)}, not a regular file; it was not read"
+                )
+                continue
             hit = cached.get(key)
-            if hit and hit[:3] == (st.st_size, st.st_mtime_ns, st.st_ino):
-                result[path] = Digests(hit[0], hit[3], hit[4], hit[5])
+            if hit and hit[:5] == (
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ctime_ns,
+                st.st_ino,
+                st.st_dev,
+            ):
+                result[path] = Digests(hit[0], hit[5], hit[6], hit[7])
             else:
                 misses.append((path, st))
         if len(misses) > 1:
@@ -146,13 +235,16 @@ class DigestCache:
             found = digest_file(path, progress)
         except CaptureError as exc:
             return exc
-        # A file still being written within the clock's resolution must be hashed again next time.
-        if time.time_ns() - st.st_mtime_ns >= DOUBT_WINDOW_NS:
+        # A file changed within the clock's resolution must be hashed again next time: a rewrite in the
+        # same tick would keep every time in the key.
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= DOUBT_WINDOW_NS:
             row = (
-                os.path.abspath(path),
+                _cache_key(path),
                 st.st_size,
                 st.st_mtime_ns,
+                st.st_ctime_ns,
                 st.st_ino,
+                st.st_dev,
                 found.sha256,
                 found.md5,
                 found.sha1,
@@ -176,3 +268,9 @@ class DigestCache:
         if self.store and self._pending:
             self.store.remember_digests(self._pending)
         self._pending = []
+
+
+def _cache_key(path: Path) -> str:
+    # A name that is not UTF-8 cannot be SQLite text; its \xNN form may in theory equal another file's
+    # name, but the inode and device in the key keep the two apart.
+    return encode_path(os.path.abspath(path))[0]

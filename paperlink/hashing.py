@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from paperlink.errors import CaptureError
 
@@ -82,8 +82,16 @@ def digest_file(
     Raises :class:`CaptureError` when the file cannot be read, naming the file and the reason.
     """
     try:
-        with Path(path).open("rb", buffering=0) as stream:
-            total = os.fstat(stream.fileno()).st_size
+        # O_NONBLOCK: a FIFO put where a file was expected must not make the open wait for a writer;
+        # anything but a regular file is refused before a byte is read (a device could be endless).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb", buffering=0) as stream:
+            st = os.fstat(stream.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(st.st_mode):
+                raise CaptureError(f"{path} is not a regular file; it was not read")
+            total = st.st_size
             if total < PARALLEL_THRESHOLD:
                 return _digest_serial(stream, total, on_progress)
             return _digest_parallel(stream, total, on_progress)

@@ -8,10 +8,12 @@ from the first version so that old records stay readable by new code and the oth
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import hashlib
 import json
+import os
 import re
 import types
 import typing
@@ -64,21 +66,73 @@ def parse_time(text: str) -> datetime:
 
 @dataclass
 class FileDigest:
-    """A file a run read or wrote, with its content digests (absent when it could not be read)."""
+    """A file a run read or wrote, with its content digests (absent when it could not be read).
+
+    ``path`` is always valid UTF-8 text. A file name that is not (Linux allows any bytes) is shown there
+    with each undecodable byte as ``\\xNN``, and ``path_base64`` holds the exact bytes of the path:
+    :attr:`fs_path` is what to open. Use :meth:`at` to build one from a path as the OS gives it.
+    """
 
     path: str
     size: int | None = None
     sha256: str | None = None
     md5: str | None = None
     sha1: str | None = None
-    kind: str = "file"  # file | symlink | missing | unreadable
+    # file | symlink | missing | unreadable, or an entry that is never opened: fifo | socket |
+    # char-device | block-device | other
+    kind: str = "file"
     target: str | None = None  # where a symlink points
     error: str | None = None  # why it could not be read
     role: str | None = None  # e.g. "parameters" for a parameter file
+    path_base64: str | None = None  # the path's bytes, only when they are not UTF-8
+
+    @classmethod
+    def at(cls, path: str, **fields: Any) -> FileDigest:
+        """A digest entry for ``path`` as ``os`` functions give it (undecodable bytes as surrogates)."""
+        shown, raw = encode_path(path)
+        return cls(path=shown, path_base64=raw, **fields)
+
+    @property
+    def fs_path(self) -> str:
+        """The path to give the OS: ``path``, or the exact bytes when the name is not UTF-8."""
+        if self.path_base64 is None:
+            return self.path
+        return os.fsdecode(base64.b64decode(self.path_base64))
 
     @property
     def sha256_ref(self) -> str | None:
         return f"sha256:{self.sha256}" if self.sha256 else None
+
+
+MAX_NAME_BYTES = 255  # a file name's limit on nearly every file system (and in tar and zip tools)
+
+
+def fit_file_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name`` when its UTF-8 is at most ``limit`` bytes; else a shortened name that keeps its start and
+    its extension and ends the stem with ``~`` and 12 hex digits of the full name's sha256, so different
+    long names stay different."""
+    raw = name.encode("utf-8")
+    if len(raw) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = f"{dot}{ext}" if stem and len(ext.encode("utf-8")) <= 16 else ""
+    tag = "~" + hashlib.sha256(raw).hexdigest()[:12]
+    room = limit - len(tag) - len(suffix.encode("utf-8"))
+    # Cut on a character boundary: half a UTF-8 sequence would make the name invalid.
+    kept = name[: len(name) - len(suffix)].encode("utf-8")[:room].decode("utf-8", "ignore")
+    return f"{kept}{tag}{suffix}"
+
+
+def encode_path(path: str) -> tuple[str, str | None]:
+    """``(text, base64)`` for a path from the OS: UTF-8 text as it is and no base64, or, for a name with
+    bytes that are not UTF-8 (surrogate-escaped by Python), the text with ``\\xNN`` for each such byte
+    and the base64 of the exact bytes."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        return raw.decode("utf-8", "backslashreplace"), base64.b64encode(raw).decode("ascii")
+    return path, None
 
 
 @dataclass
@@ -238,6 +292,17 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["$schema"] = RECORD_SCHEMA_ID
+        # path_base64 appears only where a name is not UTF-8: every other record keeps the JSON (and
+        # the digest) it had before the field existed.
+        code, container = data["code"], data["container"] or {}
+        for item in (
+            *data["inputs"],
+            *data["outputs"],
+            code["main_script"],
+            container.get("archive"),
+        ):
+            if item is not None and item.get("path_base64", "") is None:
+                del item["path_base64"]
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -289,8 +354,35 @@ class Record:
 def canonical_json(data: Any, *, indent: int | None = None) -> str:
     """Sorted keys, fixed separators, UTF-8 text: the same data always gives the same string."""
     if indent is None:
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False)
+    if _SURROGATE.search(text):
+        # Text from the OS (an argument, a symlink's target, an error naming a file) may carry bytes that
+        # are not UTF-8 as lone surrogates, which no UTF-8 file or SQLite column can hold: each becomes
+        # the text \xNN, as in FileDigest.path (file names keep their bytes in path_base64). Done before
+        # sorting, so a record read back gives the same string.
+        return canonical_json(_escape_text(data), indent=indent)
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub(_escape_surrogate, value)
+    if isinstance(value, dict):
+        return {_escape_text(k): _escape_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_text(v) for v in value]
+    return value
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    # A byte that was not UTF-8 (Python's surrogateescape) as \xNN, any other lone surrogate as \uNNNN.
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 T = TypeVar("T")

@@ -168,12 +168,14 @@ def show_text(record: Record) -> str:
 def _files(out: list[str], title: str, items: list[FileDigest]) -> None:
     out.append(f"{title}" + ("" if items else "  (none)"))
     for item in items:
+        # A name that is not UTF-8 shows its odd bytes as \xNN; the record keeps the exact bytes.
+        name = item.path + ("  [name not UTF-8]" if item.path_base64 else "")
         if item.sha256:
             role = f"  [{item.role}]" if item.role else ""
-            out.append(f"  {item.path}  {format_size(item.size)}  sha256:{item.sha256}{role}")
+            out.append(f"  {name}  {format_size(item.size)}  sha256:{item.sha256}{role}")
         else:
             out.append(
-                f"  {item.path}  {item.kind}"
+                f"  {name}  {item.kind}"
                 + (f": {item.error}" if item.error else "")
                 + (f" -> {item.target}" if item.target else "")
             )

@@ -33,8 +33,26 @@ from paperlink.environment import (
     redact_parameter,
     version_flag,
 )
-from paperlink.errors import CaptureError, ContainerError, ExitCode, ImageMismatch, UsageError
-from paperlink.filestate import DigestCache, FileState, changed_paths, doubtful, snapshot_tree
+from paperlink.errors import (
+    CaptureError,
+    ContainerError,
+    ExitCode,
+    ImageMismatch,
+    RunNotRecorded,
+    StoreError,
+    StoreFull,
+    UsageError,
+)
+from paperlink.filestate import (
+    DigestCache,
+    FileState,
+    changed_paths,
+    check_output_dirs,
+    doubtful,
+    entry_kind,
+    snapshot_tree,
+    store_files,
+)
 from paperlink.hashing import Digests, ProgressCallback, digest_bytes
 from paperlink.parameters import merge_parameters
 from paperlink.records import (
@@ -70,6 +88,9 @@ PARAMETER_SUFFIXES = (
 SCRIPT_SUFFIXES = (".py", ".r", ".jl", ".sh", ".pl", ".rb", ".js", ".m", ".ipynb", ".do", ".sas")
 MAX_PARAMETER_FILE_BYTES = 1 << 20
 _ALWAYS_SKIPPED = (".git", ".paperlink")
+# When the store's file system fills up, a finished record keeps at most this much of each stream, then
+# none: the record itself matters more than the command's output.
+FULL_DISK_STREAM_BYTES = (64 << 10, 0)
 
 ProgressFactory = Callable[[str], ProgressCallback | None]
 
@@ -131,6 +152,7 @@ class RunCapture:
         self.cache = DigestCache(store, on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
+        self._skip: set[str] = set()
         self._doubt: dict[str, str] = {}
         self._probe: _Probe | None = None
         self._t0 = 0.0
@@ -138,6 +160,15 @@ class RunCapture:
     # -- before ---------------------------------------------------------------------------------------
     def begin(self) -> Record:
         """Snapshot everything the run starts from and write the running record; returns it."""
+        try:
+            return self._begin()
+        except StoreError as exc:
+            exc.hint = (
+                f"the command did not run; {exc.hint}" if exc.hint else "the command did not run"
+            )
+            raise
+
+    def _begin(self) -> Record:
         start = utc_now()
         self._t0 = time.perf_counter()
         project = self.project
@@ -147,7 +178,8 @@ class RunCapture:
                 f"declared input not found: {', '.join(missing)}",
                 hint="check the --input paths (relative to the current folder)",
             )
-        self._before = snapshot_tree(project.root, project.output_dirs)
+        self._skip = store_files(self.store.path, project.root)
+        self._before = snapshot_tree(project.root, check_output_dirs(project), self._skip)
         self._before = {p: s for p, s in self._before.items() if not p.startswith(_ALWAYS_SKIPPED)}
         doubt_paths = [project.root / p for p in doubtful(self._before)]
         for path, found in self.cache.digests(doubt_paths).items():
@@ -207,6 +239,8 @@ class RunCapture:
             links=dict(self.links),
             paperlink_version=__version__,
         )
+        # Before the command runs, so that its record can be finished even if the command fills the disk.
+        self.store.reserve_space()
         record.label = self.store.start_record(record, label_is_default=self.label is None)
         # 'paperlink value' (any paperlink command) the program calls finds this store, also from a
         # rerun's scratch copy, which has no store of its own. Not recorded: it names this machine's path.
@@ -261,16 +295,16 @@ class RunCapture:
     def _file_digest(self, path: Path, *, role: str | None = None) -> FileDigest:
         rel = self.project.relative(path)
         if path.is_symlink() and not path.exists():
-            return FileDigest(path=rel, kind="symlink", target=os.readlink(path), role=role)
+            return FileDigest.at(rel, kind="symlink", target=os.readlink(path), role=role)
         if path.is_dir():
             raise CaptureError(
                 f"{rel} is a folder; name the files in it", hint="use one --input per file"
             )
         found = self.cache.digests([path])[path]
         if isinstance(found, CaptureError):
-            return FileDigest(path=rel, kind="unreadable", error=found.message, role=role)
-        return FileDigest(
-            path=rel,
+            return FileDigest.at(rel, kind="unreadable", error=found.message, role=role)
+        return FileDigest.at(
+            rel,
             size=found.size,
             sha256=found.sha256,
             md5=found.md5,
@@ -298,7 +332,7 @@ class RunCapture:
         record.end_time = format_time(end)
         record.duration_seconds = round(time.perf_counter() - self._t0, 6)
         root = self.project.root
-        after = snapshot_tree(root, self.project.output_dirs)
+        after = snapshot_tree(root, self.project.output_dirs, self._skip)
         after = {p: s for p, s in after.items() if not p.startswith(_ALWAYS_SKIPPED)}
 
         def rehash(rel: str) -> str | None:
@@ -310,39 +344,71 @@ class RunCapture:
         for path in declared:
             for item in _expand(path):
                 rel = self.project.relative(item)
-                if rel not in paths:
+                if rel not in paths and rel not in self._skip:
                     paths.append(rel)
         outputs = [self._output_digest(rel) for rel in paths]
         record.outputs = sorted(outputs, key=lambda item: item.path)
         record.outcome = Outcome(
             status=status, exit_status=exit_status, signal=signal_number, error=error
         )
-        if stdout is not None:
-            record.outcome.stdout = stdout.info()
-            self.store.put_stream(record.label, "stdout", stdout.parts())
-        if stderr is not None:
-            record.outcome.stderr = stderr.info()
-            self.store.put_stream(record.label, "stderr", stderr.parts())
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
-        self.store.finish_record(record)
+        self._store_finished(record, {"stdout": stdout, "stderr": stderr})
         self.cache.flush()
         return record
 
+    def _store_finished(self, record: Record, keepers: dict[str, StreamKeeper | None]) -> None:
+        """Finish the record with its streams in one transaction; when the store's disk is full, again
+        with the streams cut short, then without them. Raises :class:`RunNotRecorded` when even that
+        does not fit (the row stays, shown as incomplete)."""
+        kept = {name: keeper for name, keeper in keepers.items() if keeper is not None}
+        error = record.outcome.error
+        full: StoreFull | None = None
+        for budget in (None, *FULL_DISK_STREAM_BYTES) if kept else (None,):
+            for name, keeper in kept.items():
+                setattr(record.outcome, name, keeper.info(budget))
+            if budget is not None:
+                note = "the record store's disk was full: " + (
+                    f"stdout and stderr are kept only up to {budget} bytes each"
+                    if budget
+                    else "stdout and stderr were not kept"
+                )
+                record.outcome.error = f"{error}; {note}" if error else note
+            try:
+                self.store.finish_record(
+                    record, streams={name: k.parts(budget) for name, k in kept.items()}
+                )
+                return
+            except StoreFull as exc:
+                full = exc
+        assert full is not None
+        record.outcome.error = error
+        raise RunNotRecorded(
+            f"{full.message}: the record of run '{record.label}' could not be completed and shows as "
+            f"incomplete; the command's exit status ({record.outcome.exit_status}) is passed through",
+            exit_status=record.outcome.exit_status,
+            hint=full.hint,
+        ) from full
+
     def _output_digest(self, rel: str) -> FileDigest:
         path = Path(rel) if Path(rel).is_absolute() else self.project.root / rel
-        if not path.exists() and not path.is_symlink():
-            return FileDigest(path=rel, kind="missing", error="declared output was not written")
-        if path.is_symlink():
-            return FileDigest(path=rel, kind="symlink", target=os.readlink(path))
-        if not path.is_file():
-            return FileDigest(path=rel, kind="unreadable", error="not a regular file")
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            return FileDigest.at(rel, kind="missing", error="declared output was not written")
+        kind = entry_kind(mode)
+        if kind == "symlink":
+            return FileDigest.at(rel, kind="symlink", target=os.readlink(path))
+        if kind != "file":
+            # A FIFO, socket or device is recorded by its type and never opened: reading it could block
+            # for ever or never end.
+            return FileDigest.at(rel, kind=kind)
         return self._file_digest(path)
 
 
 def _expand(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink())
+        return sorted(p for p in path.rglob("*") if p.is_symlink() or not p.is_dir())
     return [path]
 
 

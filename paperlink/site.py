@@ -105,7 +105,7 @@ def _build(
             if view.item.kind != "file":
                 continue
             key = (record.label, view.item.path)
-            located = pages.inside_project(root, view.item.path)
+            located = pages.inside_project(root, view.item.fs_path)
             if view.state != pages.STATE_OK or located is None:
                 skipped.append(f"{record.label}:{view.item.path} ({view.state})")
             elif (view.item.size or 0) > max_file_bytes:

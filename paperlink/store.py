@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageError
+from paperlink.errors import (
+    RecordImmutable,
+    RecordNotFound,
+    StoreError,
+    StoreFull,
+    StoreReadOnly,
+    UsageError,
+)
 from paperlink.records import (
     STATUS_INCOMPLETE,
     STATUS_RUNNING,
@@ -31,6 +38,20 @@ from paperlink.records import (
 )
 
 BUSY_TIMEOUT_SECONDS = 120.0
+# Room a run keeps in the write-ahead log from its start (see reserve_space): a finished record and its
+# streams cut short fit in it even when the command fills the disk.
+RESERVE_BYTES = 1 << 20
+# Result codes from sqlite3.h (the sqlite3 module names them only from Python 3.11 on).
+_SQLITE_READONLY = 8
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+_SQLITE_IOERR_WRITE = 778
+_SQLITE_IOERR_SHMOPEN = 4618
+_SQLITE_IOERR_SHMSIZE = 4874
+# A first read that fails with these means the -wal and -shm files beside the store cannot be made (a
+# read-only mount or folder, a full disk), not that the store is damaged: it is opened read-only instead.
+_SIDE_FILE_ERRORS = (_SQLITE_CANTOPEN, _SQLITE_READONLY, _SQLITE_FULL)
+_SIDE_FILE_IO_ERRORS = (_SQLITE_IOERR_SHMOPEN, _SQLITE_IOERR_SHMSIZE)
 _MUTABLE_FIELDS = ("tags", "reason", "publication")
 
 
@@ -106,10 +127,22 @@ def _migration_list_index(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_digest_cache_ctime(db: sqlite3.Connection) -> None:
+    # Size, mtime and inode can all be put back after a rewrite in place (touch -d, cp -p, os.utime); the
+    # change time and the device cannot, so they join the key. Old rows lack them and are dropped.
+    db.execute("DROP TABLE digest_cache")
+    db.execute(
+        "CREATE TABLE digest_cache (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+        "mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, "
+        "device INTEGER NOT NULL, sha256 TEXT NOT NULL, md5 TEXT NOT NULL, sha1 TEXT NOT NULL)"
+    )
+
+
 # Named migrations, applied in order, each in one transaction with the row that records it.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _migration_initial),
     ("0002_list_index", _migration_list_index),
+    ("0003_digest_cache_ctime", _migration_digest_cache_ctime),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -172,20 +205,60 @@ class RecordStore:
                 f"no record store at {self.path}",
                 hint="run 'paperlink init' in the project's top folder, or check the 'store' setting",
             )
-        try:
-            self._db = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the record store {self.path}: {exc}") from exc
+        # Why the store cannot be written (None: it can). Reading works all the same.
+        self.read_only: str | None = None
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            self.read_only = _why_read_only(self.path)
+        self._db = self._connect("ro" if self.read_only else None)
         try:
             self._check_and_migrate(create=_create)
         except BaseException:
             self._db.close()
             raise
+
+    def _connect(self, mode: str | None) -> sqlite3.Connection:
+        """A connection; ``mode`` ``ro`` reads only, ``immutable`` also does without the -shm file."""
+        target: str | Path = self.path
+        if mode is not None:
+            target = (
+                f"{self.path.resolve().as_uri()}?{'mode=ro' if mode == 'ro' else 'immutable=1'}"
+            )
+        try:
+            return sqlite3.connect(
+                target,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=mode is not None,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the record store {self.path}: {exc}") from exc
+
+    def _reopen_read_only(self, exc: sqlite3.Error) -> None:
+        """Reading failed because SQLite cannot make the files beside the store: read without them."""
+        if self.read_only is None:
+            self.read_only = _why_read_only(self.path)
+        self._db.close()
+        self._db = self._connect("ro")
+        try:
+            self._db.execute("SELECT 1 FROM sqlite_master").fetchall()
+            return
+        except sqlite3.OperationalError as again:
+            if not _side_files_failed(again):
+                raise
+        self._db.close()
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            # Without the -shm file the log's newest records cannot be read; immutable=1 would silently
+            # show the store without them.
+            raise StoreReadOnly(
+                f"the record store {self.path} cannot be read: {self.read_only}, and its write-ahead "
+                f"log {wal.name} holds changes that SQLite can only read with a {self.path.name}-shm "
+                "file beside it",
+                hint="copy the store's folder somewhere writable and point --store at the copy",
+            ) from exc
+        # No log: the store file is complete, and nobody can change it while SQLite cannot either.
+        self._db = self._connect("immutable")
 
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> RecordStore:
@@ -206,10 +279,13 @@ class RecordStore:
     # -- schema -------------------------------------------------------------------------------------
     def _check_and_migrate(self, *, create: bool) -> None:
         try:
-            tables = {
-                row[0]
-                for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            try:
+                tables = self._tables()
+            except sqlite3.OperationalError as exc:
+                if create or not _side_files_failed(exc):
+                    raise
+                self._reopen_read_only(exc)
+                tables = self._tables()
             if "migrations" not in tables:
                 if tables or not create:
                     raise StoreError(
@@ -234,10 +310,22 @@ class RecordStore:
                 hint="upgrade paperlink (pip install -U paperlink); the store was not changed",
             )
         if len(applied) < len(known):
+            if self.read_only is not None:
+                raise StoreReadOnly(
+                    f"the record store {self.path} has schema {len(applied)} and this paperlink needs "
+                    f"{len(known)}, but it cannot be upgraded: {self.read_only}",
+                    hint="run any paperlink command once where the store is writable, or copy it and "
+                    "point --store at the copy",
+                )
             self._migrate()
         self._db.execute("PRAGMA foreign_keys=ON")
         # In WAL mode NORMAL is safe against crashes of paperlink (kill -9); it saves an fsync per commit.
         self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def _tables(self) -> set[str]:
+        return {
+            row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
 
     def _applied_migrations(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT name FROM migrations ORDER BY rowid")]
@@ -266,21 +354,89 @@ class RecordStore:
     # -- transactions -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock now, waiting for it if need be."""
+        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock now, waiting for it if need be.
+
+        Raises :class:`StoreReadOnly` on a store that cannot be written, :class:`StoreFull` when its file
+        system is full, :class:`StoreError` for other SQLite failures; nothing of the transaction stays.
+        """
+        if self.read_only in (_FULL, _FILE_SIZE_LIMIT):
+            raise self._full(self.read_only)
+        if self.read_only is not None:
+            raise StoreReadOnly(
+                f"cannot write to the record store {self.path}: {self.read_only}",
+                hint="make it writable (remount it read-write, 'chattr -i', chmod u+w) or copy it and "
+                "point --store at the copy; list, show, diff, verify, serve and site work read-only",
+            )
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the record store {self.path}: {exc}") from exc
+            raise self._write_error(exc) from exc
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        try:
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
-            raise StoreError(f"cannot write to the record store {self.path}: {exc}") from exc
+        except BaseException as exc:
+            # After some failures (a full disk at COMMIT, an I/O error) SQLite has rolled back already; a
+            # second ROLLBACK would fail and hide the error that matters.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                raise self._write_error(exc) from exc
+            raise
+
+    def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == _SQLITE_FULL:
+            why = _FULL
+        elif code == _SQLITE_IOERR_WRITE:
+            # Over a quota or a file size limit SQLite sees a failed write, not a full disk.
+            why = (
+                f"writing failed ({exc}): its file system may be full, over quota or failing, or a "
+                "file size limit (ulimit -f) was reached"
+            )
+        elif code is not None and code & 0xFF == _SQLITE_READONLY:
+            return StoreReadOnly(
+                f"cannot write to the record store {self.path}: {_why_read_only(self.path)}",
+                hint="make it writable, or copy it and point --store at the copy",
+            )
+        else:
+            return StoreError(f"cannot write to the record store {self.path}: {exc}")
+        return self._full(why)
+
+    def _full(self, why: str) -> StoreFull:
+        return StoreFull(
+            f"cannot write to the record store {self.path}: {why}",
+            hint=f"nothing was changed; free some space there (df {self.path.parent}) or raise the "
+            "quota or file size limit (ulimit -f), and try again",
+        )
+
+    def reserve_space(self, size: int = RESERVE_BYTES) -> None:
+        """Make sure the next writes of about ``size`` bytes succeed even if the disk fills up meanwhile.
+
+        SQLite writes a transaction's pages to the write-ahead log when its page cache overflows, keeps
+        them there when the transaction rolls back, and overwrites them in place later: a big insert in a
+        small cache, rolled back, leaves ``size`` bytes of log that later commits need no new disk space
+        for. ``paperlink run`` calls it before the command starts, so the record can be finished after a
+        command that filled the disk. Raises :class:`StoreFull` when there is not that much room now.
+        """
+        try:
+            with contextlib.suppress(_RollBack), self.transaction() as db:
+                (pages,) = db.execute("PRAGMA cache_size").fetchone()
+                db.execute("PRAGMA cache_size=16")
+                try:
+                    db.execute(
+                        "INSERT INTO blobs (sha256, size, data) "
+                        "VALUES ('paperlink-reserve', 0, zeroblob(?))",
+                        (size,),
+                    )
+                finally:
+                    db.execute(f"PRAGMA cache_size={int(pages)}")
+                raise _RollBack
+        except StoreFull as exc:
+            raise self._full(
+                f"its file system has less than {size >> 10} KiB free, too little to be sure "
+                "a record fits"
+            ) from exc
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
@@ -329,10 +485,15 @@ class RecordStore:
                     ) from exc
         raise StoreError(f"could not find a free label starting with '{base}'")
 
-    def finish_record(self, record: Record) -> None:
-        """Write the final state of a running record (once; it is immutable afterwards)."""
+    def finish_record(
+        self, record: Record, *, streams: dict[str, dict[str, bytes]] | None = None
+    ) -> None:
+        """Write the final state of a running record (once; it is immutable afterwards), with its
+        ``streams`` (``{"stdout": {"head": …, "tail": …}, …}``) in the same transaction."""
         try:
             with self.transaction() as db:
+                for stream, parts in (streams or {}).items():
+                    self._put_stream(db, record.label, stream, parts)
                 cursor = db.execute(
                     "UPDATE records SET status=?, end_time=?, duration=?, exit_status=?, data=?, digest=? "
                     "WHERE label=? AND status=?",
@@ -524,10 +685,17 @@ class RecordStore:
 
     def put_stream(self, label: str, stream: str, parts: dict[str, bytes]) -> None:
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO streams (label, stream, part, data) VALUES (?, ?, ?, ?)",
-                [(label, stream, part, zlib.compress(data, 1)) for part, data in parts.items()],
-            )
+            self._put_stream(db, label, stream, parts)
+
+    @staticmethod
+    def _put_stream(
+        db: sqlite3.Connection, label: str, stream: str, parts: dict[str, bytes]
+    ) -> None:
+        db.execute("DELETE FROM streams WHERE label=? AND stream=?", (label, stream))
+        db.executemany(
+            "INSERT INTO streams (label, stream, part, data) VALUES (?, ?, ?, ?)",
+            [(label, stream, part, zlib.compress(data, 1)) for part, data in parts.items()],
+        )
 
     def get_stream(self, label: str, stream: str) -> dict[str, bytes]:
         """``{"head": …, "tail": …}`` (``tail`` only when the stream was too long to keep whole)."""
@@ -539,33 +707,81 @@ class RecordStore:
     # -- caches -------------------------------------------------------------------------------------
     def cached_digests(
         self, paths: Iterable[str]
-    ) -> dict[str, tuple[int, int, int, str, str, str]]:
-        """Cached ``(size, mtime_ns, inode, sha256, md5, sha1)`` by absolute path."""
-        found: dict[str, tuple[int, int, int, str, str, str]] = {}
+    ) -> dict[str, tuple[int, int, int, int, int, str, str, str]]:
+        """Cached ``(size, mtime_ns, ctime_ns, inode, device, sha256, md5, sha1)`` by absolute path."""
+        found: dict[str, tuple[int, int, int, int, int, str, str, str]] = {}
         wanted = list(paths)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in self._read(
-                f"SELECT path, size, mtime_ns, inode, sha256, md5, sha1 FROM digest_cache "  # noqa: S608
-                f"WHERE path IN ({marks})",
+                "SELECT path, size, mtime_ns, ctime_ns, inode, device, sha256, md5, sha1 "  # noqa: S608
+                f"FROM digest_cache WHERE path IN ({marks})",
                 chunk,
             ):
                 found[row[0]] = tuple(row[1:])
         return found
 
-    def remember_digests(self, rows: list[tuple[str, int, int, int, str, str, str]]) -> None:
+    def remember_digests(
+        self, rows: list[tuple[str, int, int, int, int, int, str, str, str]]
+    ) -> None:
+        """Cache ``(path, size, mtime_ns, ctime_ns, inode, device, sha256, md5, sha1)`` rows."""
         if rows:
-            with self.transaction() as db:
-                db.executemany("INSERT OR REPLACE INTO digest_cache VALUES (?,?,?,?,?,?,?)", rows)
+            self._cache_write(
+                "INSERT OR REPLACE INTO digest_cache (path, size, mtime_ns, ctime_ns, inode, device, "
+                "sha256, md5, sha1) VALUES (?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
 
     def cache_get(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM tool_cache WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
 
     def cache_put(self, key: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO tool_cache (key, value) VALUES (?, ?)", (key, value))
+        self._cache_write(
+            "INSERT OR REPLACE INTO tool_cache (key, value) VALUES (?, ?)", [(key, value)]
+        )
+
+    def _cache_write(self, sql: str, rows: list[Any]) -> None:
+        # A cache only saves work: on a read-only or full store `verify` and `serve` go on without it,
+        # and a run keeps the room it reserved for its record.
+        if self.read_only is None:
+            with contextlib.suppress(StoreFull, StoreReadOnly), self.transaction() as db:
+                db.executemany(sql, rows)
+
+
+_FULL = "its file system is full"
+_FILE_SIZE_LIMIT = "a file size limit (ulimit -f) stops SQLite from making its -wal and -shm files"
+
+
+def _side_files_failed(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    return code in _SIDE_FILE_IO_ERRORS or code & 0xFF in _SIDE_FILE_ERRORS
+
+
+class _RollBack(Exception):
+    """Ends :meth:`RecordStore.reserve_space`'s transaction without committing it."""
+
+
+def _why_read_only(path: Path) -> str:
+    """Why ``path`` cannot be written, as the end of a sentence."""
+    try:
+        fs = os.statvfs(path.parent)
+    except OSError:
+        return "it cannot be written"
+    if fs.f_flag & os.ST_RDONLY:
+        return "its file system is mounted read-only"
+    if fs.f_bavail == 0:
+        return _FULL
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only (immutable, or not writable for this user)"
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        return _FILE_SIZE_LIMIT
+    return (
+        f"its folder {path.parent} is not writable, so SQLite cannot make its -wal and -shm files"
+    )
 
 
 def _execute_script(db: sqlite3.Connection, script: str) -> None:

@@ -50,19 +50,25 @@ class StreamKeeper:
     def truncated(self) -> bool:
         return self.size > len(self.head) + len(self.tail)
 
-    def parts(self) -> dict[str, bytes]:
-        """What the store keeps: ``head``, plus ``tail`` when the stream did not fit in ``head``."""
-        if not self._tail:
-            return {"head": bytes(self.head)}
-        return {"head": bytes(self.head), "tail": self.tail}
+    def parts(self, budget: int | None = None) -> dict[str, bytes]:
+        """What the store keeps: ``head``, plus ``tail`` when the stream did not fit in ``head``; with a
+        ``budget`` (a full disk), at most that many bytes, half from each end of the stream."""
+        head = bytes(self.head)
+        tail = self.tail if self._tail else b""
+        if budget is None or len(head) + len(tail) <= budget:
+            return {"head": head, "tail": tail} if self._tail else {"head": head}
+        first = budget // 2
+        last = budget - first
+        end = tail or head
+        return {"head": head[:first], "tail": end[len(end) - last :] if last else b""}
 
-    def info(self) -> StreamInfo:
-        stored = sum(len(part) for part in self.parts().values())
+    def info(self, budget: int | None = None) -> StreamInfo:
+        stored = sum(len(part) for part in self.parts(budget).values())
         return StreamInfo(
             size=self.size,
             sha256=self._sha256.hexdigest(),
             stored_bytes=stored,
-            truncated=self.truncated,
+            truncated=self.size > stored,
         )
 
 

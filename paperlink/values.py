@@ -120,7 +120,7 @@ def record_values(project: Project, store: RecordStore, record: Record) -> dict[
     for output in sorted(record.outputs, key=lambda o: o.path):
         if not is_values_file(output.path) or not output.sha256:
             continue
-        content = _content(project, store, output.path, output.sha256)
+        content = _content(project, store, output.fs_path, output.sha256)
         if content is None:
             raise LatexError(
                 f"record '{record.label}': {output.path} changed after the run and no copy is stored",

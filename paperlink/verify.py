@@ -209,13 +209,13 @@ class Verifier:
         root = self.project.root
         # All files in one call: the cache answers what it knows and hashes the rest in parallel.
         on_disk = self.cache.digests(
-            [root / o.path for _, _, o, _ in figures if (root / o.path).exists()]
+            [root / o.fs_path for _, _, o, _ in figures if (root / o.fs_path).exists()]
         )
         for item, record, output, first in figures:
             item.path, item.sha256 = output.path, output.sha256
             item.checks.extend(first)
-            disk = self._disk(output, on_disk.get(root / output.path))
-            found = on_disk.get(root / output.path)
+            disk = self._disk(output, on_disk.get(root / output.fs_path))
+            found = on_disk.get(root / output.fs_path)
             if disk.status == MISMATCH and isinstance(found, Digests):
                 newer = self.store.label_of_output(output.path, found.sha256)
                 if newer and newer != record.label:
@@ -305,11 +305,16 @@ def verify_manuscript(
     *,
     extra_checks: list[ExtraCheck] | None = None,
     value_checks: list[ValueCheck] | None = None,
+    rehash: bool = False,
 ) -> Report:
     """Check every figure and value ``source`` uses: a .tex manuscript (and the files it inputs) or a PDF
-    compiled with paperlink.sty (its embedded manifest). Raises :class:`LatexError` for a PDF without one."""
+    compiled with paperlink.sty (its embedded manifest); ``rehash`` reads every file again instead of
+    trusting the digest cache. Raises :class:`LatexError` for a PDF without a manifest."""
     path = Path(source)
-    verifier = Verifier(project, store, extra_checks=extra_checks, value_checks=value_checks)
+    cache = DigestCache(store, root=project.root, rehash=rehash)
+    verifier = Verifier(
+        project, store, cache=cache, extra_checks=extra_checks, value_checks=value_checks
+    )
     if path.suffix.lower() == ".pdf":
         from paperlink.latex import read_pdf_manifest
 

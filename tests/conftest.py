@@ -19,6 +19,7 @@ pytest_plugins: list[str] = [
     "fixtures_docker",
     "fixtures_latex",
     "fixtures_hostile",
+    "fixtures_filesystems",
 ]
 
 # Subprocesses (`python -m paperlink`) import this checkout, whatever is installed.

@@ -1,32 +1,46 @@
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from helpers import REPO_ROOT
 
-from paperlink.filestate import DigestCache, FileState, changed_paths, snapshot_tree
+from paperlink.filestate import (
+    DOUBT_WINDOW_NS,
+    DigestCache,
+    FileState,
+    changed_paths,
+    snapshot_tree,
+)
 from paperlink.hashing import digest_bytes
 from paperlink.store import RecordStore
 
 
-def test_cache_is_keyed_on_size_mtime_and_inode(tmp_path: Path) -> None:
+def test_cache_is_keyed_on_what_a_rewrite_in_place_cannot_restore(tmp_path: Path) -> None:
     path = tmp_path / "data.bin"
     path.write_bytes(b"first")
     old = path.stat().st_mtime_ns - 10_000_000_000
     os.utime(path, ns=(old, old))
+    # Only a file whose change time is older than the clock's doubt window is cached.
+    time.sleep(DOUBT_WINDOW_NS / 1e9 + 0.2)
     with RecordStore.create(tmp_path / "s.sqlite") as store:
         cache = DigestCache(store)
         assert cache.digest(path) == digest_bytes(b"first")
         cache.flush()
-        # Same size, same mtime, same inode: the cache answers without reading the file again.
+        # Unchanged: the cache answers without reading the file (a planted digest proves it).
+        ((key, row),) = store.cached_digests([str(path)]).items()
+        store.remember_digests([(key, *row[:5], "0" * 64, row[6], row[7])])
+        assert DigestCache(store).digest(path).sha256 == "0" * 64
+        # Rewritten in place with the same size, mtime put back, same inode: the change time differs.
         with path.open("r+b") as stream:
             stream.write(b"FIRST")
         os.utime(path, ns=(old, old))
-        assert DigestCache(store).digest(path) == digest_bytes(b"first")
-        # Any change to the stat is a miss.
-        os.utime(path, ns=(old + 1, old + 1))
+        assert path.stat().st_mtime_ns == old and path.stat().st_size == 5
         assert DigestCache(store).digest(path) == digest_bytes(b"FIRST")
+        # --rehash: the cache is not asked at all.
+        store.remember_digests([(key, *row[:5], "0" * 64, row[6], row[7])])
+        assert DigestCache(store, rehash=True).digest(path) == digest_bytes(b"FIRST")
 
 
 def test_recent_files_are_not_cached(tmp_path: Path) -> None:

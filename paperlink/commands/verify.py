@@ -56,6 +56,11 @@ from paperlink.commands.common import store as _store
     metavar="SECONDS",
     help="Give up on an unreachable archive after retrying this long.",
 )
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Read every file again instead of trusting the digest cache.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def verify(
@@ -68,6 +73,7 @@ def verify(
     rerun: bool,
     image_archive: Path | None,
     max_retry_time: float,
+    rehash: bool,
     as_json: bool,
 ) -> None:
     """Check every figure and value SOURCE uses against its record: SOURCE is the .tex manuscript or the
@@ -105,7 +111,15 @@ def verify(
         if source is None:
             raise click.UsageError("name the manuscript (e.g. paper/main.tex) or give --doi DOI")
         report = _verify_project(
-            ctx, source, check_archive, download, zenodo_url, rerun, image_archive, max_retry_time
+            ctx,
+            source,
+            check_archive,
+            download,
+            zenodo_url,
+            rerun,
+            image_archive,
+            max_retry_time,
+            rehash,
         )
     if as_json:
         _echo_json(report.to_dict())
@@ -123,6 +137,7 @@ def _verify_project(
     rerun: bool,
     image_archive: Path | None,
     max_retry_time: float,
+    rehash: bool,
 ) -> Any:
     import os
 
@@ -147,4 +162,6 @@ def _verify_project(
         )
         ctx.call_on_close(checker.close)
         extra.append(checker)
-    return verify_manuscript(project, store, source, extra_checks=extra, value_checks=value_checks)
+    return verify_manuscript(
+        project, store, source, extra_checks=extra, value_checks=value_checks, rehash=rehash
+    )

@@ -183,7 +183,7 @@ class ViewerApp:
             item = record.output(path)
             if item is None or item.kind != "file":
                 raise missing
-            located = pages.inside_project(self.root, item.path)
+            located = pages.inside_project(self.root, item.fs_path)
             if located is None or not located.is_file():
                 raise missing
             view = pages.output_views(self.root, store, record)[record.outputs.index(item)]
@@ -205,7 +205,8 @@ class ViewerApp:
         headers = [
             ("Content-Length", str(size)),
             ("Content-Security-Policy", FILE_POLICY),
-            ("Content-Disposition", f"inline; filename*=UTF-8''{quote(located.name)}"),
+            # The record's name: valid UTF-8 even where the file's own name is not.
+            ("Content-Disposition", f"inline; filename*=UTF-8''{quote(item.path.rsplit('/')[-1])}"),
             *_no_cache(),
             *_safety(),
         ]

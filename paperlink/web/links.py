@@ -10,6 +10,8 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import quote, urlencode
 
+from paperlink.records import fit_file_name
+
 
 def quote_segment(text: str) -> str:
     """``text`` as one URL path segment or file name: ``/`` and ``%`` encoded, and ``.``/``..`` too,
@@ -93,26 +95,26 @@ class SiteLinks(Links):
         # The file names are already URL-quoted; quoting again makes '%' survive the browser's decoding.
         return quote(relative, safe="/")
 
-    # Site paths, relative to the site's top folder.
+    # Site paths, relative to the site's top folder; each part a file name a file system takes.
     @staticmethod
     def record_path(label: str) -> str:
-        return f"records/{quote_segment(label)}.html"
+        return _fit(f"records/{quote_segment(label)}.html")
 
     @staticmethod
     def json_path(label: str) -> str:
-        return f"records/{quote_segment(label)}.json"
+        return _fit(f"records/{quote_segment(label)}.json")
 
     @staticmethod
     def file_path(label: str, path: str) -> str:
-        return f"records/{quote_segment(label)}/files/{quote_path(path)}"
+        return _fit(f"records/{quote_segment(label)}/files/{quote_path(path)}")
 
     @staticmethod
     def figure_path(label: str, path: str) -> str:
-        return f"figures/{quote_segment(label)}/{quote_path(path)}.html"
+        return _fit(f"figures/{quote_segment(label)}/{quote_path(path)}.html")
 
     @staticmethod
     def compare_path(left: str, right: str) -> str:
-        return f"compare/{quote_segment(left)}/{quote_segment(right)}.html"
+        return _fit(f"compare/{quote_segment(left)}/{quote_segment(right)}.html")
 
     @staticmethod
     def records_path(page: int = 1) -> str:
@@ -150,3 +152,8 @@ class SiteLinks(Links):
 
     def static(self, name: str) -> str:
         return self._href(f"static/{name}")
+
+
+def _fit(path: str) -> str:
+    # A quoted name grows (a 254-byte name with spaces or accents would pass 255 bytes): shorten it.
+    return "/".join(fit_file_name(part) for part in path.split("/"))

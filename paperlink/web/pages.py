@@ -245,7 +245,7 @@ def inside_project(root: Path, path: str) -> Path | None:
 
 def output_views(root: Path, store: RecordStore, record: Record) -> list[OutputView]:
     """Each output of ``record`` with its state on disk now and in the record's archive."""
-    located = {item.path: inside_project(root, item.path) for item in record.outputs}
+    located = {item.path: inside_project(root, item.fs_path) for item in record.outputs}
     wanted = [p for p in located.values() if p is not None and p.is_file()]
     found: dict[Path, Digests | CaptureError] = DigestCache(store).digests(wanted) if wanted else {}
     views = []
