@@ -9,6 +9,7 @@ styles, so it is read with PyYAML rather than a hand-made subset reader that wou
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -59,10 +60,12 @@ def load_metadata(project: Project, *, labels: list[str]) -> ArchiveMetadata:
     metadata.setdefault("access_right", "open")
     metadata.setdefault("license", DEFAULT_LICENSE)
     metadata.setdefault("publication_date", date.today().isoformat())
-    run_list = ", ".join(labels[:20]) + (" …" if len(labels) > 20 else "")
+    # The description is HTML on Zenodo: the project's name and the labels are text, never markup.
+    run_list = html.escape(", ".join(labels[:20]) + (" …" if len(labels) > 20 else ""))
     metadata.setdefault(
         "description",
-        f"<p>The results of {project.name} with the records of the runs that made them ({run_list}), "
+        f"<p>The results of {html.escape(project.name)} with the records of the runs that made them "
+        f"({run_list}), "
         "the code at each recorded commit, and the container image where one was used. "
         "Archived with paperlink; see README.md for how to re-run each computation.</p>",
     )
@@ -103,7 +106,7 @@ def from_citation_cff(path: Path) -> dict[str, Any]:
     if creators:
         out["creators"] = [c for c in creators if c.get("name")]
     if data.get("abstract"):
-        out["description"] = str(data["abstract"])
+        out["description"] = "<p>" + html.escape(str(data["abstract"])) + "</p>"  # CFF: plain text
     if data.get("license"):
         lic = data["license"]
         out["license"] = str(lic[0] if isinstance(lic, list) else lic).lower()

@@ -20,7 +20,7 @@ from paperlink.errors import ViewerError
 from paperlink.store import RecordStore
 from paperlink.web import pages
 from paperlink.web.figures import figure_page, figures_page, load_figures
-from paperlink.web.links import SiteLinks
+from paperlink.web.links import SiteLinks, is_active
 
 MARKER = ".paperlink-site"
 DEFAULT_MAX_FILE_BYTES = 100 << 20
@@ -121,7 +121,8 @@ def _build(
     figure_keys = {(f.label, f.path) for f in figures or [] if f.output is not None}
     links = SiteLinks("index.html", set(copies), comparisons, figure_keys)
     written = 0
-    total = len(records) + len(comparisons) + len(figure_keys) + len(copies) + 2
+    active = sum(1 for k in copies if is_active(k[1]))
+    total = len(records) + len(comparisons) + len(figure_keys) + len(copies) + active + 2
     done = 0
 
     def write(path: str, text: str | bytes) -> None:
@@ -163,6 +164,13 @@ def _build(
         path = SiteLinks.figure_path(label, file_path)
         template, context = figure_page(figures or [], tex, root, label, file_path)
         write(path, renderer.render(template, context, links.at(path)))
+
+    for label, file_path in sorted(k for k in copies if is_active(k[1])):
+        path = SiteLinks.sandbox_path(label, file_path)
+        here = links.at(path)
+        context = {"title": file_path, "label": label, "path": file_path,
+                   "src": here.file(label, file_path)}  # fmt: skip
+        write(path, renderer.render("sandbox.html.j2", context, here))
 
     for (label, file_path), source in sorted(copies.items()):
         destination = out / SiteLinks.file_path(label, file_path)

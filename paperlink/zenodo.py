@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +84,29 @@ class UploadedFile:
     md5: str
 
 
+DOI_PATTERN = re.compile(r"10\.\d{4,9}/[^\s\x00-\x1f\"<>\\{}|^`]+")
+
+
+def public_http_url(url: str | None) -> str | None:
+    """``url`` when it is an http(s) URL with a host and no user or password in it, else None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username
+        or parts.password
+    ):
+        return None
+    if any(ord(c) < 0x21 or c in '"<>\\^`{|}' for c in url):
+        return None
+    return url
+
+
 @dataclass
 class Deposit:
     """A draft or published record as ``publish`` sees it, whichever API the server speaks.
@@ -98,6 +122,12 @@ class Deposit:
     url: str | None
     files: dict[str, tuple[str | None, int | None]]
     raw: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        # What a server says goes into the paper's links, the .bib and the site: only a DOI that looks
+        # like one, and only a plain http(s) URL (never javascript:, data:, file: or credentials).
+        self.doi = self.doi if self.doi and DOI_PATTERN.fullmatch(self.doi) else None
+        self.url = public_http_url(self.url)
 
 
 class _ProgressReader:

@@ -49,6 +49,13 @@ class Links:
     def file(self, label: str, path: str) -> str | None:
         return f"/records/{quote_segment(label)}/files/{quote_path(path)}"
 
+    def open_file(self, label: str, path: str) -> str | None:
+        """Where a link to the output leads (the server sandboxes active files with its CSP header)."""
+        return self.file(label, path)
+
+    # The policy a page carries itself; the server sends it as a header instead.
+    page_policy: str | None = None
+
     def figures(self) -> str:
         return "/figures"
 
@@ -63,6 +70,19 @@ class Links:
 
     def static(self, name: str) -> str:
         return f"/static/{name}"
+
+
+# Files a browser would run scripts in, opened as documents.
+ACTIVE_SUFFIXES = (".html", ".htm", ".xhtml", ".svg", ".svgz", ".xml", ".xsl", ".mht", ".shtml")
+# A static site's pages carry the viewer's page policy in a <meta> (frame-ancestors is not allowed there).
+SITE_PAGE_POLICY = (
+    "default-src 'none'; img-src 'self' data:; style-src 'self'; frame-src 'self'; "
+    "form-action 'none'; base-uri 'none'"
+)
+
+
+def is_active(path: str) -> bool:
+    return path.lower().endswith(ACTIVE_SUFFIXES)
 
 
 class SiteLinks(Links):
@@ -86,6 +106,8 @@ class SiteLinks(Links):
         self.files = files
         self.comparisons = comparisons
         self.figure_pages = figures
+
+    page_policy = SITE_PAGE_POLICY
 
     def at(self, here: str) -> SiteLinks:
         return SiteLinks(here, self.files, self.comparisons, self.figure_pages)
@@ -133,6 +155,20 @@ class SiteLinks(Links):
         if (label, path) not in self.files:
             return None
         return self._href(self.file_path(label, path))
+
+    def open_file(self, label: str, path: str) -> str | None:
+        """A link to the output: for HTML and SVG, the page that shows it in a sandboxed frame, since a
+        file opened from disk has no server to send the viewer's sandbox header (an <img> never runs
+        scripts, so images still point at the file itself)."""
+        if (label, path) not in self.files:
+            return None
+        if is_active(path):
+            return self._href(self.sandbox_path(label, path))
+        return self.file(label, path)
+
+    @staticmethod
+    def sandbox_path(label: str, path: str) -> str:
+        return _fit(f"records/{quote_segment(label)}/view/{quote_path(path)}.html")
 
     def figures(self) -> str:
         return self._href("figures/index.html")
