@@ -83,7 +83,7 @@ def check_output_dirs(project: Project) -> list[str]:
             raise ConfigError(
                 f"{where}: output folder {folder!r} is outside the project {root}",
                 hint="list folders inside the project in 'outputs' (e.g. \"figures\"); name a file "
-                "elsewhere with 'paperlink run --output PATH'",
+                "elsewhere with 'paperlink run --output PATH -- COMMAND'",
             )
     return list(project.output_dirs)
 
