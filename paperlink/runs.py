@@ -29,8 +29,6 @@ from paperlink.environment import (
     collect_platform,
     is_python,
     recorded_environment,
-    redact_argv,
-    redact_parameter,
     version_flag,
 )
 from paperlink.errors import CaptureError, ContainerError, ExitCode, ImageMismatch, UsageError
@@ -46,11 +44,13 @@ from paperlink.records import (
     FileDigest,
     Outcome,
     Record,
+    StreamInfo,
     check_label,
     format_time,
     parse_time,
     utc_now,
 )
+from paperlink.redaction import Redactor
 from paperlink.signals import SignalTrap
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, tee
@@ -120,6 +120,8 @@ class RunCapture:
         self.inputs = [Path(p) for p in inputs]
         self.outputs = [Path(p) for p in outputs]
         self.environ = dict(os.environ if environ is None else environ)
+        # The host's secrets too for a container run: a value can reach the command through its arguments.
+        self.redactor = Redactor.from_environ({**os.environ, **self.environ})
         self.source_date_epoch = source_date_epoch
         self.executable = executable
         # Probing the host's interpreter and packages is wrong for a command that runs in a container.
@@ -152,24 +154,41 @@ class RunCapture:
         for path, found in self.cache.digests(doubt_paths).items():
             if isinstance(found, Digests):
                 self._doubt[project.relative(path)] = found.sha256
-        code = snapshot_code(project.root, tuple(project.output_dirs))
+        # Arguments and parameters first: the secrets found there are then hunted in everything else.
+        argv = self.redactor.argv(self.argv)
+        script, parameter_files, values = self._script_and_parameters()
+        parameters: dict[str, Any] = dict(values)
+        file_inputs: list[FileDigest] = []
+        for path in parameter_files:
+            item = self._file_digest(path, role="parameters")
+            file_inputs.append(item)
+            content = path.read_bytes()
+            parsed = _parse_parameters(path, content)
+            redacted = {key: self.redactor.value(key, value) for key, value in parsed.items()}
+            parameters.update(redacted)
+            # The file itself is kept for reruns only when it holds no secret (else rerun uses the
+            # project's copy, checked against its sha256).
+            text = content.decode("utf-8", "replace")
+            if item.sha256 and redacted == parsed and self.redactor.secret_line(text) is None:
+                self.store.put_blob(content, item.sha256)
+        reason = self.redactor.text(self.reason) if self.reason is not None else None
+        tags = sorted({self.redactor.text(tag) for tag in self.tags})
+        label = self.label
+        if label is not None and self.redactor.text(label) != label:
+            raise UsageError(
+                "the label holds a secret value",
+                hint="choose a label without the token or password in it",
+            )
+        code = snapshot_code(
+            project.root, tuple(project.output_dirs), redactor=self.redactor, hasher=self._sha256
+        )
         if code.diff:
             code.version.diff_sha256 = digest_bytes(code.diff).sha256
             code.version.diff_size = len(code.diff)
             self.store.put_blob(code.diff, code.version.diff_sha256)
-        script, parameter_files, values = self._script_and_parameters()
         if script is not None:
             code.version.main_script = self._file_digest(script, role="script")
-        inputs = [self._file_digest(p) for p in self.inputs]
-        parameters: dict[str, Any] = dict(values)
-        for path in parameter_files:
-            item = self._file_digest(path, role="parameters")
-            inputs.append(item)
-            content = path.read_bytes()
-            if item.sha256:
-                self.store.put_blob(content, item.sha256)
-            for key, value in _parse_parameters(path, content).items():
-                parameters[key] = redact_parameter(key, value, self.environ)
+        inputs = [self._file_digest(p) for p in self.inputs] + file_inputs
         epoch = self._epoch(code.version.commit_time, start)
         self.environ["SOURCE_DATE_EPOCH"] = str(epoch)
         if self.probe:
@@ -177,30 +196,30 @@ class RunCapture:
                 self.store, self.executable or _resolve(self.argv, self.environ), self.environ
             )
         record = Record(
-            label=self.label or default_label(start),
+            label=label or default_label(start),
             project=project.name,
             run_id=new_run_id(),
             kind=self.kind,
-            argv=redact_argv(self.argv, self.environ),
+            argv=argv,
             working_directory=project.relative(Path.cwd()),
             executable=Executable(
                 path=self._probe.executable if self._probe else self.executable,
-                name=Path(self.argv[0]).name if self.argv else None,
+                name=self.redactor.text(Path(self.argv[0]).name) if self.argv else None,
             ),
             code=code.version,
             parameters=parameters,
             inputs=inputs,
             platform=collect_platform(),
-            environment=recorded_environment(self.environ, project.env_allow),
+            environment=recorded_environment(self.environ, project.env_allow, self.redactor),
             start_time=format_time(start),
-            reason=self.reason,
-            tags=sorted(set(self.tags)),
+            reason=reason,
+            tags=tags,
             source_date_epoch=epoch,
             container=self.container or detect_host_container(),
             links=dict(self.links),
             paperlink_version=__version__,
         )
-        record.label = self.store.start_record(record, label_is_default=self.label is None)
+        record.label = self.store.start_record(record, label_is_default=label is None)
         if self._probe is not None:
             self._probe.start()
         self.record = record
@@ -245,7 +264,7 @@ class RunCapture:
             elif "=" in arg and not arg.startswith("-"):
                 key, _, value = arg.partition("=")
                 if key.replace(".", "_").replace("-", "_").isidentifier():
-                    values[key] = redact_parameter(key, _typed(value), self.environ)
+                    values[key] = self.redactor.value(key, _typed(value))
         return script, files, values
 
     def _file_digest(self, path: Path, *, role: str | None = None) -> FileDigest:
@@ -305,19 +324,32 @@ class RunCapture:
         outputs = [self._output_digest(rel) for rel in paths]
         record.outputs = sorted(outputs, key=lambda item: item.path)
         record.outcome = Outcome(
-            status=status, exit_status=exit_status, signal=signal_number, error=error
+            status=status,
+            exit_status=exit_status,
+            signal=signal_number,
+            error=self.redactor.text(error) if error else error,
         )
         if stdout is not None:
-            record.outcome.stdout = stdout.info()
-            self.store.put_stream(record.label, "stdout", stdout.parts())
+            record.outcome.stdout = self._keep_stream(record.label, "stdout", stdout)
         if stderr is not None:
-            record.outcome.stderr = stderr.info()
-            self.store.put_stream(record.label, "stderr", stderr.parts())
+            record.outcome.stderr = self._keep_stream(record.label, "stderr", stderr)
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
         self.store.finish_record(record)
         self.cache.flush()
         return record
+
+    def _keep_stream(self, label: str, name: str, keeper: StreamKeeper) -> StreamInfo:
+        """Store the stream's head and tail, redacted; its size and sha256 stay those of what ran."""
+        info = keeper.info()
+        parts = self.redactor.stream_parts(keeper.parts(), truncated=info.truncated)
+        info.stored_bytes = sum(len(part) for part in parts.values())
+        self.store.put_stream(label, name, parts)
+        return info
+
+    def _sha256(self, path: Path) -> str | None:
+        found = self.cache.digests([path])[path]
+        return found.sha256 if isinstance(found, Digests) else None
 
     def _output_digest(self, rel: str) -> FileDigest:
         path = Path(rel) if Path(rel).is_absolute() else self.project.root / rel
