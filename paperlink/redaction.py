@@ -49,7 +49,9 @@ _NAME = r"(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)"
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END (?P=kind)PRIVATE KEY-----|\Z)"
 )
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@\"'<>]+@")
+_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s/?#@:\"'<>]*)(?::(?P<password>[^\s/?#@\"'<>]*))?@"
+)
 # "Name: value" at the start of a line (an HTTP header, a YAML or INI entry): the value is the rest of it.
 _LINE_ENTRY = re.compile(
     r"(?m)^(?P<lead>[ \t>*-]*)"
@@ -126,8 +128,13 @@ def _plain(value: str) -> str:
     return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
 
 
+# What opens a nested block rather than giving a value ("auth": {, auth:, password: |).
+_OPENERS = {"{", "[", "{}", "[]", "|", ">", "|-", ">-"}
+
+
 def _worth_hiding(value: str) -> bool:
-    return _plain(value).strip().lower() not in _NOT_SECRET_VALUES
+    plain = _plain(value).strip().rstrip(",").strip()
+    return plain.lower() not in _NOT_SECRET_VALUES and plain not in _OPENERS
 
 
 def _existing_path(value: str) -> bool:
@@ -190,7 +197,7 @@ class Redactor:
             return text
         # The forms first: a known value replaced first could hide the name that marks a form.
         text = _PRIVATE_KEY.sub(self._private_key, text)
-        text = _USERINFO.sub(r"\g<scheme>", text)
+        text = _USERINFO.sub(self._userinfo, text)
         text = _LINE_ENTRY.sub(self._line_entry, text)
         text = _ASSIGNMENT.sub(self._assignment, text)
         text = _LONG_OPTION.sub(self._long_option, text)
@@ -199,7 +206,7 @@ class Redactor:
     def code(self, text: str) -> str:
         """The rule for program source: as :meth:`text`, but only string literals count as values."""
         text = _PRIVATE_KEY.sub(self._private_key, text)
-        text = _USERINFO.sub(r"\g<scheme>", text)
+        text = _USERINFO.sub(self._userinfo, text)
         text = _LITERAL_ASSIGNMENT.sub(self._assignment, text)
         return self.literal(text)
 
@@ -232,6 +239,12 @@ class Redactor:
             return 1
         finally:
             self._learning = learning
+
+    def _userinfo(self, match: re.Match[str]) -> str:
+        # A token is often the user part (https://TOKEN@github.com/…); a short user is only a name.
+        user = match["user"]
+        self.learn(match["password"] or (user if len(user) >= 20 else ""))
+        return match["scheme"]
 
     def _private_key(self, match: re.Match[str]) -> str:
         kind = match["kind"]
