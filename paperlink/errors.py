@@ -33,8 +33,8 @@ EXIT_CODE_HELP = """\
 Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not inside a paperlink project;
 5 the record store is unusable (corrupted, newer schema, locked); 6 unknown record, file or image;
 7 container engine not available; 8 network or archive service error; 9 the archive server refused the
-metadata (its field errors are listed); 10 publish found a secret value in what it would upload (file and
-line are named); 130 interrupted.
+metadata (its field errors are listed); 10 publish or site found a secret value in what it would upload
+or write (the file and line are named); 130 interrupted.
 `paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
 
 
@@ -137,21 +137,26 @@ class ZenodoError(PaperlinkError):
 
 
 class SecretFound(PaperlinkError):
-    """What ``publish`` would upload or write holds the token or a secret environment variable's value.
+    """What ``publish`` would upload (or ``site`` would write) holds the token or the value of a
+    secret-looking environment variable.
 
-    ``findings`` are (file, line, where the value comes from, e.g. ``$ZENODO_TOKEN``); never the value.
+    ``findings`` are (file, line, where the value comes from, e.g. ``$ZENODO_TOKEN``), never the value.
     """
 
     exit_code = ExitCode.SECRET_FOUND
 
-    def __init__(self, findings: list[tuple[str, int, str]], *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        findings: list[tuple[str, int, str]],
+        *,
+        refusing: str = "refusing to publish, nothing was uploaded or written",
+        hint: str | None = None,
+    ) -> None:
         shown = "; ".join(
             f"{name} line {line} holds the value of {what}" for name, line, what in findings[:10]
         )
         more = f"; and {len(findings) - 10} more" if len(findings) > 10 else ""
-        super().__init__(
-            f"refusing to publish, nothing was uploaded or written: {shown}{more}", hint=hint
-        )
+        super().__init__(f"{refusing}: {shown}{more}", hint=hint)
         self.findings = findings
 
 
