@@ -33,8 +33,8 @@ EXIT_CODE_HELP = """\
 Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not inside a paperlink project;
 5 the record store is unusable (corrupted, newer schema, locked); 6 unknown record, file or image;
 7 container engine not available; 8 network or archive service error; 9 the archive server refused the
-metadata (its field errors are listed); 10 publish or site found a secret value in what it would upload
-or write (the file and line are named); 130 interrupted.
+metadata (its field errors are listed); 10 a secret value in what publish or site would write;
+130 interrupted.
 `paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
 
 
