@@ -55,10 +55,11 @@ class RunHandle:
         self.record.inputs.append(item)
 
     def set_parameter(self, name: str, value: Any) -> None:
-        self.record.parameters[name] = value
+        """Record a parameter; a secret-looking name or value is redacted as for ``paperlink run``."""
+        self.record.parameters[name] = self._run.redactor.value(name, value)
 
     def add_parameters(self, values: dict[str, Any]) -> None:
-        self.record.parameters.update(values)
+        self.record.parameters.update(self._run.redactor.mapping(values))
 
     @property
     def outputs(self) -> list[FileDigest]:

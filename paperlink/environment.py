@@ -1,7 +1,8 @@
 """Where a run happened: platform, interpreter packages, the recorded environment variables.
 
 The environment is never stored wholesale: only an allow-list of variables, and any whose name looks like a
-token, secret, password or key is redacted, as is its value wherever else it appears (argv, URLs).
+token, secret, password or key is redacted, as is its value wherever else it appears. The rule itself lives
+in :mod:`paperlink.redaction`; the ``redact_*`` functions here are its older entry points.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from paperlink.records import Platform
-
-REDACTED = "<redacted>"
+from paperlink.redaction import REDACTED as REDACTED
+from paperlink.redaction import Redactor
+from paperlink.redaction import looks_secret as looks_secret
+from paperlink.redaction import redact_url as redact_url
+from paperlink.redaction import secret_values as secret_values
 
 ENV_ALLOW = (
     "PATH",
@@ -58,17 +61,6 @@ ENV_ALLOW = (
     "PBS_JOBID",
 )
 
-_SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW|CREDENTIAL|PRIVATE|AUTH|COOKIE|SESSION|SIGNATURE|APIKEY|ACCESSKEY"
-    r"|(^|_)KEY($|_)|(^|_)PASS($|_)|(^|_)PWD_",
-    re.IGNORECASE,
-)
-_SECRET_OPTION = re.compile(
-    r"^--?[\w-]*(token|secret|passw|apikey|api-key|api_key|key|auth)[\w-]*$", re.I
-)
-# Secret values shorter than this are not hunted for in other strings: too many false hits.
-_MIN_SECRET_LENGTH = 6
-
 # Interpreters whose --version is safe to ask; any other program might do real work when called.
 _VERSIONED = {
     "python": "--version",
@@ -86,81 +78,36 @@ _VERSIONED = {
 }
 
 
-def looks_secret(name: str) -> bool:
-    """Whether an environment variable or option name looks like it holds a credential."""
-    return bool(_SECRET_NAME.search(name))
-
-
-def secret_values(environ: Mapping[str, str]) -> list[str]:
-    """Values of the secret-looking variables, longest first, to hunt for in other recorded strings."""
-    values = {v for k, v in environ.items() if looks_secret(k) and len(v) >= _MIN_SECRET_LENGTH}
-    return sorted(values, key=len, reverse=True)
-
-
 def redact_text(text: str, secrets: Iterable[str]) -> str:
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, REDACTED)
-    return text
+    """``text`` with each of the ``secrets`` values replaced (no other rule: see :class:`Redactor`)."""
+    return Redactor(secrets).literal(text)
 
 
 def recorded_environment(
-    environ: Mapping[str, str], extra_allow: Iterable[str] = ()
+    environ: Mapping[str, str],
+    extra_allow: Iterable[str] = (),
+    redactor: Redactor | None = None,
 ) -> dict[str, str]:
     """The allow-listed variables of ``environ``, with secret-looking ones redacted."""
     # One regex for all the glob patterns: this runs on every `paperlink run`, over every variable.
     allowed = re.compile("|".join(fnmatch.translate(p) for p in (*ENV_ALLOW, *extra_allow)))
-    secrets = secret_values(environ)
+    redactor = redactor or Redactor.from_environ(environ)
     kept: dict[str, str] = {}
     for name, value in environ.items():
         if not allowed.match(name):
             continue
-        kept[name] = REDACTED if looks_secret(name) else redact_text(value, secrets)
+        kept[name] = REDACTED if looks_secret(name) else redactor.text(value)
     return kept
 
 
 def redact_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
-    """``argv`` with values of secret-looking options (``--token X``, ``--password=X``) and any secret
-    environment value replaced by ``<redacted>``."""
-    secrets = secret_values(environ)
-    out: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        name, eq, _ = arg.partition("=")
-        if _SECRET_OPTION.match(name):
-            if eq:
-                out.append(f"{name}={REDACTED}")
-                continue
-            hide_next = True
-        out.append(redact_text(arg, secrets))
-    return out
+    """``argv`` through the redaction rule (:meth:`Redactor.argv`) with ``environ``'s secret values."""
+    return Redactor.from_environ(environ).argv(argv)
 
 
 def redact_parameter(name: str, value: Any, environ: Mapping[str, str]) -> Any:
-    """A parameter's value, redacted when its name looks secret or it holds a secret or credentials."""
-    if looks_secret(name.rsplit(".", 1)[-1]):
-        return REDACTED
-    if isinstance(value, str):
-        return redact_text(redact_url(value), secret_values(environ))
-    return value
-
-
-def redact_url(url: str) -> str:
-    """A URL without its user-info (``https://user:token@host/…`` → ``https://host/…``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
+    """A parameter's value through the redaction rule (:meth:`Redactor.value`)."""
+    return Redactor.from_environ(environ).value(name, value)
 
 
 def collect_platform() -> Platform:

@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     NETWORK = 8
     REFUSED = 9
     UNSAFE = 10
+    SECRET_FOUND = 11
     NOT_EXECUTABLE = 126
     COMMAND_NOT_FOUND = 127
     INTERRUPTED = 130
@@ -34,7 +35,8 @@ Exit codes: 0 ok; 1 error; 2 usage; 3 verification found mismatches; 4 not insid
 5 the record store is unusable (corrupted, newer schema, locked, full, read-only); 6 unknown record,
 file or image; 7 container engine not available; 8 network or archive service error; 9 the archive
 server refused the metadata (its field errors are listed); 10 an archive or a record names a file
-outside where it belongs (nothing was written); 130 interrupted.
+outside where it belongs (nothing was written); 11 a secret value in what publish or site would write;
+130 interrupted.
 `paperlink run` exits with the wrapped command's own status (126 not executable, 127 not found)."""
 
 
@@ -160,6 +162,30 @@ class UnsafeArchive(PaperlinkError):
     dot), a path that leaves the project, or a run record that does not parse."""
 
     exit_code = ExitCode.UNSAFE
+
+
+class SecretFound(PaperlinkError):
+    """What ``publish`` would upload (or ``site`` would write) holds the token or the value of a
+    secret-looking environment variable.
+
+    ``findings`` are (file, line, where the value comes from, e.g. ``$ZENODO_TOKEN``), never the value.
+    """
+
+    exit_code = ExitCode.SECRET_FOUND
+
+    def __init__(
+        self,
+        findings: list[tuple[str, int, str]],
+        *,
+        refusing: str = "refusing to publish, nothing was uploaded or written",
+        hint: str | None = None,
+    ) -> None:
+        shown = "; ".join(
+            f"{name} line {line} holds the value of {what}" for name, line, what in findings[:10]
+        )
+        more = f"; and {len(findings) - 10} more" if len(findings) > 10 else ""
+        super().__init__(f"{refusing}: {shown}{more}", hint=hint)
+        self.findings = findings
 
 
 class LatexError(PaperlinkError):

@@ -4,7 +4,9 @@
 with a manifest, or runs the deposit flow through an :class:`paperlink.archiveapi.ArchiveAPI` (Zenodo's
 deposit API or InvenioRDM's records API, the one chosen kept in the state): create (or open a new
 version) and store the reserved DOI at once, upload what the server does not already hold with the same checksum, set the metadata, publish, and
-store DOI, URL and checksums with the records. A state file under ``.paperlink/publish/`` is saved
+store DOI, URL and checksums with the records. Before anything is uploaded or written (and for a dry
+run), every byte is scanned for the token and the secret environment variables' values
+(:func:`check_no_secrets`); a finding stops the command. A state file under ``.paperlink/publish/`` is saved
 atomically after every step, so a run stopped by a crash, ``kill -9`` or Ctrl-C continues the same
 deposition when started again. The state file never holds the token.
 """
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from paperlink.bundle import Bundle, build_bundle
 from paperlink.config import Project, atomic_write_text
-from paperlink.errors import ConfigError, RecordNotFound, UsageError, ZenodoError
+from paperlink.errors import ConfigError, RecordNotFound, SecretFound, UsageError, ZenodoError
 from paperlink.metadata import ArchiveMetadata, load_metadata
 from paperlink.records import (
     STATUS_FINISHED,
@@ -67,6 +69,10 @@ class PublishOptions:
     dry_run: bool = False
     max_retry_seconds: float = 300.0
     api: str = "auto"  # auto | deposit (Zenodo's legacy API) | records (InvenioRDM's)
+    # Where the secret values to scan for come from (None: os.environ), and more values (the token when
+    # --to or --dry-run does not use it).
+    environ: Mapping[str, str] | None = None
+    secrets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +273,11 @@ def _publish_locked(
         metadata_source=meta.source,
         warnings=list(bundle.warnings),
     )
+    # Every byte that would leave: the files, and the metadata or the manifest written beside them.
+    extra = {"the archive metadata": _metadata_bytes(result.metadata)}
+    if options.to_dir is not None:
+        extra = {"manifest.json": _manifest_bytes(result, bundle)}
+    check_no_secrets(bundle, options, extra, on_progress)
     if options.dry_run:
         result.state = "planned"
         result.warnings += meta.problems
@@ -337,17 +348,7 @@ def _write_directory(
             shutil.copyfile(f.path, tmp / f.name)
             if on_progress is not None:
                 on_progress(f.name, f.size, f.size)
-        manifest = {
-            "paperlink_version": _version(),
-            "labels": result.labels,
-            "metadata": result.metadata,
-            "metadata_source": result.metadata_source,
-            "files": [f.to_dict() for f in bundle.files],
-        }
-        (tmp / "manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
+        (tmp / "manifest.json").write_bytes(_manifest_bytes(result, bundle))
         if target.exists():
             target.rmdir()
         tmp.rename(target)
@@ -365,6 +366,55 @@ def _write_directory(
     result.directory = str(target)
     result.files = [_report(f, "written") for f in bundle.files]
     return result
+
+
+def _manifest_bytes(result: PublishResult, bundle: Bundle) -> bytes:
+    manifest = {
+        "paperlink_version": _version(),
+        "labels": result.labels,
+        "metadata": result.metadata,
+        "metadata_source": result.metadata_source,
+        "files": [f.to_dict() for f in bundle.files],
+    }
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _metadata_bytes(metadata: dict[str, Any]) -> bytes:
+    return json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False).encode()
+
+
+def check_no_secrets(
+    bundle: Bundle,
+    options: PublishOptions,
+    extra: Mapping[str, bytes] | None = None,
+    on_progress: UploadProgress | None = None,
+) -> None:
+    """Raise :class:`SecretFound` when a file of ``bundle`` (or one of the ``extra`` named bytes) holds
+    the token or a secret environment variable's value; the message names file and line, never the value.
+    """
+    from paperlink.secretscan import SecretScanner
+
+    scanner = SecretScanner.for_publish(
+        os.environ if options.environ is None else options.environ,
+        token=options.token,
+        extra=options.secrets,
+    )
+    if scanner.empty:
+        return
+    progress = (lambda n, d, t: on_progress(f"scanning {n}", d, t)) if on_progress else None
+    findings = []
+    for f in bundle.files:
+        shown = f"{f.name} ({f.source})" if f.source and f.source != f.name else f.name
+        findings += scanner.scan_file(shown, f.path, progress)
+    for name, data in (extra or {}).items():
+        findings += scanner.scan_bytes(name, data)
+    if findings:
+        raise SecretFound(
+            [finding.as_tuple() for finding in findings],
+            hint="take the value out of these files (for an output: change the program so that it "
+            "does not write it, then re-run it) and publish again; a record made before the "
+            "variable held a secret can be left out (choose the records with --record)",
+        )
 
 
 def _version() -> str:

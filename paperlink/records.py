@@ -150,6 +150,20 @@ class ParameterSource:
 
 
 @dataclass
+class UntrackedFile:
+    """A new file git does not ignore: named and measured; its content is in the diff only when it is
+    text, small and does not look like a secret (``left_out`` says why not)."""
+
+    path: str
+    size: int | None = None
+    sha256: str | None = (
+        None  # None for a file left out as secret: a digest of a short secret is a guess oracle
+    )
+    in_diff: bool = False
+    left_out: str | None = None
+
+
+@dataclass
 class CodeVersion:
     """The code that ran: a git commit and, when the tree was dirty, the diff against it."""
 
@@ -162,6 +176,7 @@ class CodeVersion:
     diff_sha256: str | None = None  # the diff itself is a blob in the store
     diff_size: int = 0
     untracked: list[str] = field(default_factory=list)
+    untracked_files: list[UntrackedFile] = field(default_factory=list)
     main_script: FileDigest | None = None
 
 

@@ -112,6 +112,11 @@ def show_text(record: Record) -> str:
                 else ""
             )
         )
+        left_out = [u for u in c.untracked_files if not u.in_diff]
+        for new_file in left_out[:10]:
+            add(f"  not in diff {new_file.path} ({new_file.left_out})")
+        if len(left_out) > 10:
+            add(f"  not in diff … and {len(left_out) - 10} more new files")
     else:
         add("  not under version control")
     if c.main_script:

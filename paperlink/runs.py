@@ -29,8 +29,6 @@ from paperlink.environment import (
     collect_platform,
     is_python,
     recorded_environment,
-    redact_argv,
-    redact_parameter,
     version_flag,
 )
 from paperlink.errors import (
@@ -65,11 +63,13 @@ from paperlink.records import (
     FileDigest,
     Outcome,
     Record,
+    StreamInfo,
     check_label,
     format_time,
     parse_time,
     utc_now,
 )
+from paperlink.redaction import Redactor
 from paperlink.signals import SignalTrap
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, tee
@@ -142,6 +142,8 @@ class RunCapture:
         self.inputs = [Path(p) for p in inputs]
         self.outputs = [Path(p) for p in outputs]
         self.environ = dict(os.environ if environ is None else environ)
+        # The host's secrets too for a container run: a value can reach the command through its arguments.
+        self.redactor = Redactor.from_environ({**os.environ, **self.environ})
         self.source_date_epoch = source_date_epoch
         self.executable = executable
         # Probing the host's interpreter and packages is wrong for a command that runs in a container.
@@ -185,29 +187,43 @@ class RunCapture:
         for path, found in self.cache.digests(doubt_paths).items():
             if isinstance(found, Digests):
                 self._doubt[project.relative(path)] = found.sha256
-        code = snapshot_code(project.root, tuple(project.output_dirs))
+        # Arguments and parameters first: the secrets found there are then hunted in everything else.
+        argv = self.redactor.argv(self.argv)
+        script, parameter_files, values = self._script_and_parameters()
+        file_inputs: list[FileDigest] = []
+        from_files: list[tuple[str, dict[str, Any]]] = []
+        for path in parameter_files:
+            item = self._file_digest(path, role="parameters")
+            file_inputs.append(item)
+            content = path.read_bytes()
+            parsed = _parse_parameters(path, content)
+            redacted = {key: self.redactor.value(key, value) for key, value in parsed.items()}
+            from_files.append((item.path, redacted))
+            # The file itself is kept for reruns only when it holds no secret (else rerun uses the
+            # project's copy, checked against its sha256).
+            text = content.decode("utf-8", "replace")
+            if item.sha256 and redacted == parsed and self.redactor.secret_line(text) is None:
+                self.store.put_blob(content, item.sha256)
+        # Sumatra's rule: key=value arguments override the parameter files' entries.
+        parameters, parameter_sources = merge_parameters(from_files, values)
+        reason = self.redactor.text(self.reason) if self.reason is not None else None
+        tags = sorted({self.redactor.text(tag) for tag in self.tags})
+        label = self.label
+        if label is not None and self.redactor.text(label) != label:
+            raise UsageError(
+                "the label holds a secret value",
+                hint="choose a label without the token or password in it",
+            )
+        code = snapshot_code(
+            project.root, tuple(project.output_dirs), redactor=self.redactor, hasher=self._sha256
+        )
         if code.diff:
             code.version.diff_sha256 = digest_bytes(code.diff).sha256
             code.version.diff_size = len(code.diff)
             self.store.put_blob(code.diff, code.version.diff_sha256)
-        script, parameter_files, values = self._script_and_parameters()
         if script is not None:
             code.version.main_script = self._file_digest(script, role="script")
-        inputs = [self._file_digest(p) for p in self.inputs]
-        from_files: list[tuple[str, dict[str, Any]]] = []
-        for path in parameter_files:
-            item = self._file_digest(path, role="parameters")
-            inputs.append(item)
-            content = path.read_bytes()
-            if item.sha256:
-                self.store.put_blob(content, item.sha256)
-            entries = {
-                key: redact_parameter(key, value, self.environ)
-                for key, value in _parse_parameters(path, content).items()
-            }
-            from_files.append((item.path, entries))
-        # Sumatra's rule: key=value arguments override the parameter files' entries.
-        parameters, parameter_sources = merge_parameters(from_files, values)
+        inputs = [self._file_digest(p) for p in self.inputs] + file_inputs
         epoch = self._epoch(code.version.commit_time, start)
         self.environ["SOURCE_DATE_EPOCH"] = str(epoch)
         if self.probe:
@@ -215,25 +231,25 @@ class RunCapture:
                 self.store, self.executable or _resolve(self.argv, self.environ), self.environ
             )
         record = Record(
-            label=self.label or default_label(start),
+            label=label or default_label(start),
             project=project.name,
             run_id=new_run_id(),
             kind=self.kind,
-            argv=redact_argv(self.argv, self.environ),
+            argv=argv,
             working_directory=project.relative(Path.cwd()),
             executable=Executable(
                 path=self._probe.executable if self._probe else self.executable,
-                name=Path(self.argv[0]).name if self.argv else None,
+                name=self.redactor.text(Path(self.argv[0]).name) if self.argv else None,
             ),
             code=code.version,
             parameters=parameters,
             parameter_sources=parameter_sources,
             inputs=inputs,
             platform=collect_platform(),
-            environment=recorded_environment(self.environ, project.env_allow),
+            environment=recorded_environment(self.environ, project.env_allow, self.redactor),
             start_time=format_time(start),
-            reason=self.reason,
-            tags=sorted(set(self.tags)),
+            reason=reason,
+            tags=tags,
             source_date_epoch=epoch,
             container=self.container or detect_host_container(),
             links=dict(self.links),
@@ -241,7 +257,7 @@ class RunCapture:
         )
         # Before the command runs, so that its record can be finished even if the command fills the disk.
         self.store.reserve_space()
-        record.label = self.store.start_record(record, label_is_default=self.label is None)
+        record.label = self.store.start_record(record, label_is_default=label is None)
         # 'paperlink value' (any paperlink command) the program calls finds this store, also from a
         # rerun's scratch copy, which has no store of its own. Not recorded: it names this machine's path.
         self.environ["PAPERLINK_STORE"] = str(self.store.path.resolve())
@@ -289,7 +305,7 @@ class RunCapture:
             elif "=" in arg and not arg.startswith("-"):
                 key, _, value = arg.partition("=")
                 if key.replace(".", "_").replace("-", "_").isidentifier():
-                    values[key] = redact_parameter(key, _typed(value), self.environ)
+                    values[key] = self.redactor.value(key, _typed(value))
         return script, files, values
 
     def _file_digest(self, path: Path, *, role: str | None = None) -> FileDigest:
@@ -349,7 +365,10 @@ class RunCapture:
         outputs = [self._output_digest(rel) for rel in paths]
         record.outputs = sorted(outputs, key=lambda item: item.path)
         record.outcome = Outcome(
-            status=status, exit_status=exit_status, signal=signal_number, error=error
+            status=status,
+            exit_status=exit_status,
+            signal=signal_number,
+            error=self.redactor.text(error) if error else error,
         )
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
@@ -376,7 +395,7 @@ class RunCapture:
                 record.outcome.error = f"{error}; {note}" if error else note
             try:
                 self.store.finish_record(
-                    record, streams={name: k.parts(budget) for name, k in kept.items()}
+                    record, streams=self._redacted_streams(record, kept, budget)
                 )
                 return
             except StoreFull as exc:
@@ -389,6 +408,22 @@ class RunCapture:
             exit_status=record.outcome.exit_status,
             hint=full.hint,
         ) from full
+
+    def _redacted_streams(
+        self, record: Record, kept: dict[str, StreamKeeper], budget: int | None
+    ) -> dict[str, dict[str, bytes]]:
+        """Each stream's head and tail, redacted; its size and sha256 stay those of what ran."""
+        streams = {}
+        for name, keeper in kept.items():
+            info: StreamInfo = getattr(record.outcome, name)
+            parts = self.redactor.stream_parts(keeper.parts(budget), truncated=info.truncated)
+            info.stored_bytes = sum(len(part) for part in parts.values())
+            streams[name] = parts
+        return streams
+
+    def _sha256(self, path: Path) -> str | None:
+        found = self.cache.digests([path])[path]
+        return found.sha256 if isinstance(found, Digests) else None
 
     def _output_digest(self, rel: str) -> FileDigest:
         path = Path(rel) if Path(rel).is_absolute() else self.project.root / rel

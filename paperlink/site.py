@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from paperlink.errors import ViewerError
+from paperlink.errors import SecretFound, ViewerError
 from paperlink.store import RecordStore
 from paperlink.web import pages
 from paperlink.web.figures import figure_page, figures_page, load_figures
@@ -43,11 +43,14 @@ def write_site(
     tex: Path | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     on_progress: Callable[[int, int], None] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> SiteSummary:
     """Write the static site to ``target`` (replacing a site paperlink wrote there before).
 
-    Raises :class:`ViewerError` when ``target`` holds something other than a paperlink site, and
-    :class:`LatexError` when the manuscript cannot be read.
+    With ``environ``, the site is first scanned for the values of its secret-looking variables (an
+    output copied into the site may hold one): :class:`SecretFound` then names file and line, and
+    nothing is written. Raises :class:`ViewerError` when ``target`` holds something other than a
+    paperlink site, and :class:`LatexError` when the manuscript cannot be read.
     """
     target = Path(os.path.abspath(target))
     _check_target(target)
@@ -55,12 +58,32 @@ def write_site(
     staging = Path(tempfile.mkdtemp(prefix=".paperlink-site-", dir=target.parent))
     try:
         summary = _build(store, root, staging, tex, max_file_bytes, on_progress)
+        if environ is not None:
+            _check_secrets(staging, environ)
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     summary.folder = target
     return summary
+
+
+def _check_secrets(staging: Path, environ: Mapping[str, str]) -> None:
+    from paperlink.secretscan import SecretScanner
+
+    scanner = SecretScanner.for_publish(environ)
+    if scanner.empty:
+        return
+    findings = []
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        findings += scanner.scan_file(path.relative_to(staging).as_posix(), path)
+    if findings:
+        raise SecretFound(
+            [f.as_tuple() for f in findings],
+            refusing="refusing to write the site, nothing was written",
+            hint="take the value out of the output (change the program so that it does not write "
+            "it, then re-run it), or leave such outputs out with --max-file-size",
+        )
 
 
 def _check_target(target: Path) -> None:

@@ -90,10 +90,14 @@ def publish(
     """Archive records, their code and images to Zenodo (or a folder) and link them to the DOI.
 
     Resumable: run the same command again after an interruption to continue the same deposition.
-    Token: $ZENODO_TOKEN, or ~/.config/paperlink/zenodo-token (chmod 600).
+    Token: $ZENODO_TOKEN, or ~/.config/paperlink/zenodo-token (chmod 600). Every file is scanned for the
+    token and the values of secret-looking environment variables first; a finding stops the command
+    (exit 10) with the file and line, and nothing is uploaded or written.
     """
+    import contextlib
     import os
 
+    from paperlink.errors import ConfigError
     from paperlink.progress import transfer_progress
     from paperlink.publish import (
         PRODUCTION_URL,
@@ -123,8 +127,13 @@ def publish(
         max_retry_seconds=max_retry_time,
         api=api,
     )
+    sandbox = url.rstrip("/") == SANDBOX_URL
     if to_dir is None and not dry_run:
-        options.token = find_token(os.environ, sandbox=url.rstrip("/") == SANDBOX_URL)
+        options.token = find_token(os.environ, sandbox=sandbox)
+    else:
+        # Not needed to write a folder, but a token that exists must not be in it either.
+        with contextlib.suppress(ConfigError):
+            options.secrets.append(find_token(os.environ, sandbox=sandbox))
     with transfer_progress(enabled=None if not as_json else False) as progress:
         result = publish_records(project, store, options, on_progress=progress)
     for warning in result.warnings:

@@ -240,10 +240,14 @@ def diff(ctx: click.Context, left: str, right: str, as_json: bool) -> None:
 @click.pass_context
 def tag(ctx: click.Context, label: str, tags: tuple[str, ...], remove: bool) -> None:
     """Add (or remove) tags on a record."""
+    import os
+
     from paperlink.records import check_label
+    from paperlink.redaction import Redactor
 
     _, store = _store(ctx)
-    checked = [check_label(t) for t in tags]
+    redactor = Redactor.from_environ(os.environ)
+    checked = [check_label(redactor.text(t)) for t in tags]
     if remove:
         store.remove_tags(label, checked)
     else:
@@ -257,6 +261,10 @@ def tag(ctx: click.Context, label: str, tags: tuple[str, ...], remove: bool) -> 
 @click.pass_context
 def reason(ctx: click.Context, label: str, text: str) -> None:
     """Set the reason of a record."""
+    import os
+
+    from paperlink.redaction import Redactor
+
     _, store = _store(ctx)
-    store.set_reason(label, text or None)
+    store.set_reason(label, Redactor.from_environ(os.environ).text(text) or None)
     click.echo(f"{label}: reason set")

@@ -71,7 +71,12 @@ def serve(ctx: click.Context, port: int, host: str, tex: Path | None) -> None:
 def site(
     ctx: click.Context, folder: Path, tex: Path | None, max_file_size: int, as_json: bool
 ) -> None:
-    """Write the viewer's pages to FOLDER as a static site that opens from disk."""
+    """Write the viewer's pages to FOLDER as a static site that opens from disk.
+
+    Nothing is written when a page or a copied output holds the value of a secret-looking environment
+    variable (exit 10, with the file and line)."""
+    import os
+
     from paperlink.progress import step_progress
     from paperlink.site import write_site
 
@@ -84,6 +89,7 @@ def site(
             tex=tex,
             max_file_bytes=max_file_size << 20,
             on_progress=progress,
+            environ=os.environ,
         )
     if as_json:
         _echo_json(
