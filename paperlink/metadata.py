@@ -98,7 +98,9 @@ def from_citation_cff(path: Path) -> dict[str, Any]:
         out["title"] = fields.text("title")
     creators = [
         _cff_person(person, _Fields(path, person, CFF_FIX, f"authors[{i}]"))
-        for i, person in enumerate(fields.mappings("authors", example="- family-names: Curie"))
+        for i, person in enumerate(
+            fields.mappings("authors", example="{family-names: Curie, given-names: Marie}")
+        )
     ]
     if creators:
         out["creators"] = [c for c in creators if c.get("name")]
@@ -127,7 +129,9 @@ def from_citation_cff(path: Path) -> dict[str, Any]:
             if cited.text(key):
                 related.append(related_identifier(cited.text(key), "isSupplementTo"))
                 break
-    for i, ident in enumerate(fields.mappings("identifiers", example="- type: doi")):
+    for i, ident in enumerate(
+        fields.mappings("identifiers", example="{type: doi, value: 10.5281/zenodo.1234}")
+    ):
         one = _Fields(path, ident, CFF_FIX, f"identifiers[{i}]")
         if one.text("type") == "doi" and one.text("value"):
             relation = one.text("relation") or "isSupplementTo"
@@ -183,7 +187,7 @@ def from_zenodo_json(path: Path) -> dict[str, Any]:
     if "version" in data:
         data["version"] = fields.text("version")
     for key in _ZENODO_PEOPLE:
-        example = '[{"name": "Curie, Marie", "orcid": "0000-0002-1825-0097"}]'
+        example = '{"name": "Curie, Marie", "orcid": "0000-0002-1825-0097"}'
         for i, person in enumerate(fields.mappings(key, example=example)):
             one = _Fields(path, person, ZENODO_FIX, f"{key}[{i}]")
             if not one.text("name", strict=True):
@@ -194,11 +198,18 @@ def from_zenodo_json(path: Path) -> dict[str, Any]:
                 person["orcid"] = one.orcid("orcid")
     if "keywords" in data:
         data["keywords"] = fields.texts("keywords")
-    for i, item in enumerate(fields.mappings("related_identifiers", example='[{"identifier": …}]')):
+    for i, item in enumerate(
+        fields.mappings(
+            "related_identifiers",
+            example='{"identifier": "10.1234/x", "relation": "isSupplementTo"}',
+        )
+    ):
         one = _Fields(path, item, ZENODO_FIX, f"related_identifiers[{i}]")
         if not one.text("identifier", strict=True) or not one.text("relation", strict=True):
             raise one.wrong("identifier", "set, with a 'relation' such as isSupplementTo")
-    for i, item in enumerate(fields.mappings("communities", example='[{"identifier": "…"}]')):
+    for i, item in enumerate(
+        fields.mappings("communities", example='{"identifier": "my-community"}')
+    ):
         _Fields(path, item, ZENODO_FIX, f"communities[{i}]").text("identifier", strict=True)
     data.pop("prereserve_doi", None)
     data.pop("doi", None)  # a Zenodo-minted DOI must never be sent back (zenodo-api.md §6.1)
@@ -239,15 +250,20 @@ class _Fields:
         ]
 
     def mappings(self, key: str, *, example: str) -> list[dict[str, Any]]:
+        """The field as a list of mappings ([] when absent); ``example`` shows one item."""
         value = self.data.get(key)
         if value is None:
             return []
         if not isinstance(value, list):
-            raise self.wrong(key, f"a list of entries, e.g. {example}")
+            raise self.wrong(key, f"a list of entries such as [{example}]")
         for i, item in enumerate(value):
             if not isinstance(item, dict):
                 raise _wrong(
-                    self.path, f"{self.name(key)}[{i}]", item, f"an entry like {example}", self.fix
+                    self.path,
+                    f"{self.name(key)}[{i}]",
+                    item,
+                    f"an entry such as {example}",
+                    self.fix,
                 )
         return value
 
