@@ -69,7 +69,9 @@ def settings_untracked(project: Project) -> bool:
     config = project.config_path
     if config is None or git_top(project.root) is None:
         return False
-    done = _git(project.root, "status", "--porcelain=v1", "--untracked-files=all", "--", config.name)
+    done = _git(
+        project.root, "status", "--porcelain=v1", "--untracked-files=all", "--", config.name
+    )
     return done.returncode == 0 and done.stdout.startswith("??")
 
 
