@@ -50,8 +50,10 @@ def read_config_text(path: Path, *, what: str, fix: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(
-            f"{path} is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}), so not a {what}",
+            f"{path} is not UTF-8 text (line {line} holds the byte 0x{data[exc.start]:02x}), "
+            f"so not a {what}",
             hint=f"save it as UTF-8 text; {fix}",
         ) from exc
 
