@@ -114,7 +114,9 @@ def test_binary_paperlink_toml_is_reported(project_dir: Path) -> None:
     config.write_bytes(Path(sys.executable).resolve().read_bytes()[:4096])
     _fails_cleanly(paperlink_process("list"), f"{config} is a binary file", "git checkout")
     config.write_bytes(b'[project]\nname = "caf\xe9"\n')  # Latin-1, not UTF-8
-    _fails_cleanly(paperlink_process("list"), f"{config} is not UTF-8 text", "line 2 holds the byte 0xe9")
+    _fails_cleanly(
+        paperlink_process("list"), f"{config} is not UTF-8 text", "line 2 holds the byte 0xe9"
+    )
 
 
 def test_init_refuses_a_name_with_a_newline_and_writes_nothing(tmp_path: Path) -> None:
