@@ -181,6 +181,11 @@ def from_zenodo_json(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: 'metadata' must be an object", hint=ZENODO_FIX)
     data = dict(data.get("metadata", data))
     fields = _Fields(path, data, ZENODO_FIX)
+    lic = data.get("license")
+    if isinstance(lic, dict) and isinstance(lic.get("id"), str):
+        data["license"] = lic[
+            "id"
+        ]  # the newer {"id": "cc-by-4.0"} form of Zenodo's GitHub integration
     for key in _ZENODO_TEXT:
         if key in data and key != "version":
             fields.text(key, strict=True)

@@ -167,3 +167,12 @@ def test_a_publish_table_creator_without_a_name_is_reported(project_dir: Path) -
     code, err, _ = _publish_dry_run(project_dir)
     assert code == 1 and "Traceback" not in err, err
     assert "paperlink.toml: 'publish.creators[0].name' must be a non-empty string" in err
+
+
+def test_zenodo_json_license_may_be_an_id_object(project_dir: Path) -> None:
+    run_cli("run", "--label", "r1", "--", "python3", "make_figure.py")
+    (project_dir / ".zenodo.json").write_text(
+        '{"title": "t", "license": {"id": "CC-BY-4.0"}, "creators": [{"name": "Curie, Marie"}]}'
+    )
+    summary = json.loads(run_cli("publish", "--record", "r1", "--dry-run", "--json").stdout)
+    assert summary["metadata"]["license"] == "CC-BY-4.0"
