@@ -95,14 +95,17 @@ def find_project(start: str | os.PathLike[str] | None = None) -> Project:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from paperlink.loaders import read_config_text
+
+    text = read_config_text(
+        path,
+        what="TOML settings file",
+        fix=f"restore it (git checkout -- {path.name}), or remove it and run 'paperlink init'",
+    )
     try:
-        with path.open("rb") as stream:
-            data: dict[str, Any] = tomllib.load(stream)
-            return data
+        return parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix the file by hand") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def parse_toml(text: str) -> dict[str, Any]:
@@ -111,28 +114,145 @@ def parse_toml(text: str) -> dict[str, Any]:
     return data
 
 
+# Every key paperlink reads from its settings, table by table, with the types it accepts (README.md,
+# "Configuration", lists them). Anything else is refused with the nearest known key: a misspelt `outputs`
+# silently recording no outputs is worse than a run that does not start.
+PROJECT_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "outputs": (list,),
+    "store": (str,),
+    "env_allow": (list,),
+    "max_stream_bytes": (int,),
+    "image": (str,),
+    "source_date_epoch": (int,),
+}
+TABLES: dict[str, dict[str, tuple[type, ...]]] = {
+    "publish": {
+        "title": (str,),
+        "description": (str,),
+        "license": (str,),
+        "version": (str, int, float),
+        "upload_type": (str,),
+        "keywords": (list,),
+        "creators": (list,),
+        "paper": (str,),
+        "paper_doi": (str,),
+        "arxiv": (str,),
+        "related": (list,),
+        "communities": (list,),
+    },
+    "latex": {"base_url": (str,)},
+    "containers": {"engine": (str,)},
+}
+_TYPE_NAMES = {str: "string", list: "list", int: "integer", float: "number", dict: "table"}
+
+
+def check_settings(config_path: Path, data: dict[str, Any]) -> None:
+    """Refuse unknown keys and values of the wrong type in a project's settings (``data``, the whole
+    ``paperlink.toml`` or the ``[tool.paperlink]`` table of ``config_path``); raises :class:`ConfigError`
+    naming every problem, each with the key it most likely meant."""
+    in_pyproject = config_path.name != CONFIG_FILE
+    problems: list[str] = []
+    project_table = data.get("project")
+    nested = not in_pyproject and "project" in data
+    if nested and not isinstance(project_table, dict):
+        problems.append("'project' must be a table ([project])")
+    top_keys = {*TABLES, "project"} if nested else {*TABLES, *PROJECT_KEYS}
+    if in_pyproject:
+        top_keys.discard("project")
+    where_top = "[tool.paperlink]" if in_pyproject else "the top level"
+    if nested and isinstance(project_table, dict):
+        problems += _check_table(project_table, PROJECT_KEYS, "[project]")
+    for key, value in data.items():
+        if key in TABLES:
+            if not isinstance(value, dict):
+                problems.append(f"'{key}' must be a table ([{_section(in_pyproject, key)}])")
+                continue
+            problems += _check_table(value, TABLES[key], f"[{_section(in_pyproject, key)}]")
+        elif key in top_keys:
+            if key in PROJECT_KEYS:
+                problems += _check_table({key: value}, PROJECT_KEYS, where_top)
+        elif nested and key in PROJECT_KEYS:
+            problems.append(
+                f"'{key}' at the top level belongs in [project]: move it under [project]"
+            )
+        else:
+            problems.append(f"unknown key '{key}' at {where_top}{_suggest(key, top_keys)}")
+    if problems:
+        raise ConfigError(
+            f"{config_path}: " + "; ".join(problems),
+            hint="correct or remove each; README.md (Configuration) lists every key paperlink reads",
+        )
+
+
+def _section(in_pyproject: bool, table: str) -> str:
+    if in_pyproject:
+        return "tool.paperlink" if table == "project" else f"tool.paperlink.{table}"
+    return table
+
+
+def _check_table(
+    table: dict[str, Any], schema: dict[str, tuple[type, ...]], where: str
+) -> list[str]:
+    problems = []
+    for key, value in table.items():
+        kinds = schema.get(key)
+        if kinds is None:
+            problems.append(f"unknown key '{key}' in {where}{_suggest(key, schema)}")
+        elif isinstance(value, bool) or not isinstance(value, kinds):
+            wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            got = _TYPE_NAMES.get(type(value), type(value).__name__)
+            problems.append(f"'{key}' must be a {wanted}, not a {got} (in {where})")
+        elif key in ("outputs", "env_allow") and isinstance(value, list):
+            for index, item in enumerate(value):
+                if not isinstance(item, str) or not item.strip("/ "):
+                    problems.append(
+                        f"'{key}' in {where}: item {index + 1} must be a non-empty string"
+                    )
+        elif key == "name" and isinstance(value, str) and not _one_line(value):
+            problems.append(f"'name' in {where} must be one line of printable text")
+    return problems
+
+
+def _suggest(key: str, known: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _one_line(text: str) -> bool:
+    return bool(text.strip()) and text.isprintable()
+
+
+def check_project_name(name: str) -> str:
+    """``name`` if it is one line of printable text; raises :class:`UsageError` otherwise."""
+    if not _one_line(name):
+        raise UsageError(
+            f"project name {name!r} is not one line of printable text",
+            hint="give a short one-line name: paperlink init --name NAME",
+        )
+    return name
+
+
 def _load(root: Path, config_path: Path, data: dict[str, Any]) -> Project:
+    check_settings(config_path, data)
     table = data.get("project", data) if config_path.name == CONFIG_FILE else data
 
-    def get(key: str, kind: type, default: Any) -> Any:
-        value = table.get(key, default)
-        if value is not default and not isinstance(value, kind):
-            raise ConfigError(
-                f"{config_path}: '{key}' must be a {kind.__name__}, not {type(value).__name__}"
-            )
-        return value
+    def get(key: str, default: Any) -> Any:
+        return table.get(key, default)
 
-    outputs = get("outputs", list, list(DEFAULT_OUTPUT_DIRS))
-    allow = get("env_allow", list, [])
+    outputs = get("outputs", list(DEFAULT_OUTPUT_DIRS))
+    allow = get("env_allow", [])
     return Project(
         root=root,
-        name=get("name", str, root.name),
+        name=get("name", root.name),
         output_dirs=[str(item).strip("/") for item in outputs],
-        store=get("store", str, DEFAULT_STORE),
+        store=get("store", DEFAULT_STORE),
         env_allow=[str(item) for item in allow],
-        max_stream_bytes=get("max_stream_bytes", int, DEFAULT_MAX_STREAM_BYTES),
-        default_image=get("image", str, None),
-        source_date_epoch=get("source_date_epoch", int, None),
+        max_stream_bytes=get("max_stream_bytes", DEFAULT_MAX_STREAM_BYTES),
+        default_image=get("image", None),
+        source_date_epoch=get("source_date_epoch", None),
         settings=data,
         config_path=config_path,
     )
@@ -147,6 +267,7 @@ def write_config(
         raise UsageError(
             f"{config} already exists", hint="edit it by hand, or remove it to start afresh"
         )
+    check_project_name(name)
     outputs = list(outputs or DEFAULT_OUTPUT_DIRS)
     text = (
         "# paperlink project settings: https://paperlink.dev/docs/config\n"
@@ -164,8 +285,21 @@ def write_config(
 
 
 def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    """``value`` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for char in value:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+_TOML_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -174,9 +308,13 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write ``data`` to ``path`` through a temporary sibling and a rename (see :mod:`paperlink.tempfiles`,
+    which also removes what a killed earlier write left in the folder)."""
+    from paperlink.tempfiles import create_temp
+
+    fd, tmp = create_temp(path)
     try:
-        with tmp.open("wb") as stream:
+        with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())

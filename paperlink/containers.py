@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import socket
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from paperlink.errors import (
 )
 from paperlink.records import ContainerRef, FileDigest
 from paperlink.signals import SignalTrap
+from paperlink.tempfiles import create_temp
 
 # Seconds a stopped container gets between SIGTERM and SIGKILL when paperlink is interrupted.
 STOP_GRACE_SECONDS = 3
@@ -488,8 +488,8 @@ def save_image(engine: Engine, image_id: str, path: Path) -> FileDigest:
     temporary file and a rename) and return the archive's size and sha256."""
     inspect_image(engine, image_id)
     path = path.resolve()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    # A recognisable name, so that the next save removes what a killed one left (paperlink.tempfiles).
+    fd, tmp = create_temp(path, mode=0o600)
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as raw:

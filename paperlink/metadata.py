@@ -10,17 +10,15 @@ styles, so it is read with PyYAML rather than a hand-made subset reader that wou
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from paperlink.config import Project
 from paperlink.errors import ConfigError
+from paperlink.loaders import load_json_file, load_yaml_file
 
 DEFAULT_LICENSE = "cc-by-4.0"
 _ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
@@ -50,7 +48,7 @@ def load_metadata(project: Project, *, labels: list[str]) -> ArchiveMetadata:
     elif zenodo_json.is_file():
         metadata, source = from_zenodo_json(zenodo_json), ".zenodo.json"
     else:
-        metadata, source = from_publish_table(table), "paperlink.toml"
+        metadata, source = from_publish_table(table, project.config_path), "paperlink.toml"
     related = list(metadata.get("related_identifiers") or [])
     related.extend(related_from_table(table))
     if related:
@@ -87,63 +85,79 @@ def _publish_table(project: Project) -> dict[str, Any]:
     return table
 
 
+CFF_FIX = "see https://citation-file-format.github.io, and check it with 'cffconvert --validate'"
+
+
 def from_citation_cff(path: Path) -> dict[str, Any]:
-    """Zenodo metadata from a CITATION.cff (https://citation-file-format.github.io)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            f"{path} is not valid YAML: {exc}", hint="check it with 'cffconvert --validate'"
-        ) from exc
+    """Zenodo metadata from a CITATION.cff (https://citation-file-format.github.io).
+
+    Raises :class:`ConfigError` naming the file and the fields for anything paperlink cannot use."""
+    data = load_yaml_file(path, what="CITATION.cff (YAML)", fix=CFF_FIX)
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path} does not hold a YAML mapping", hint="see citation-file-format.github.io"
-        )
+        raise ConfigError(f"{path} does not hold a YAML mapping", hint=CFF_FIX)
+    fields = _Fields(path, data, CFF_FIX)
     out: dict[str, Any] = {}
-    if data.get("title"):
-        out["title"] = str(data["title"])
-    creators = [_cff_person(p) for p in data.get("authors") or [] if isinstance(p, dict)]
+    if fields.text("title"):
+        out["title"] = fields.text("title")
+    creators = [
+        _cff_person(person, _Fields(path, person, CFF_FIX, f"authors[{i}]"))
+        for i, person in enumerate(
+            fields.mappings("authors", example="{family-names: Curie, given-names: Marie}")
+        )
+    ]
     if creators:
         out["creators"] = [c for c in creators if c.get("name")]
-    if data.get("abstract"):
-        out["description"] = "<p>" + html.escape(str(data["abstract"])) + "</p>"  # CFF: plain text
-    if data.get("license"):
-        lic = data["license"]
-        out["license"] = str(lic[0] if isinstance(lic, list) else lic).lower()
+    if fields.text("abstract"):
+        out["description"] = (
+            "<p>" + html.escape(fields.text("abstract") or "") + "</p>"
+        )  # CFF: text
+    lic = data.get("license")
+    if isinstance(lic, list) and lic:
+        lic = _scalar(path, "license[0]", lic[0], CFF_FIX)
+    elif lic is not None:
+        lic = fields.text("license")
+    if lic:
+        out["license"] = str(lic).lower()
     if data.get("keywords"):
-        out["keywords"] = [str(k) for k in data["keywords"]]
+        out["keywords"] = fields.texts("keywords")
     if data.get("version") is not None:
-        out["version"] = str(data["version"])
+        out["version"] = fields.text("version")
     if data.get("date-released"):
-        out["publication_date"] = str(data["date-released"])[:10]  # YAML may give a date object
+        out["publication_date"] = fields.text("date-released")[:10]  # YAML may give a date object
     related: list[dict[str, str]] = []
     preferred = data.get("preferred-citation")
+    if preferred is not None and not isinstance(preferred, dict):
+        raise fields.wrong("preferred-citation", "a mapping (type:, title:, doi: …)")
     if isinstance(preferred, dict):
+        cited = _Fields(path, preferred, CFF_FIX, "preferred-citation")
         for key in ("doi", "url"):
-            if preferred.get(key):
-                related.append(related_identifier(str(preferred[key]), "isSupplementTo"))
+            if cited.text(key):
+                related.append(related_identifier(cited.text(key), "isSupplementTo"))
                 break
-    for ident in data.get("identifiers") or []:
-        if isinstance(ident, dict) and ident.get("type") == "doi" and ident.get("value"):
-            relation = str(ident.get("relation", "isSupplementTo"))
-            related.append(related_identifier(str(ident["value"]), relation))
+    for i, ident in enumerate(
+        fields.mappings("identifiers", example="{type: doi, value: 10.5281/zenodo.1234}")
+    ):
+        one = _Fields(path, ident, CFF_FIX, f"identifiers[{i}]")
+        if one.text("type") == "doi" and one.text("value"):
+            relation = one.text("relation") or "isSupplementTo"
+            related.append(related_identifier(one.text("value"), relation))
     if related:
         out["related_identifiers"] = related
     return out
 
 
-def _cff_person(person: dict[str, Any]) -> dict[str, str]:
-    family = str(person.get("family-names") or "").strip()
-    given = str(person.get("given-names") or "").strip()
-    particle = str(person.get("name-particle") or "").strip()
+def _cff_person(person: dict[str, Any], fields: _Fields) -> dict[str, str]:
+    family = fields.text("family-names").strip()
+    given = fields.text("given-names").strip()
+    particle = fields.text("name-particle").strip()
     if particle:
         family = f"{particle} {family}"
-    name = f"{family}, {given}" if family and given else family or str(person.get("name") or "")
+    name = f"{family}, {given}" if family and given else family or fields.text("name")
     creator = {"name": name}
-    if person.get("affiliation"):
-        creator["affiliation"] = str(person["affiliation"])
-    if person.get("orcid"):
-        creator["orcid"] = normalise_orcid(str(person["orcid"]))
+    if fields.text("affiliation"):
+        creator["affiliation"] = fields.text("affiliation")
+    if fields.text("orcid"):
+        creator["orcid"] = fields.orcid("orcid")
     return creator
 
 
@@ -155,38 +169,166 @@ def normalise_orcid(value: str) -> str:
     return match.group(1)
 
 
+ZENODO_FIX = "see Zenodo's deposit metadata (developers.zenodo.org, 'Deposit metadata')"
+# The fields of .zenodo.json paperlink itself reads or passes on, and the kind each must be; other fields
+# go to the archive server as they are (it lists what it refuses, exit 9).
+_ZENODO_TEXT = ("title", "description", "license", "version", "upload_type", "publication_date")
+_ZENODO_PEOPLE = ("creators", "contributors")
+
+
 def from_zenodo_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    """Zenodo metadata from ``.zenodo.json``; raises :class:`ConfigError` naming the file and the fields
+    for a value of the wrong kind."""
+    data = load_json_file(path, what=".zenodo.json (JSON)", fix=ZENODO_FIX)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object of Zenodo metadata")
+        raise ConfigError(f"{path} must hold a JSON object of Zenodo metadata", hint=ZENODO_FIX)
+    if "metadata" in data and not isinstance(data["metadata"], dict):
+        raise ConfigError(f"{path}: 'metadata' must be an object", hint=ZENODO_FIX)
     data = dict(data.get("metadata", data))
+    fields = _Fields(path, data, ZENODO_FIX)
+    lic = data.get("license")
+    if isinstance(lic, dict) and isinstance(lic.get("id"), str):
+        data["license"] = lic[
+            "id"
+        ]  # the newer {"id": "cc-by-4.0"} form of Zenodo's GitHub integration
+    for key in _ZENODO_TEXT:
+        if key in data and key != "version":
+            fields.text(key, strict=True)
+    if "version" in data:
+        data["version"] = fields.text("version")
+    for key in _ZENODO_PEOPLE:
+        example = '{"name": "Curie, Marie", "orcid": "0000-0002-1825-0097"}'
+        for i, person in enumerate(fields.mappings(key, example=example)):
+            one = _Fields(path, person, ZENODO_FIX, f"{key}[{i}]")
+            if not one.text("name", strict=True):
+                raise one.wrong("name", 'a non-empty string, e.g. "Curie, Marie"')
+            for extra in ("affiliation", "gnd", "type"):
+                one.text(extra, strict=True)
+            if one.text("orcid", strict=True):
+                person["orcid"] = one.orcid("orcid")
+    if "keywords" in data:
+        data["keywords"] = fields.texts("keywords")
+    for i, item in enumerate(
+        fields.mappings(
+            "related_identifiers",
+            example='{"identifier": "10.1234/x", "relation": "isSupplementTo"}',
+        )
+    ):
+        one = _Fields(path, item, ZENODO_FIX, f"related_identifiers[{i}]")
+        if not one.text("identifier", strict=True) or not one.text("relation", strict=True):
+            raise one.wrong("identifier", "set, with a 'relation' such as isSupplementTo")
+    for i, item in enumerate(
+        fields.mappings("communities", example='{"identifier": "my-community"}')
+    ):
+        _Fields(path, item, ZENODO_FIX, f"communities[{i}]").text("identifier", strict=True)
     data.pop("prereserve_doi", None)
     data.pop("doi", None)  # a Zenodo-minted DOI must never be sent back (zenodo-api.md §6.1)
     return data
 
 
-def from_publish_table(table: dict[str, Any]) -> dict[str, Any]:
-    """Zenodo metadata from ``[publish]``: title, creators, description, license, keywords, version."""
+class _Fields:
+    """The fields of one mapping (the file's top level, an author, an identifier) at ``prefix``."""
+
+    def __init__(self, path: Path, data: dict[str, Any], fix: str, prefix: str = "") -> None:
+        self.path, self.data, self.fix, self.prefix = path, data, fix, prefix
+
+    def name(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def wrong(self, key: str, wanted: str) -> ConfigError:
+        return _wrong(self.path, self.name(key), self.data.get(key), wanted, self.fix)
+
+    def text(self, key: str, *, strict: bool = False) -> str:
+        """The fields as text ('' when absent); numbers and dates are accepted unless ``strict``."""
+        value = self.data.get(key)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if strict or isinstance(value, (dict, list, bool)):
+            raise self.wrong(key, "a string")
+        return str(value)
+
+    def texts(self, key: str) -> list[str]:
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.wrong(key, "a list of words or phrases, e.g. [provenance, physics]")
+        return [
+            _scalar(self.path, f"{self.name(key)}[{i}]", v, self.fix) for i, v in enumerate(value)
+        ]
+
+    def mappings(self, key: str, *, example: str) -> list[dict[str, Any]]:
+        """The field as a list of mappings ([] when absent); ``example`` shows one item."""
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.wrong(key, f"a list of entries such as [{example}]")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise _wrong(
+                    self.path,
+                    f"{self.name(key)}[{i}]",
+                    item,
+                    f"an entry such as {example}",
+                    self.fix,
+                )
+        return value
+
+    def orcid(self, key: str) -> str:
+        try:
+            return normalise_orcid(self.text(key))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{self.path}: {self.name(key)}: {exc.message}", hint=exc.hint
+            ) from exc
+
+
+def _scalar(path: Path, name: str, value: Any, fix: str) -> str:
+    if isinstance(value, (dict, list, bool)) or value is None:
+        raise _wrong(path, name, value, "a single value (text)", fix)
+    return str(value)
+
+
+def _wrong(path: Path, name: str, value: Any, wanted: str, fix: str) -> ConfigError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    kind = {dict: "a mapping", list: "a list", str: "a string", bool: "true/false"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+    return ConfigError(f"{path}: '{name}' must be {wanted}, not {kind} ({shown})", hint=fix)
+
+
+def from_publish_table(table: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """Zenodo metadata from ``[publish]`` (of ``path``): title, creators, description, license,
+    keywords, version. The table's keys and their types were checked when the project was loaded."""
+    where = path or Path("paperlink.toml")
+    fix = 'write creators = [{name = "Family, Given", orcid = "…", affiliation = "…"}] under [publish]'
+    fields = _Fields(where, table, fix, "publish")
     out: dict[str, Any] = {}
     for key in ("title", "description", "license", "version", "upload_type"):
         if table.get(key):
             out[key] = str(table[key])
     if table.get("keywords"):
-        out["keywords"] = [str(k) for k in table["keywords"]]
+        out["keywords"] = fields.texts("keywords")
     creators = []
-    for item in table.get("creators") or []:
-        if isinstance(item, str):
+    for i, item in enumerate(table.get("creators") or []):
+        if isinstance(item, str) and item.strip():
             creators.append({"name": item})
-        elif isinstance(item, dict) and item.get("name"):
-            creator = {"name": str(item["name"])}
-            if item.get("affiliation"):
-                creator["affiliation"] = str(item["affiliation"])
-            if item.get("orcid"):
-                creator["orcid"] = normalise_orcid(str(item["orcid"]))
-            creators.append(creator)
+            continue
+        if not isinstance(item, dict):
+            raise _wrong(where, f"publish.creators[{i}]", item, "a name or a table", fix)
+        one = _Fields(where, item, fix, f"publish.creators[{i}]")
+        if not one.text("name", strict=True).strip():
+            raise one.wrong("name", 'a non-empty string, e.g. "Curie, Marie"')
+        creator = {"name": one.text("name")}
+        if one.text("affiliation"):
+            creator["affiliation"] = one.text("affiliation")
+        if one.text("orcid"):
+            creator["orcid"] = one.orcid("orcid")
+        creators.append(creator)
     if creators:
         out["creators"] = creators
     return out

@@ -72,7 +72,7 @@ from paperlink.records import (
 from paperlink.redaction import Redactor
 from paperlink.signals import SignalTrap
 from paperlink.store import RecordStore
-from paperlink.streams import StreamKeeper, tee
+from paperlink.streams import StreamKeeper, drain, tee
 
 PARAMETER_SUFFIXES = (
     ".json",
@@ -87,6 +87,8 @@ PARAMETER_SUFFIXES = (
 )
 SCRIPT_SUFFIXES = (".py", ".r", ".jl", ".sh", ".pl", ".rb", ".js", ".m", ".ipynb", ".do", ".sas")
 MAX_PARAMETER_FILE_BYTES = 1 << 20
+# How long the output of a finished command is read for its end (see capture_run).
+DRAIN_SECONDS = 5.0
 _ALWAYS_SKIPPED = (".git", ".paperlink")
 # When the store's file system fills up, a finished record keeps at most this much of each stream, then
 # none: the record itself matters more than the command's output.
@@ -609,13 +611,20 @@ def capture_run(
     received: list[int] = []
     with _forward_signals(child, received):
         returncode = child.wait()
-    for pump in pumps:
-        pump.join()
+        # What the command wrote last (its clean-up after Ctrl-C, say) is read to the end before the
+        # record is made, still inside the trap so that a second Ctrl-C cannot cut it short, and for a
+        # bounded time, since a background process the command started may hold the pipes open.
+        complete = drain(pumps, DRAIN_SECONDS)
     status, exit_status, signal_number = _outcome(returncode, received)
+    open_pipes = (
+        f"stdout/stderr were still open {DRAIN_SECONDS:g} s after the command ended (a process it "
+        "started in the background holds them); the record keeps what came until then"
+    )
     return run.finish(
         exit_status=exit_status,
         status=status,
         signal_number=signal_number,
+        error=None if complete else open_pipes,
         stdout=out_keeper,
         stderr=err_keeper,
     )
@@ -632,18 +641,22 @@ def _outcome(returncode: int, received: list[int]) -> tuple[str, int, int | None
 
 
 class _forward_signals(SignalTrap):
-    """While the child runs, SIGTERM and SIGHUP sent to paperlink go to the child too, and Ctrl-C (which the
-    terminal already sends to the child, in the same process group) does not kill paperlink before it has
-    recorded how the child ended."""
+    """While the child runs (and its output is drained), SIGTERM and SIGHUP sent to paperlink go to the
+    child too, and Ctrl-C (which the terminal already sends to the child, in the same process group) does
+    not kill paperlink before it has recorded how the child ended."""
 
     def __init__(self, child: subprocess.Popen[bytes], received: list[int]) -> None:
         super().__init__(received)
         self.child = child
 
     def handle(self, number: int) -> None:
-        if number != signal.SIGINT or not sys.stdin.isatty():
-            with contextlib.suppress(OSError):
-                self.child.send_signal(number)
+        # A first SIGINT is not passed on: Ctrl-C, or a kill of the process group, has reached the child
+        # already, and a second copy would interrupt its own clean-up and lose its last lines. Without a
+        # terminal, a repeated SIGINT (`kill -INT` twice) is passed on, for a child that ignored the first.
+        if number == signal.SIGINT and (sys.stdin.isatty() or self.received.count(number) < 2):
+            return
+        with contextlib.suppress(OSError):
+            self.child.send_signal(number)
 
 
 def capture_container_run(

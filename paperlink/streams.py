@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import deque
 from typing import IO, BinaryIO
 
@@ -72,28 +73,56 @@ class StreamKeeper:
         )
 
 
-def tee(pipe: IO[bytes], sink: BinaryIO | None, keeper: StreamKeeper) -> threading.Thread:
-    """Start a thread copying ``pipe`` to ``sink`` (when given) and into ``keeper`` until end of file."""
+class Pump(threading.Thread):
+    """A thread copying a pipe to a sink and into a :class:`StreamKeeper` until end of file or
+    :meth:`stop`; after :meth:`stop` returns the keeper is no longer fed, so it can be stored."""
 
-    def pump() -> None:
-        out = sink
-        fd = pipe.fileno()
+    def __init__(self, pipe: IO[bytes], sink: BinaryIO | None, keeper: StreamKeeper) -> None:
+        super().__init__(name="paperlink-tee", daemon=True)
+        self.pipe, self.sink, self.keeper = pipe, sink, keeper
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def run(self) -> None:
+        fd = self.pipe.fileno()
         while True:
             try:
                 chunk = os.read(fd, READ_SIZE)
             except OSError:
                 break
-            if not chunk:
-                break
-            keeper.feed(chunk)
-            if out is not None:
+            with self._lock:
+                if not chunk or self._stopped:
+                    break
+                self.keeper.feed(chunk)
+            if self.sink is not None:
                 try:
-                    out.write(chunk)
-                    out.flush()
+                    self.sink.write(chunk)
+                    self.sink.flush()
                 except (OSError, ValueError):
-                    out = None  # the terminal went away; keep recording
-        pipe.close()
+                    self.sink = None  # the terminal went away; keep recording
+        self.pipe.close()
 
-    thread = threading.Thread(target=pump, name="paperlink-tee", daemon=True)
-    thread.start()
-    return thread
+    def stop(self) -> None:
+        """Stop feeding the keeper (the pipe stays open while another process holds it)."""
+        with self._lock:
+            self._stopped = True
+
+
+def tee(pipe: IO[bytes], sink: BinaryIO | None, keeper: StreamKeeper) -> Pump:
+    """Start a thread copying ``pipe`` to ``sink`` (when given) and into ``keeper`` until end of file."""
+    pump = Pump(pipe, sink, keeper)
+    pump.start()
+    return pump
+
+
+def drain(pumps: list[Pump], seconds: float) -> bool:
+    """Wait up to ``seconds`` in all for every pump to reach end of file; stop those that did not (a
+    process the command left running still holds the pipe) and return False, True when all finished."""
+    deadline = time.monotonic() + seconds
+    for pump in pumps:
+        pump.join(max(deadline - time.monotonic(), 0))
+    if all(not pump.is_alive() for pump in pumps):
+        return True
+    for pump in pumps:
+        pump.stop()
+    return False

@@ -1,3 +1,4 @@
+import contextlib
 import hashlib
 import json
 import os
@@ -378,3 +379,122 @@ def test_an_argument_naming_a_table_replaces_all_of_it(project_dir: Path) -> Non
         ("file", {"alpha": 1, "beta": 2}),
         ("argument", {"alpha": 3}),
     ]
+
+
+# -- options and interruptions (issue 12, items 7 and 10) ---------------------------------------------------
+def test_a_misspelt_run_option_is_a_usage_error_and_records_nothing(project_dir: Path) -> None:
+    done = paperlink_process("run", "--lable", "x", "--", "python3", "make_figure.py")
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "No such option '--lable'" in err and "--label" in err and "Traceback" not in err
+    assert json.loads(paperlink_process("list", "--json").stdout) == []
+    assert not (project_dir / "figures" / "fig1.svg").exists()
+    # The command starts at the first argument that is not an option; what follows is its own.
+    done = paperlink_process("run", "-q", "--label", "own", "python3", "make_figure.py", "--lable")
+    assert done.returncode == 0, done.stderr
+    assert record_of("own").argv == ["python3", "make_figure.py", "--lable"]
+
+
+CLEAN_UP = """\
+import os, pathlib, sys, time
+try:
+    print("working", os.getpid(), file=sys.stderr, flush=True)
+    time.sleep(60)
+except KeyboardInterrupt:
+    pathlib.Path("cleaning").write_text("")
+    time.sleep(0.5)
+    for step in range(3):
+        print(f"clean-up {step}", file=sys.stderr, flush=True)
+        time.sleep(0.2)
+    print("last line", file=sys.stderr, flush=True)
+    sys.exit(1)
+"""
+
+
+def _wait_for(path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} did not appear"
+        time.sleep(0.005)
+
+
+def _start_in_own_group(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "paperlink", "run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def test_ctrl_c_keeps_the_commands_last_stderr_lines(project_dir: Path) -> None:
+    (project_dir / "cleanup.py").write_text(CLEAN_UP)
+    proc = _start_in_own_group("--label", "cc", "--", sys.executable, "cleanup.py")
+    assert proc.stderr is not None
+    child = int(proc.stderr.readline().split()[1])
+    assert os.getpgid(child) == proc.pid  # the command is in paperlink's process group
+    # Ctrl-C sends SIGINT to every process of the group. Here each gets it in the order a busy machine
+    # may deliver it: the command first, paperlink once the command has begun its clean-up (with killpg
+    # the scheduler picks the order: the next test).
+    os.kill(child, signal.SIGINT)
+    _wait_for(project_dir / "cleaning")
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    stored = run_cli("show", "cc", "--stderr").stdout_bytes
+    assert b"clean-up 2\nlast line\n" in stored and b"KeyboardInterrupt" not in stored, stored
+    assert b"last line" in err
+    record = record_of("cc")
+    assert proc.returncode == 1 and record.outcome.exit_status == 1
+    assert record.outcome.status == "interrupted" and record.outcome.signal == signal.SIGINT
+
+
+def test_ctrl_c_to_the_process_group_is_recorded_with_the_whole_clean_up(project_dir: Path) -> None:
+    (project_dir / "cleanup.py").write_text(CLEAN_UP)
+    for attempt in range(3):
+        label = f"group{attempt}"
+        proc = _start_in_own_group("--label", label, "--", sys.executable, "cleanup.py")
+        assert proc.stderr is not None and proc.stderr.readline().startswith(b"working")
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=60)
+        stored = run_cli("show", label, "--stderr").stdout_bytes
+        assert stored.endswith(b"clean-up 2\nlast line\n"), stored
+        assert proc.returncode == 1 and record_of(label).outcome.status == "interrupted"
+        (project_dir / "cleaning").unlink()
+
+
+def test_a_repeated_sigint_to_paperlink_alone_reaches_the_command(project_dir: Path) -> None:
+    (project_dir / "cleanup.py").write_text(CLEAN_UP)
+    proc = _start_in_own_group("--label", "twice", "--", sys.executable, "cleanup.py")
+    assert proc.stderr is not None and proc.stderr.readline().startswith(b"working")
+    # `kill -INT PID`, to paperlink only, not its group: the first is not passed on (it could be the
+    # terminal's, which the command got too), a repeated one is.
+    deadline = time.monotonic() + 30
+    while not (project_dir / "cleaning").exists():
+        assert time.monotonic() < deadline, "the command never got a SIGINT"
+        proc.send_signal(signal.SIGINT)
+        for _ in range(100):
+            if (project_dir / "cleaning").exists():
+                break
+            time.sleep(0.01)
+    proc.communicate(timeout=60)
+    assert b"last line" in run_cli("show", "twice", "--stderr").stdout_bytes
+    assert record_of("twice").outcome.status == "interrupted"
+
+
+def test_a_background_process_holding_the_output_does_not_hold_up_the_record(
+    project_dir: Path,
+) -> None:
+    proc = _start_in_own_group(
+        "--label", "bg", "--", "sh", "-c", "sleep 100 & echo 'last line' >&2"
+    )
+    try:
+        _, err = proc.communicate(timeout=50)  # today's code waits for the sleep, 100 s
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the sleep
+    assert proc.returncode == 0, err
+    assert b"still open" in err and b"in the background" in err
+    record = record_of("bg")
+    assert record.outcome.status == "finished" and "still open 5 s after" in str(
+        record.outcome.error
+    )
+    assert run_cli("show", "bg", "--stderr").stdout_bytes == b"last line\n"

@@ -533,7 +533,7 @@ def test_save_and_load_check_the_image_id(
     assert saved["image_id"] == image_id
     assert saved["archive"]["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
     assert archive.read_bytes()[:2] == b"\x1f\x8b"  # gzip
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]
     loaded = json.loads(run_cli("image", "load", str(archive), "--label", "s1", "--json").stdout)
     assert loaded["loaded"] == [image_id]
     from paperlink.imagearchive import recorded_container
@@ -594,3 +594,30 @@ def test_missing_engine_fails_with_what_is_missing(tmp_path: Path) -> None:
     assert "no container engine" in done.stdout
     assert "bash scripts/test.sh" in done.stdout
     assert done.returncode == 1
+
+
+@pytestmark_docker
+def test_killed_image_save_is_cleaned_up_by_the_next_save(
+    project_dir: Path, busybox_image: str, tmp_path: Path
+) -> None:
+    from test_tempfiles import kill_while_writing, temporaries
+
+    # 48 MiB of noise: gzip takes seconds over it, so a kill -9 lands in the middle of the archive.
+    tag = "paperlink-test/noise:1"
+    build_image(tag, f"FROM {BUSYBOX_TAG}\nRUN head -c 50331648 /dev/urandom > /noise\n")
+    try:
+        out = tmp_path / "images"
+        out.mkdir()
+        args = ["image", "save", tag, "-o", str(out / "noise.tar.gz")]
+        kill_while_writing(args, out, grown=1 << 20)
+        first = temporaries(out)
+        kill_while_writing(args, out, grown=1 << 20)
+        assert len(temporaries(out)) == 1 and temporaries(out) != first  # the first one is gone
+        done = subprocess.run(
+            [sys.executable, "-m", "paperlink", *args], capture_output=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert temporaries(out) == [] and [p.name for p in out.iterdir()] == ["noise.tar.gz"]
+        assert subprocess.run(["gzip", "-t", str(out / "noise.tar.gz")]).returncode == 0
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)

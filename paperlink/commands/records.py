@@ -25,23 +25,39 @@ from paperlink.errors import UsageError
     metavar="DIR",
     help="Output folder (repeatable; default: figures, results).",
 )
+@click.option("--commit", is_flag=True, help="Commit paperlink.toml to git (and nothing else).")
 @click.pass_context
 def init(
-    ctx: click.Context, name: str | None, store_url: str | None, outputs: tuple[str, ...]
+    ctx: click.Context,
+    name: str | None,
+    store_url: str | None,
+    outputs: tuple[str, ...],
+    commit: bool,
 ) -> None:
     """Start a paperlink project in the current folder."""
-    from paperlink.project import init_project
+    from paperlink.project import init_project, settings_untracked
 
     settings: Settings = ctx.obj
     root = Path(settings.project_dir or Path.cwd()).resolve()
-    project = init_project(root, name=name, store=store_url, outputs=list(outputs))
+    project = init_project(root, name=name, store=store_url, outputs=list(outputs), commit=commit)
     click.echo(f"Initialised paperlink project '{project.name}' in {root}")
     click.echo(f"  records: {project.store_path}")
     click.echo(f"  outputs: {', '.join(project.output_dirs)}")
+    if commit:
+        click.echo("  committed paperlink.toml")
+    elif settings_untracked(project):
+        click.echo(
+            "Commit paperlink.toml before the first run: while git does not track it, every record "
+            "is marked dirty and keeps its diff.\n"
+            "  git add paperlink.toml && git commit -m 'paperlink settings'   "
+            "(or next time: paperlink init --commit)"
+        )
     click.echo("Record a run with: paperlink run -- python3 analysis.py")
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+# Options before the command are paperlink's own (an unknown one is a usage error, so that a typo such as
+# --lable is not run as the command); the command starts at '--' or at the first non-option argument.
+@click.command(context_settings={"allow_interspersed_args": False})
 @click.option("--label", help="Record label (default: a UTC timestamp, YYYYMMDD-HHMMSS).")
 @click.option("--reason", help="Why this run was made.")
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
@@ -98,6 +114,7 @@ def run(
 ) -> None:
     """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]...
 
+    OPTIONS are paperlink's; COMMAND starts after '--' (or at the first argument that is not an option).
     With --image or --dockerfile (or an image set in paperlink.toml) COMMAND runs in a container."""
     if image or dockerfile:
         from paperlink.commands.containers import prefetch_container_support
@@ -108,6 +125,14 @@ def run(
 
     project, store = _store(ctx)
     image = image or (None if dockerfile or on_host else project.default_image)
+
+    def warn_untracked(record: Any) -> None:
+        from paperlink.project import untracked_warning
+
+        message = untracked_warning(project, record)
+        if message:
+            click.echo(f"paperlink: warning: {message}", err=True)
+
     common: dict[str, Any] = dict(
         label=label,
         reason=reason,
@@ -117,6 +142,7 @@ def run(
         source_date_epoch=source_date_epoch,
         stdout_sink=sys.stdout.buffer,
         stderr_sink=sys.stderr.buffer,
+        on_start=warn_untracked,
     )
     with file_progress() as progress:
         if image or dockerfile:
