@@ -24,7 +24,7 @@ from paperlink import __version__
 from paperlink.config import Project, atomic_write_bytes
 from paperlink.errors import CaptureError, PaperlinkError, UsageError
 from paperlink.hashing import digest_file
-from paperlink.records import Record, fit_file_name
+from paperlink.records import FileDigest, Record, fit_file_name
 from paperlink.rocrate import build_crate
 from paperlink.safenames import safe_member_name
 from paperlink.store import RecordStore
@@ -96,6 +96,7 @@ def build_bundle(
     metadata: dict[str, Any],
     include_image: bool = True,
     image_archive: Path | None = None,
+    save_image: Callable[[Record], FileDigest | None] | None = None,
     pdf: Path | None = None,
     include_site: bool = True,
     tex: Path | None = None,
@@ -180,7 +181,7 @@ def build_bundle(
             [record.label])  # fmt: skip
         _add_code(project, store, record, add, stage, code_done, diffs_done, warnings)
         if include_image:
-            _add_image(project, record, image_archive, add, images_done, warnings)
+            _add_image(project, record, image_archive, save_image, add, images_done, warnings)
     if pdf is not None:
         if not pdf.is_file():
             raise UsageError(f"--pdf {pdf}: no such file")
@@ -304,6 +305,7 @@ def _add_image(
     project: Project,
     record: Record,
     image_archive: Path | None,
+    save_image: Callable[[Record], FileDigest | None] | None,
     add: Callable[..., BundleFile],
     images_done: dict[str, BundleFile],
     warnings: list[str],
@@ -320,6 +322,10 @@ def _add_image(
             path = candidate
     if path is None and image_archive is not None:
         path = image_archive
+    if path is None and save_image is not None and (saved := save_image(record)) is not None:
+        # No archive yet: saved from the engine now (and recorded), so the archive holds the image.
+        container.archive = archive = saved
+        path = project.root / saved.path
     if path is None:
         warnings.append(
             f"record '{record.label}' ran in image {container.reference or container.image_id} but "

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paperlink.errors import UsageError
-from paperlink.records import ContainerRef, FileDigest
+from paperlink.errors import EngineUnavailable, UsageError
+from paperlink.records import ContainerRef, FileDigest, Record
 from paperlink.store import RecordStore
 
 ANNOTATION = "image"
@@ -107,3 +107,48 @@ def load_record_image(
         expected = str(recorded_container(store, label).image_id)
     loaded = containers.load_image(engine, path, expected_id=expected)
     return ImageResult(image_id=expected or loaded[0], label=label, loaded=loaded)
+
+
+class ImageSaver:
+    """Saves the image of a container run that has no archive yet, for ``publish`` (which archives a
+    container run's image unless told not to): into ``.paperlink/images/`` of the project, each image
+    once however many records ran in it, the archive recorded with each record (project-relative, so the
+    record names no path of this machine). Returns None, and saves nothing, when no engine answers or
+    the engine no longer has the image: ``publish`` then warns as before."""
+
+    def __init__(self, root: Path, store: RecordStore, settings: Any) -> None:
+        self.root = root
+        self.store = store
+        self.settings = settings
+        self._engine: Any = None
+        self._saved: dict[str, FileDigest] = {}
+
+    def __call__(self, record: Record) -> FileDigest | None:
+        from paperlink import containers
+
+        container = record.container
+        if container is None or not container.image_id or container.inside_container:
+            return None
+        image_id = container.image_id
+        if image_id not in self._saved:
+            try:
+                if self._engine is None:
+                    self._engine = containers.connect_engine(containers.engine_url(self.settings))
+                if not containers.has_image(self._engine, image_id):
+                    return None
+            except EngineUnavailable:
+                return None
+            folder = self.root / ".paperlink" / "images"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{_slug(image_id.removeprefix('sha256:'))[:24]}.tar.gz"
+            saved = containers.save_image(self._engine, image_id, target)
+            self._saved[image_id] = FileDigest(
+                path=target.relative_to(self.root).as_posix(), size=saved.size, sha256=saved.sha256
+            )
+        archive = self._saved[image_id]
+        _annotate(self.store, record.label, archive=archive)
+        return archive
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()

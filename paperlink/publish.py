@@ -32,6 +32,7 @@ from paperlink.errors import ConfigError, RecordNotFound, SecretFound, UsageErro
 from paperlink.metadata import ArchiveMetadata, load_metadata
 from paperlink.records import (
     STATUS_FINISHED,
+    FileDigest,
     Publication,
     PublishedFile,
     Record,
@@ -251,8 +252,31 @@ def _publish_locked(
     key: str,
     on_progress: UploadProgress | None,
 ) -> PublishResult:
-    labels = [r.label for r in records]
-    bundle = build_bundle(
+    from paperlink.imagearchive import ImageSaver
+
+    # A container run's image goes into the archive even when 'image save' was never run (not for a
+    # dry run, which writes nothing).
+    saver = None if options.dry_run else ImageSaver(project.root, store, project.settings)
+    try:
+        bundle = _bundle(project, store, options, records, meta, work, key, saver, on_progress)
+    finally:
+        if saver is not None:
+            saver.close()
+    return _publish_bundle(project, store, options, records, meta, work, key, bundle, on_progress)
+
+
+def _bundle(
+    project: Project,
+    store: RecordStore,
+    options: PublishOptions,
+    records: list[Record],
+    meta: ArchiveMetadata,
+    work: Path,
+    key: str,
+    saver: Callable[[Record], FileDigest | None] | None,
+    on_progress: UploadProgress | None,
+) -> Bundle:
+    return build_bundle(
         project,
         store,
         records,
@@ -260,11 +284,26 @@ def _publish_locked(
         metadata=meta.metadata,
         include_image=options.include_image,
         image_archive=options.image_archive,
+        save_image=saver,
         pdf=options.pdf,
         include_site=options.include_site,
         tex=options.tex,
         on_progress=(lambda n, d, t: on_progress(f"checking {n}", d, t)) if on_progress else None,
     )
+
+
+def _publish_bundle(
+    project: Project,
+    store: RecordStore,
+    options: PublishOptions,
+    records: list[Record],
+    meta: ArchiveMetadata,
+    work: Path,
+    key: str,
+    bundle: Bundle,
+    on_progress: UploadProgress | None,
+) -> PublishResult:
+    labels = [r.label for r in records]
     result = PublishResult(
         target="dry-run",
         labels=labels,

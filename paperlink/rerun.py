@@ -178,6 +178,11 @@ def rerun_record(
         if engine is None:
             engine = containers.connect_engine(containers.engine_url(project.settings))
             own_engine = True
+        if image_archive is None and container.archive is not None and container.archive.path:
+            # The archive 'image save' or 'publish' recorded: no need to name it again.
+            recorded = Path(container.archive.path)
+            recorded = recorded if recorded.is_absolute() else project.root / recorded
+            image_archive = recorded if recorded.is_file() else None
         warnings += _prepare_image(engine, container.image_id, container.reference, image_archive)
     scratch_parent = Path(tempfile.mkdtemp(prefix="paperlink-rerun-"))
     scratch_top = scratch_parent / "tree"

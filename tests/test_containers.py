@@ -621,3 +621,35 @@ def test_killed_image_save_is_cleaned_up_by_the_next_save(
         assert subprocess.run(["gzip", "-t", str(out / "noise.tar.gz")]).returncode == 0
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+
+
+@pytestmark_docker
+def test_publish_archives_the_image_without_image_save_and_rerun_uses_it(
+    container_project: ContainerProject, unique_image: tuple[str, str], tmp_path: Path
+) -> None:
+    tag, image_id = unique_image
+    root = container_project.root
+    run_cli("run", "--image", tag, "--label", "boxed", "--", "sh", "make.sh")
+    (root / "CITATION.cff").write_text(
+        "cff-version: 1.2.0\ntitle: t\nauthors:\n  - family-names: Curie\n    given-names: Marie\n"
+    )
+    # A dry run plans and writes nothing.
+    planned = json.loads(run_cli("publish", "--record", "boxed", "--dry-run", "--json").stdout)
+    assert not (root / ".paperlink" / "images").exists()
+    assert any("no image archive is available" in w for w in planned["warnings"])
+    target = tmp_path / "published"
+    summary = json.loads(
+        run_cli("publish", "--record", "boxed", "--to", str(target), "--json").stdout
+    )
+    assert not any("image" in w for w in summary.get("warnings", [])), summary["warnings"]
+    images = [p for p in target.iterdir() if p.name.startswith("image-")]
+    assert len(images) == 1
+    shown = json.loads(run_cli("show", "boxed", "--json").stdout)
+    archive = shown["container"]["archive"]
+    assert archive["sha256"] == hashlib.sha256(images[0].read_bytes()).hexdigest()
+    assert not Path(archive["path"]).is_absolute()  # the record names no path of this machine
+    assert (root / archive["path"]).is_file()
+    # The engine loses the image: rerun and verify use the recorded archive, no --image-archive.
+    subprocess.run(["docker", "rmi", "-f", image_id], capture_output=True, check=True)
+    rerun = run_cli("rerun", "boxed", "--json")
+    assert json.loads(rerun.stdout)["identical"] is True
