@@ -20,5 +20,5 @@ def test_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Record baseline" in done.stdout
-    assert "slope: 0.8  ->  1.6" in done.stdout
+    assert "slope: 0.8 (from file baseline.json)  ->  1.6 (from file steep.json)" in done.stdout
     assert (tmp_path / "qs" / "figures" / "steep.svg").is_file()
