@@ -462,7 +462,7 @@ def write_latex(
         folder / DATA_FILE, render_data_tex(data, project=project.name, manuscript=manuscript)
     )
     written.append(folder / DATA_FILE)
-    atomic_write_text(folder / BIB_FILE, render_bibliography(records))
+    atomic_write_text(folder / BIB_FILE, render_bibliography(project, records))
     written.append(folder / BIB_FILE)
     return LatexResult(folder, written, data, uses, resolved, problems)
 

@@ -596,7 +596,7 @@ def test_published_record_links_to_its_doi_and_is_cited(project_dir: Path) -> No
     bib = (tex.parent / "paperlink.bib").read_text()
     assert "@misc{paperlink:pub-1," in bib
     assert "10.5281/zenodo.4242" in bib and "2026" in bib
-    assert 'howpublished = "Zenodo"' in bib
+    assert "howpublished = {Zenodo}" in bib
     compiled = compile_tex(tex.parent)
     assert compiled.returncode == 0, compiled.log[-2000:]
     uri, tip = _links(compiled.pdf)[0]  # type: ignore[arg-type]
