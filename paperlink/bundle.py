@@ -10,6 +10,8 @@ Names are flat (Zenodo allows no ``/``), unique and readable: ``<label>__<path w
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -24,7 +26,7 @@ from paperlink.config import Project, atomic_write_bytes
 from paperlink.errors import CaptureError, PaperlinkError, UsageError
 from paperlink.hashing import digest_file
 from paperlink.records import Record
-from paperlink.rocrate import build_crate
+from paperlink.rocrate import build_crate, organization_urls
 from paperlink.store import RecordStore
 
 MAX_FILES = 100  # Zenodo's per-record limit (zenodo-api.md §9)
@@ -92,8 +94,11 @@ def build_bundle(
     include_site: bool = True,
     tex: Path | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    publisher: str | None = None,
 ) -> Bundle:
-    """Collect and stage everything the archive of ``records`` holds; raises :class:`BundleError`."""
+    """Collect and stage everything the archive of ``records`` holds; raises :class:`BundleError`.
+
+    ``publisher`` is the API base of the archive server (None for a folder), named in the RO-Crate."""
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -164,8 +169,7 @@ def build_bundle(
                     hint=f"restore the file or re-run with 'paperlink rerun {record.label}', "
                     "then publish again",
                 )
-        archived = Record.from_dict(record.to_dict())
-        archived.publication = None  # the mutable part; the archive holds what the run recorded
+        archived = portable_record(project.root, record)
         name = f"{flat(record.label)}.record.json"
         add(stage(name, (archived.to_json(indent=2) + "\n").encode()), name, "record",
             [record.label])  # fmt: skip
@@ -175,14 +179,21 @@ def build_bundle(
     if pdf is not None:
         if not pdf.is_file():
             raise UsageError(f"--pdf {pdf}: no such file")
-        add(pdf, pdf.name, "pdf", [], source=str(pdf))
+        add(pdf, pdf.name, "pdf", [], source=portable_path(project.root, pdf))
     if include_site:
         site_zip = staging / SITE_ARCHIVE
-        write_site_archive(store, project.root, records, site_zip, tex=tex)
+        portable = [portable_record(project.root, r) for r in records]
+        write_site_archive(store, project.root, portable, site_zip, tex=tex)
         add(site_zip, SITE_ARCHIVE, "site", [r.label for r in records])
     readme = render_readme(project, records, files, metadata)
     add(stage("README.md", readme.encode()), "README.md", "readme", [])
-    crate = build_crate(files=files, records=records, metadata=metadata)
+    crate = build_crate(
+        files=files,
+        records=records,
+        metadata=metadata,
+        publisher=publisher,
+        organizations=organization_urls(project),
+    )
     crate_bytes = (json.dumps(crate, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     add(stage("ro-crate-metadata.json", crate_bytes), "ro-crate-metadata.json", "rocrate", [])
     if len(files) > MAX_FILES:
@@ -200,6 +211,47 @@ def build_bundle(
 
 
 SITE_ARCHIVE = "provenance-site.zip"
+
+
+def portable_path(root: Path, path: Path) -> str:
+    """A file as the archive names it: relative to the project, else by its name alone, never by where
+    it lies on the author's machine."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return absolute.name
+
+
+def portable_record(root: Path, record: Record) -> Record:
+    """The record as the archive holds it: without its publication (the mutable part: the archive holds
+    what the run recorded), and with the author's folders in its paths (the environment, the executable)
+    written relative: the project's folder as ``.``, the home folder as ``~``."""
+    data = record.to_dict()
+    data["publication"] = None
+    prefixes = [(str(root), ".")]
+    real = os.path.realpath(root)
+    if real != str(root):
+        prefixes.append((real, "."))
+    home = record.environment.get("HOME") or str(Path.home())
+    if home.rstrip("/"):
+        prefixes.append((home.rstrip("/"), "~"))
+    # Longest first: the project usually lies inside the home folder.
+    prefixes.sort(key=lambda item: -len(item[0]))
+    prefixes = [(prefix, short) for prefix, short in prefixes if prefix.strip("/")]
+    pattern = re.compile("|".join(f"{re.escape(prefix)}(?=/|:|$)" for prefix, _ in prefixes))
+    replacement = dict(prefixes)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str) and prefixes:
+            return pattern.sub(lambda m: replacement[m.group(0)], value)
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    return Record.from_dict(rewrite(data))
 
 
 def write_site_archive(
@@ -323,7 +375,8 @@ def _add_image(
         images_done[key].labels.append(record.label)
         return
     try:
-        item = add(path, f"image-{path.name}", "image", [record.label], source=str(path))
+        item = add(path, f"image-{path.name}", "image", [record.label],
+                   source=portable_path(project.root, path))  # fmt: skip
     except CaptureError as exc:
         raise BundleError(f"record '{record.label}': image archive {exc}") from exc
     if (
