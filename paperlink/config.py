@@ -149,7 +149,7 @@ def write_config(
         )
     outputs = list(outputs or DEFAULT_OUTPUT_DIRS)
     text = (
-        "# paperlink project settings: https://paperlink.dev/docs/config\n"
+        "# paperlink project settings; every key is described in docs/config.md of paperlink's source.\n"
         "[project]\n"
         f"name = {_toml_string(name)}\n"
         "# Folders whose new or changed files count as a run's outputs.\n"
