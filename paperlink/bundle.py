@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paperlink import __version__
+from paperlink.archivereadme import CHECKSUMS, checksums, render_readme
 from paperlink.config import Project, atomic_write_bytes
 from paperlink.errors import CaptureError, PaperlinkError, UsageError
 from paperlink.hashing import digest_file
@@ -40,7 +40,7 @@ class BundleError(PaperlinkError):
 @dataclass
 class BundleFile:
     name: str
-    role: str  # output | record | code | diff | image | rocrate | readme | pdf
+    role: str  # output | record | code | diff | image | site | rocrate | readme | pdf | checksums
     path: Path
     size: int
     md5: str
@@ -180,12 +180,12 @@ def build_bundle(
         if not pdf.is_file():
             raise UsageError(f"--pdf {pdf}: no such file")
         add(pdf, pdf.name, "pdf", [], source=portable_path(project.root, pdf))
+    portable = [portable_record(project.root, r) for r in records]
     if include_site:
         site_zip = staging / SITE_ARCHIVE
-        portable = [portable_record(project.root, r) for r in records]
         write_site_archive(store, project.root, portable, site_zip, tex=tex)
         add(site_zip, SITE_ARCHIVE, "site", [r.label for r in records])
-    readme = render_readme(project, records, files, metadata)
+    readme = render_readme(project.name, portable, files, metadata)
     add(stage("README.md", readme.encode()), "README.md", "readme", [])
     crate = build_crate(
         files=files,
@@ -196,6 +196,8 @@ def build_bundle(
     )
     crate_bytes = (json.dumps(crate, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     add(stage("ro-crate-metadata.json", crate_bytes), "ro-crate-metadata.json", "rocrate", [])
+    # Last: the sha256 of every other file, so that 'sha256sum -c SHA256SUMS' checks the whole archive.
+    add(stage(CHECKSUMS, checksums(files).encode()), CHECKSUMS, "checksums", [])
     if len(files) > MAX_FILES:
         raise BundleError(
             f"the archive would hold {len(files)} files; Zenodo accepts at most {MAX_FILES} per record",
@@ -391,64 +393,3 @@ def _add_image(
             hint="save the image again with 'paperlink image save'",
         )
     images_done[key] = item
-
-
-def render_readme(
-    project: Project, records: list[Record], files: list[BundleFile], metadata: dict[str, Any]
-) -> str:
-    """README.md of the archive: what is in it and how to re-run each computation."""
-    lines = [
-        f"# {metadata.get('title', project.name)}",
-        "",
-        f"This archive was made with paperlink {__version__}. It holds the results of "
-        f"{len(records)} recorded run(s) of the project '{project.name}', the run records, the code "
-        "that produced them and, where a run used one, its container image.",
-        "",
-        "`ro-crate-metadata.json` (RO-Crate 1.1) says which run produced which file from which code, "
-        "inputs and image; each `<label>.record.json` is the full record of one run.",
-        "",
-        "## Files",
-        "",
-        "| file | what | sha256 |",
-        "|---|---|---|",
-    ]
-    roles = {
-        "output": "output of {labels}",
-        "record": "run record of {labels}",
-        "code": "code used by {labels}",
-        "diff": "uncommitted changes used by {labels}",
-        "image": "container image used by {labels}",
-        "pdf": "the paper",
-    }
-    for f in files:
-        what = roles.get(f.role, f.role).format(labels=", ".join(f.labels))
-        if f.source and f.role == "output":
-            what += f" (`{f.source}`)"
-        lines.append(f"| `{f.name}` | {what} | `{f.sha256}` |")
-    lines += [
-        "| `README.md` | this file | |",
-        "| `ro-crate-metadata.json` | provenance (RO-Crate) | |",
-        "",
-        "## Re-running a computation",
-        "",
-        "1. Unpack the code: `tar xzf code-<commit>.tar.gz && cd <project>-<commit>`; if the run had "
-        "uncommitted changes, apply them: `git apply ../<label>.code.diff` (or `patch -p1 <`).",
-        "2. If the run used a container image, load it: `docker load -i image-<name>.tar`.",
-        "3. Import the record and re-run it with paperlink: `paperlink rerun <label>`, or run the "
-        "recorded command by hand:",
-        "",
-    ]
-    for record in records:
-        where = record.working_directory or "."
-        ct = record.container
-        image = (
-            f" in image `{ct.reference}`" if ct and ct.reference and not ct.inside_container else ""
-        )
-        lines.append(f"- `{record.label}`: `{record.command}` (in `{where}`{image})")
-    lines += [
-        "",
-        "4. Compare: each output's sha256 is listed above and in the record; "
-        "`sha256sum -c` or `paperlink verify` checks them.",
-        "",
-    ]
-    return "\n".join(lines)

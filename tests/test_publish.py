@@ -55,6 +55,7 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
             "README.md",
             "ro-crate-metadata.json",
             "provenance-site.zip",
+            "SHA256SUMS",
             "manifest.json",
         ]
     )
@@ -87,9 +88,10 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
     assert {e["@id"] for e in graph["./"]["hasPart"]} == set(names) - {
         "manifest.json",
         "ro-crate-metadata.json",
+        "SHA256SUMS",  # written after the crate: it holds the crate's sha256
     }
     readme = (target / "README.md").read_text()
-    assert "paperlink rerun" in readme and "gen.py" in readme
+    assert "sha256sum -c SHA256SUMS" in readme and "gen.py" in readme
     assert manifest["metadata"]["related_identifiers"] == [
         {"identifier": "10.1234/tides.2026", "relation": "isSupplementTo"}
     ]
