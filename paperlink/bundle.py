@@ -10,6 +10,7 @@ Names are flat (Zenodo allows no ``/``), unique and readable: ``<label>__<path w
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paperlink import __version__
+from paperlink.archivereadme import CHECKSUMS, checksums, render_readme
 from paperlink.config import Project, atomic_write_bytes
 from paperlink.errors import CaptureError, PaperlinkError, UsageError
 from paperlink.hashing import digest_file
 from paperlink.records import FileDigest, Record, fit_file_name
-from paperlink.rocrate import build_crate
+from paperlink.rocrate import build_crate, organization_urls
 from paperlink.safenames import safe_member_name
 from paperlink.store import RecordStore
 
@@ -40,7 +41,7 @@ class BundleError(PaperlinkError):
 @dataclass
 class BundleFile:
     name: str
-    role: str  # output | record | code | diff | image | rocrate | readme | pdf
+    role: str  # output | record | code | diff | image | site | rocrate | readme | pdf | checksums
     path: Path
     size: int
     md5: str
@@ -101,8 +102,11 @@ def build_bundle(
     include_site: bool = True,
     tex: Path | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    publisher: str | None = None,
 ) -> Bundle:
-    """Collect and stage everything the archive of ``records`` holds; raises :class:`BundleError`."""
+    """Collect and stage everything the archive of ``records`` holds; raises :class:`BundleError`.
+
+    ``publisher`` is the API base of the archive server (None for a folder), named in the RO-Crate."""
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -174,8 +178,7 @@ def build_bundle(
                     hint=f"restore the file or re-run with 'paperlink rerun {record.label}', "
                     "then publish again",
                 )
-        archived = Record.from_dict(record.to_dict())
-        archived.publication = None  # the mutable part; the archive holds what the run recorded
+        archived = portable_record(project.root, record)
         name = f"{flat(record.label)}.record.json"
         add(stage(name, (archived.to_json(indent=2) + "\n").encode()), name, "record",
             [record.label])  # fmt: skip
@@ -185,16 +188,25 @@ def build_bundle(
     if pdf is not None:
         if not pdf.is_file():
             raise UsageError(f"--pdf {pdf}: no such file")
-        add(pdf, flat(pdf.name), "pdf", [], source=str(pdf))
+        add(pdf, flat(pdf.name), "pdf", [], source=portable_path(project.root, pdf))
+    portable = [portable_record(project.root, r) for r in records]
     if include_site:
         site_zip = staging / SITE_ARCHIVE
-        write_site_archive(store, project.root, records, site_zip, tex=tex)
+        write_site_archive(store, project.root, portable, site_zip, tex=tex)
         add(site_zip, SITE_ARCHIVE, "site", [r.label for r in records])
-    readme = render_readme(project, records, files, metadata)
+    readme = render_readme(project.name, portable, files, metadata)
     add(stage("README.md", readme.encode()), "README.md", "readme", [])
-    crate = build_crate(files=files, records=records, metadata=metadata)
+    crate = build_crate(
+        files=files,
+        records=records,
+        metadata=metadata,
+        publisher=publisher,
+        organizations=organization_urls(project),
+    )
     crate_bytes = (json.dumps(crate, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     add(stage("ro-crate-metadata.json", crate_bytes), "ro-crate-metadata.json", "rocrate", [])
+    # Last: the sha256 of every other file, so that 'sha256sum -c SHA256SUMS' checks the whole archive.
+    add(stage(CHECKSUMS, checksums(files).encode()), CHECKSUMS, "checksums", [])
     if len(files) > MAX_FILES:
         raise BundleError(
             f"the archive would hold {len(files)} files; Zenodo accepts at most {MAX_FILES} per record",
@@ -210,6 +222,47 @@ def build_bundle(
 
 
 SITE_ARCHIVE = "provenance-site.zip"
+
+
+def portable_path(root: Path, path: Path) -> str:
+    """A file as the archive names it: relative to the project, else by its name alone, never by where
+    it lies on the author's machine."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return absolute.name
+
+
+def portable_record(root: Path, record: Record) -> Record:
+    """The record as the archive holds it: without its publication (the mutable part: the archive holds
+    what the run recorded), and with the author's folders in its paths (the environment, the executable)
+    written relative: the project's folder as ``.``, the home folder as ``~``."""
+    data = record.to_dict()
+    data["publication"] = None
+    prefixes = [(str(root), ".")]
+    real = os.path.realpath(root)
+    if real != str(root):
+        prefixes.append((real, "."))
+    home = record.environment.get("HOME") or str(Path.home())
+    if home.rstrip("/"):
+        prefixes.append((home.rstrip("/"), "~"))
+    # Longest first: the project usually lies inside the home folder.
+    prefixes.sort(key=lambda item: -len(item[0]))
+    prefixes = [(prefix, short) for prefix, short in prefixes if prefix.strip("/")]
+    pattern = re.compile("|".join(f"{re.escape(prefix)}(?=/|:|$)" for prefix, _ in prefixes))
+    replacement = dict(prefixes)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str) and prefixes:
+            return pattern.sub(lambda m: replacement[m.group(0)], value)
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    return Record.from_dict(rewrite(data))
 
 
 def write_site_archive(
@@ -338,7 +391,8 @@ def _add_image(
         images_done[key].labels.append(record.label)
         return
     try:
-        item = add(path, f"image-{flat(path.name)}", "image", [record.label], source=str(path))
+        item = add(path, f"image-{flat(path.name)}", "image", [record.label],
+                   source=portable_path(project.root, path))  # fmt: skip
     except CaptureError as exc:
         raise BundleError(f"record '{record.label}': image archive {exc}") from exc
     if (
@@ -353,64 +407,3 @@ def _add_image(
             hint="save the image again with 'paperlink image save'",
         )
     images_done[key] = item
-
-
-def render_readme(
-    project: Project, records: list[Record], files: list[BundleFile], metadata: dict[str, Any]
-) -> str:
-    """README.md of the archive: what is in it and how to re-run each computation."""
-    lines = [
-        f"# {metadata.get('title', project.name)}",
-        "",
-        f"This archive was made with paperlink {__version__}. It holds the results of "
-        f"{len(records)} recorded run(s) of the project '{project.name}', the run records, the code "
-        "that produced them and, where a run used one, its container image.",
-        "",
-        "`ro-crate-metadata.json` (RO-Crate 1.1) says which run produced which file from which code, "
-        "inputs and image; each `<label>.record.json` is the full record of one run.",
-        "",
-        "## Files",
-        "",
-        "| file | what | sha256 |",
-        "|---|---|---|",
-    ]
-    roles = {
-        "output": "output of {labels}",
-        "record": "run record of {labels}",
-        "code": "code used by {labels}",
-        "diff": "uncommitted changes used by {labels}",
-        "image": "container image used by {labels}",
-        "pdf": "the paper",
-    }
-    for f in files:
-        what = roles.get(f.role, f.role).format(labels=", ".join(f.labels))
-        if f.source and f.role == "output":
-            what += f" (`{f.source}`)"
-        lines.append(f"| `{f.name}` | {what} | `{f.sha256}` |")
-    lines += [
-        "| `README.md` | this file | |",
-        "| `ro-crate-metadata.json` | provenance (RO-Crate) | |",
-        "",
-        "## Re-running a computation",
-        "",
-        "1. Unpack the code: `tar xzf code-<commit>.tar.gz && cd <project>-<commit>`; if the run had "
-        "uncommitted changes, apply them: `git apply ../<label>.code.diff` (or `patch -p1 <`).",
-        "2. If the run used a container image, load it: `docker load -i image-<name>.tar`.",
-        "3. Import the record and re-run it with paperlink: `paperlink rerun <label>`, or run the "
-        "recorded command by hand:",
-        "",
-    ]
-    for record in records:
-        where = record.working_directory or "."
-        ct = record.container
-        image = (
-            f" in image `{ct.reference}`" if ct and ct.reference and not ct.inside_container else ""
-        )
-        lines.append(f"- `{record.label}`: `{record.command}` (in `{where}`{image})")
-    lines += [
-        "",
-        "4. Compare: each output's sha256 is listed above and in the record; "
-        "`sha256sum -c` or `paperlink verify` checks them.",
-        "",
-    ]
-    return "\n".join(lines)

@@ -140,8 +140,9 @@ TABLES: dict[str, dict[str, tuple[type, ...]]] = {
         "arxiv": (str,),
         "related": (list,),
         "communities": (list,),
+        "organizations": (dict,),
     },
-    "latex": {"base_url": (str,)},
+    "latex": {"public_url": (str,), "base_url": (str,)},
     "containers": {"engine": (str,)},
 }
 _TYPE_NAMES = {str: "string", list: "list", int: "integer", float: "number", dict: "table"}
@@ -270,7 +271,7 @@ def write_config(
     check_project_name(name)
     outputs = list(outputs or DEFAULT_OUTPUT_DIRS)
     text = (
-        "# paperlink project settings: https://paperlink.dev/docs/config\n"
+        "# paperlink project settings; every key is described in docs/config.md of paperlink's source.\n"
         "[project]\n"
         f"name = {_toml_string(name)}\n"
         "# Folders whose new or changed files count as a run's outputs.\n"

@@ -25,8 +25,9 @@ from pylatexenc.latexencode import unicode_to_latex
 
 from paperlink import __version__
 from paperlink.config import Project, atomic_write_bytes, atomic_write_text
-from paperlink.errors import LatexError
+from paperlink.errors import ConfigError, LatexError, UsageError
 from paperlink.manuscript import Reference, Use, scan_manuscript
+from paperlink.publicurl import url_problem
 from paperlink.records import STATUS_FINISHED, Record
 from paperlink.references import (
     ReferenceError,
@@ -44,7 +45,6 @@ DATA_FILE = "paperlink-data.tex"
 STY_FILES = ("paperlink.sty", "sumatra.sty")
 BIB_FILE = "paperlink.bib"
 MANIFEST_NAME = "paperlink-manifest.json"
-DEFAULT_BASE_URL = "http://127.0.0.1:8008"
 # Data version 2: paperlink.sty reads the data file with # $ % & ^ _ ~ and bytes 128-255 as plain characters.
 DATA_VERSION = 2
 _ESCAPED = frozenset("\\{}")
@@ -135,6 +135,13 @@ class LatexResult:
     uses: list[Use]
     resolved: list[tuple[Use, FigureEntry | ValueEntry]]
     problems: list[Problem]
+
+    @property
+    def unlinked(self) -> list[str]:
+        """The records whose figures and values carry no link: no DOI, no archive page, no public URL."""
+        labels = {e.label for e in self.data.figures if not e.url}
+        labels |= {v.label for v in self.data.values if not v.url}
+        return sorted(labels)
 
     def figures_used(self) -> list[dict[str, Any]]:
         """The figures and values the manuscript uses, for ``--json`` (publish and verify read this)."""
@@ -259,21 +266,47 @@ def _manifest_json(item: dict[str, str]) -> str:
 
 
 # -- collecting ------------------------------------------------------------------------------------------
-def base_url(project: Project) -> str:
-    """``[latex] base_url`` from the project settings, or the local viewer's address."""
+def public_url(project: Project) -> str | None:
+    """``[latex] public_url`` from the project settings (``base_url``, its older name, too): where the
+    records are served publicly (``paperlink serve`` or a site), for figures that have no DOI yet.
+
+    Raises :class:`ConfigError` when it is not public: a link into the author's machine or network would
+    reach no reader.
+    """
     table = project.settings.get("latex", {})
-    url = table.get("base_url") if isinstance(table, dict) else None
-    return str(url or DEFAULT_BASE_URL).rstrip("/")
+    if not isinstance(table, dict):
+        return None
+    key = "public_url" if table.get("public_url") else "base_url"
+    url = table.get(key)
+    if not url:
+        return None
+    problem = url_problem(str(url))
+    if problem:
+        raise ConfigError(
+            f"{project.config_path}: [latex] {key} = {url!r} is no public address: {problem}",
+            hint="give the public https:// address where the records are served, or remove the key "
+            "(figures then link to their DOI: reserve one with 'paperlink publish --draft')",
+        )
+    return str(url).rstrip("/")
 
 
-def record_url(record: Record, base: str, path: str | None = None) -> str:
-    """The DOI URL once the record has one, else its archive's page once published (a server without a
-    DOI provider), else its page (or file) under ``base``."""
+def record_url(record: Record, base: str | None, path: str | None = None) -> str:
+    """The DOI URL once the record has one (reserved by ``publish --draft`` or minted), else its archive's
+    page once published (a server without a DOI provider), else its page (or file) under the public
+    ``base``, else "" (no link: a folder written by ``publish --to`` or the local viewer is no address a
+    reader can open)."""
     publication = record.publication
     if publication is not None and publication.doi:
         return safe_uri(f"https://doi.org/{publication.doi}")
-    if publication is not None and publication.published and publication.url:
+    if (
+        publication is not None
+        and publication.service != "directory"
+        and publication.published
+        and publication.url
+    ):
         return safe_uri(publication.url)
+    if not base:
+        return ""
     url = f"{base}/records/{quote(record.label, safe='')}"
     return safe_uri(f"{url}/files/{quote(path, safe='/')}" if path else url)
 
@@ -300,8 +333,21 @@ def collect_data(
     labels: list[str] | None = None,
     base: str | None = None,
 ) -> LatexData:
-    """The entries for ``labels`` (every finished record when None), with paths relative to ``folder``."""
-    base = base or base_url(project)
+    """The entries for ``labels`` (every finished record when None), with paths relative to ``folder``.
+
+    ``base`` is the public address of the records (default: ``[latex] public_url``); raises
+    :class:`UsageError` when it is not public."""
+    if base:
+        problem = url_problem(base)
+        if problem:
+            raise UsageError(
+                f"--public-url {base} is no public address: {problem}",
+                hint="give the public https:// address where the records are served, or leave it out "
+                "(figures then link to their DOI: reserve one with 'paperlink publish --draft')",
+            )
+        base = base.rstrip("/")
+    else:
+        base = public_url(project)
     data = LatexData()
     if labels is None:
         labels = [s.label for s in store.summaries() if s.status == STATUS_FINISHED]
@@ -425,7 +471,7 @@ def write_latex(
         folder / DATA_FILE, render_data_tex(data, project=project.name, manuscript=manuscript)
     )
     written.append(folder / DATA_FILE)
-    atomic_write_text(folder / BIB_FILE, render_bibliography(records))
+    atomic_write_text(folder / BIB_FILE, render_bibliography(project, records))
     written.append(folder / BIB_FILE)
     return LatexResult(folder, written, data, uses, resolved, problems)
 

@@ -81,7 +81,7 @@ def commit_settings(project: Project) -> None:
     assert config is not None
     for args in (
         ("add", "--", config.name),
-        ("commit", "-q", "-m", "paperlink settings", "--", config.name),
+        ("commit", "-q", "-m", "add paperlink.toml", "--", config.name),
     ):
         done = _git(project.root, *args)
         if done.returncode != 0:
@@ -89,7 +89,7 @@ def commit_settings(project: Project) -> None:
             raise ConfigError(
                 f"{config} is written but not committed: 'git {args[0]}' failed: "
                 + (said[-1] if said else f"exit {done.returncode}"),
-                hint=f"fix that, then: git add {config.name} && git commit -m 'paperlink settings'",
+                hint=f"fix that, then: git add {config.name} && git commit -m 'add paperlink.toml'",
             )
 
 
@@ -110,7 +110,7 @@ def untracked_warning(project: Project, record: Record) -> str | None:
         marker.write_text(f"{config.name} was untracked when this reminder was given\n")
     return (
         f"{config.name} is not committed, so this record and every one until it is are marked dirty "
-        f"and keep its diff; commit it: git add {config.name} && git commit -m 'paperlink settings'"
+        f"and keep its diff; commit it: git add {config.name} && git commit -m 'add paperlink.toml'"
     )
 
 

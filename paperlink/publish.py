@@ -289,6 +289,7 @@ def _bundle(
         include_site=options.include_site,
         tex=options.tex,
         on_progress=(lambda n, d, t: on_progress(f"checking {n}", d, t)) if on_progress else None,
+        publisher=None if options.to_dir else options.server_url,
     )
 
 

@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 from paperlink.errors import UsageError
 
 RECORD_SCHEMA_VERSION = 1
-RECORD_SCHEMA_ID = "https://paperlink.dev/schema/record-v1.json"
+# The schema ships in the package (paperlink/schema/record-v1.json); a URN names it without pretending
+# to be an address. Records written before name an https address that never existed; the schema accepts
+# both, and reading ignores the field.
+RECORD_SCHEMA_ID = "urn:paperlink:schema:record-v1"
 
 STATUS_RUNNING = "running"
 STATUS_FINISHED = "finished"

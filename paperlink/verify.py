@@ -73,6 +73,8 @@ class Report:
     source: str
     items: list[Item] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
+    # What a reader would miss but the figures do not depend on (no public provenance links).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -96,6 +98,7 @@ class Report:
                 asdict(item) | {"status": item.status, "reason": item.reason} for item in self.items
             ],
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
         }
 
 
@@ -320,7 +323,35 @@ def verify_manuscript(
 
         if not path.is_file():
             raise LatexError(f"{path} not found", hint="give the path of the compiled paper")
-        return verifier.verify_manifest(project.relative(path), read_pdf_manifest(path))
+        manifest = read_pdf_manifest(path)
+        report = verifier.verify_manifest(project.relative(path), manifest)
+        report.warnings += link_warnings(project.relative(path), manifest)
+        return report
     return verifier.verify_uses(
         project.relative(path), scan_manuscript(path), folder=path.resolve().parent
     )
+
+
+def link_warnings(source: str, manifest: dict[str, Any]) -> list[str]:
+    """What is wrong with the provenance links of a PDF (its manifest lists the URL of each figure and
+    value link): none at all, or links a reader cannot open (the author's machine, network or disk)."""
+    from paperlink.publicurl import url_problem
+
+    entries = [*(manifest.get("figures") or []), *(manifest.get("values") or [])]
+    if not entries:
+        return []
+    urls = [str(e.get("record_url") or "") for e in entries]
+    local = sorted({u for u in urls if u and url_problem(u)})
+    if all(not u or url_problem(u) for u in urls):
+        what = f" (it links to {local[0]}: {url_problem(local[0])})" if local else ""
+        return [
+            f"{source} has no public provenance links{what}: a reader cannot follow a figure to its "
+            "record; reserve a DOI with 'paperlink publish --draft' (or set [latex] public_url), run "
+            "'paperlink latex' and compile the paper again"
+        ]
+    if local:
+        return [
+            f"{source} links {len(local)} figure(s) or value(s) to addresses a reader cannot open, such "
+            f"as {local[0]} ({url_problem(local[0])}); run 'paperlink latex' and compile the paper again"
+        ]
+    return []

@@ -34,7 +34,7 @@ PRODUCTION_URL = "https://zenodo.org/api"
 # Where a DOI is looked up; PAPERLINK_DOI_RESOLVER replaces it (an institution's mirror, a test server).
 DOI_RESOLVER = "https://doi.org"
 SANDBOX_URL = "https://sandbox.zenodo.org/api"
-USER_AGENT = f"paperlink/{__version__} (+https://paperlink.dev)"
+USER_AGENT = f"paperlink/{__version__}"
 # Zenodo refuses these locally anyway; checking first saves a half-made deposition (zenodo-api.md §9).
 MAX_FILES = 100
 MAX_TOTAL_BYTES = 50 * 10**9

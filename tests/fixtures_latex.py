@@ -158,3 +158,41 @@ def write_manuscript(folder: Path, body: str, *, preamble: str = "", options: st
 def generate(tex: Path, *extra: str, ok: bool = True) -> str:
     result = run_cli("latex", "--tex", str(tex), *extra, ok=ok)
     return result.output
+
+
+@dataclass
+class Built:
+    """What latexmk made of a manuscript: its exit code, its output, the PDF's text and the .bbl."""
+
+    returncode: int
+    output: str
+    text: str
+    bbl: str
+
+
+def latexmk(folder: Path, name: str = "main.tex") -> Built:
+    """Build ``folder/name`` with latexmk -pdf, which runs bibtex or biber as the manuscript asks."""
+    exe = need_engine("latexmk")
+    done = subprocess.run(
+        [exe, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", name],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        errors="replace",  # bibtex echoes names in the bytes it was given
+        check=False,
+        timeout=300,
+        env={**os.environ, "max_print_line": "100000"},
+    )
+    stem = Path(name).stem
+    pdf, bbl = folder / f"{stem}.pdf", folder / f"{stem}.bbl"
+    text = ""
+    if done.returncode == 0 and pdf.exists():
+        from pypdf import PdfReader
+
+        text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+    return Built(
+        done.returncode,
+        done.stdout + done.stderr,
+        text,
+        bbl.read_text(encoding="utf-8", errors="replace") if bbl.exists() else "",
+    )

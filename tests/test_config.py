@@ -12,7 +12,7 @@ from paperlink.config import PROJECT_KEYS, TABLES, find_project, parse_toml, sto
 from paperlink.config import _load as load_project
 from paperlink.containers import engine_url
 from paperlink.errors import ConfigError, NotInProjectError
-from paperlink.latex import base_url
+from paperlink.latex import public_url
 from paperlink.metadata import load_metadata
 
 
@@ -158,7 +158,9 @@ paper_doi = "10.1234/paper"
 arxiv = "2401.01234"
 related = ["10.1234/other", {identifier = "10.1234/third", relation = "references"}]
 communities = ["c"]
+organizations = {"A" = "https://a.example.org"}
 [latex]
+public_url = "https://example.org/viewer"
 base_url = "https://example.org/viewer"
 [containers]
 engine = "unix:///run/podman.sock"
@@ -206,7 +208,7 @@ def test_every_key_the_code_reads_is_accepted(tmp_path: Path) -> None:
     (tmp_path / "paperlink.toml").write_text(EVERY_KEY)
     project = load_project(tmp_path, tmp_path / "paperlink.toml", settings)
     load_metadata(project, labels=["a"])
-    base_url(project)
+    public_url(project)
     engine_url(project.settings)
     read = {(table, key) for table, key in seen if table}  # "": the top level, a table's name
     assert len(read) >= 20, read

@@ -98,7 +98,7 @@ def test_figures_are_checked_linked_and_listed_on_every_engine(
         "\\pldigest{fig_1-a.b}\n\n\\plenvironment{fig_1-a.b}\n\n\\plrerun{sweep.2?low}\n"
     )
     tex = write_manuscript(figure_project / "paper", body)
-    generate(tex)
+    generate(tex, "--public-url", "https://records.example.org")
     compiled = compile_tex(tex.parent, engine=engine)
     assert compiled.returncode == 0, compiled.log[-3000:]
     assert compiled.pdf is not None
@@ -114,10 +114,12 @@ def test_figures_are_checked_linked_and_listed_on_every_engine(
     assert "paperlink rerun sweep.2" in text
     links = _links(compiled.pdf)
     uri, tip = links[0]
-    assert uri == "http://127.0.0.1:8008/records/fig_1-a.b/files/figures/fig_1-a.b.png"
+    assert uri == "https://records.example.org/records/fig_1-a.b/files/figures/fig_1-a.b.png"
     assert f"sha256:{figure.sha256}" in tip and "fig_1-a.b" in tip
     assert any(u.endswith("figures/sweep.2-high.png") and high.sha256 in t for u, t in links)
-    assert any(u == "http://127.0.0.1:8008/records/fig_1-a.b" and "slope" in t for u, t in links)
+    assert any(
+        u == "https://records.example.org/records/fig_1-a.b" and "slope" in t for u, t in links
+    )
     manifest = read_pdf_manifest(compiled.pdf)
     assert manifest["format"] == "paperlink-manifest" and manifest["version"] == 1
     assert "embedfile.sty" not in compiled.log  # attached by the engine's own primitives
@@ -138,7 +140,7 @@ def test_figures_are_checked_linked_and_listed_on_every_engine(
             "doi": "",
             "label": "fig_1-a.b",
             "name": "slope",
-            "record_url": "http://127.0.0.1:8008/records/fig_1-a.b",
+            "record_url": "https://records.example.org/records/fig_1-a.b",
             "value": "0.40",
         }
     ]
@@ -596,7 +598,7 @@ def test_published_record_links_to_its_doi_and_is_cited(project_dir: Path) -> No
     bib = (tex.parent / "paperlink.bib").read_text()
     assert "@misc{paperlink:pub-1," in bib
     assert "10.5281/zenodo.4242" in bib and "2026" in bib
-    assert 'howpublished = "Zenodo"' in bib
+    assert "howpublished = {Zenodo}" in bib
     compiled = compile_tex(tex.parent)
     assert compiled.returncode == 0, compiled.log[-2000:]
     uri, tip = _links(compiled.pdf)[0]  # type: ignore[arg-type]

@@ -28,7 +28,12 @@ BAD = (
     "\\plincludegraphics[digest=sha256:" + "0" * 64 + "]{fig_1-a.b}\n"
     "\\plvalue{fig_1-a.b:nosuch} \\plvalue{nocolon}\n"
 )
-COMPLAINTS = ("deprecated", "Forbidden control sequence", "has not been declared", "Undefined control")
+COMPLAINTS = (
+    "deprecated",
+    "Forbidden control sequence",
+    "has not been declared",
+    "Undefined control",
+)
 
 
 def _debug_compile(tex: Path, engine: str) -> str:

@@ -52,7 +52,7 @@ def test_init_commit_makes_the_first_record_clean(repo: Path) -> None:
     assert "committed paperlink.toml" in done.stdout.decode()
     assert "Commit paperlink.toml" not in done.stdout.decode()
     assert git(repo, "log", "-1", "--format=%s", "--name-only").split() == [
-        "paperlink", "settings", "paperlink.toml"
+        "add", "paperlink.toml", "paperlink.toml"
     ]  # fmt: skip
     assert git(repo, "status", "--porcelain") == ""
     done = _run(repo, "first")

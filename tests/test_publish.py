@@ -55,6 +55,7 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
             "README.md",
             "ro-crate-metadata.json",
             "provenance-site.zip",
+            "SHA256SUMS",
             "manifest.json",
         ]
     )
@@ -75,18 +76,22 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
     graph = {e["@id"]: e for e in crate["@graph"]}
     run = graph["#run-gen"]
     assert {r["@id"] for r in run["result"]} == {"gen__figures__plot.svg", "gen__results__big.bin"}
-    assert {i["@id"] for i in run["instrument"]} == {f"code-{commit[:12]}.tar.gz", "gen.code.diff"}
+    # The instrument is the code that ran, which the source archive and the diff encode.
+    code = graph[run["instrument"]["@id"]]
+    assert code["@type"] == "SoftwareSourceCode" and code["version"].startswith(commit)
+    assert {e["@id"] for e in code["encoding"]} == {f"code-{commit[:12]}.tar.gz", "gen.code.diff"}
     assert graph["gen__results__big.bin"]["sha256"] == sha256(study / "results/big.bin")
-    assert graph["https://orcid.org/0000-0002-1825-0097"]["name"] == "Curie, Marie"
+    assert graph["https://orcid.org/0000-0002-1825-0097"]["familyName"] == "Curie"
     references = _references(crate["@graph"])
     external = {r for r in references if r.startswith("http")}
     assert references - external <= set(graph), "the crate refers to entities it does not hold"
     assert {e["@id"] for e in graph["./"]["hasPart"]} == set(names) - {
         "manifest.json",
         "ro-crate-metadata.json",
+        "SHA256SUMS",  # written after the crate: it holds the crate's sha256
     }
     readme = (target / "README.md").read_text()
-    assert "paperlink rerun" in readme and "gen.py" in readme
+    assert "sha256sum -c SHA256SUMS" in readme and "gen.py" in readme
     assert manifest["metadata"]["related_identifiers"] == [
         {"identifier": "10.1234/tides.2026", "relation": "isSupplementTo"}
     ]

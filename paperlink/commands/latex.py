@@ -29,7 +29,13 @@ from paperlink.errors import UsageError
     type=click.Path(file_okay=False, path_type=Path),
     help="Also gather everything the manuscript needs into DIR and DIR.tar.gz (needs --tex).",
 )
-@click.option("--base-url", help="Link figures under this URL until published ([latex] base_url).")
+@click.option(
+    "--public-url",
+    "--base-url",
+    "public_url",
+    metavar="URL",
+    help="Public address of the records, for figures without a DOI ([latex] public_url).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures and values used as JSON.")
 @click.pass_context
 def latex(
@@ -37,7 +43,7 @@ def latex(
     tex: Path | None,
     out: Path | None,
     bundle: Path | None,
-    base_url: str | None,
+    public_url: str | None,
     as_json: bool,
 ) -> None:
     """Write paperlink.sty, paperlink-data.tex, paperlink.bib and sumatra.sty next to the manuscript."""
@@ -47,10 +53,14 @@ def latex(
     if bundle is not None and tex is None:
         raise UsageError("--bundle needs --tex MANUSCRIPT.tex", hint="name the main .tex file")
     project, store = _store(ctx)
-    result = write_latex(project, store, tex=tex, out=out, base=base_url)
+    result = write_latex(project, store, tex=tex, out=out, base=public_url)
     if as_json:
         _echo_json(
-            {"figures": result.figures_used(), "problems": [str(p) for p in result.problems]}
+            {
+                "figures": result.figures_used(),
+                "problems": [str(p) for p in result.problems],
+                "unlinked": result.unlinked,
+            }
         )
     else:
         for path in result.written:
@@ -58,6 +68,13 @@ def latex(
         click.echo(
             f"{len(result.data.figures)} output(s) and {len(result.data.values)} value(s) declared"
             + (f"; the manuscript uses {len(result.resolved)}" if tex else "")
+        )
+    if result.unlinked and not as_json:
+        click.echo(
+            f"note: the figures and values of {', '.join(result.unlinked)} carry no link in the PDF: "
+            "they have no DOI and there is no public URL; reserve a DOI with 'paperlink publish "
+            "--draft' (then run 'paperlink latex' again) or set [latex] public_url in paperlink.toml",
+            err=True,
         )
     if result.problems:
         raise LatexError(

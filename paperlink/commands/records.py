@@ -49,7 +49,7 @@ def init(
         click.echo(
             "Commit paperlink.toml before the first run: while git does not track it, every record "
             "is marked dirty and keeps its diff.\n"
-            "  git add paperlink.toml && git commit -m 'paperlink settings'   "
+            "  git add paperlink.toml && git commit -m 'add paperlink.toml'   "
             "(or next time: paperlink init --commit)"
         )
     click.echo("Record a run with: paperlink run -- python3 analysis.py")

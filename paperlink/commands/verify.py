@@ -122,9 +122,11 @@ def verify(
             rehash,
         )
     if as_json:
-        _echo_json(report.to_dict())
+        _echo_json(report.to_dict())  # the warnings are in it
     else:
         click.echo(verify_table(report))
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
     ctx.exit(report.exit_code)
 
 
