@@ -36,6 +36,7 @@ from paperlink.environment import (
 from paperlink.errors import CaptureError, ContainerError, ExitCode, ImageMismatch, UsageError
 from paperlink.filestate import DigestCache, FileState, changed_paths, doubtful, snapshot_tree
 from paperlink.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.mpi import describe_mpi
 from paperlink.parameters import merge_parameters
 from paperlink.records import (
     STATUS_FAILED,
@@ -53,6 +54,7 @@ from paperlink.records import (
     utc_now,
 )
 from paperlink.signals import SignalTrap
+from paperlink.slurm import capture_job, job_label_suffix
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, tee
 
@@ -182,8 +184,12 @@ class RunCapture:
             self._probe = _Probe(
                 self.store, self.executable or _resolve(self.argv, self.environ), self.environ
             )
+        # The job and the rank are paperlink's own (a container run's environ is the image's).
+        host_environ = self.environ if self.container is None else os.environ
+        job = capture_job(host_environ)
+        mpi = describe_mpi(self.argv, host_environ, cache=self.store, probe=self.probe)
         record = Record(
-            label=self.label or default_label(start),
+            label=self.label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
             run_id=new_run_id(),
             kind=self.kind,
@@ -204,6 +210,8 @@ class RunCapture:
             tags=sorted(set(self.tags)),
             source_date_epoch=epoch,
             container=self.container or detect_host_container(),
+            job=job,
+            mpi=mpi,
             links=dict(self.links),
             paperlink_version=__version__,
         )
