@@ -31,6 +31,8 @@ CSV_COLUMNS = (
     "command",
 )
 _SPACE = re.compile(r"\s+")
+_QUOTES = re.compile(r"(['\"`])")
+_QUOTE_TEX = {"'": "\\textquotesingle{}", '"': "\\textquotedbl{}", "`": "\\textasciigrave{}"}
 
 
 def render_list(summaries: Sequence[RecordSummary], fmt: str, *, root: Path | None = None) -> str:
@@ -88,8 +90,10 @@ def list_latex(summaries: Sequence[RecordSummary]) -> str:
     from paperlink.report import format_duration
 
     def cell(text: str) -> str:
-        # One line per cell: a newline or tab in a command would end the row or the paragraph.
-        return tex_text(_SPACE.sub(" ", text).strip())
+        # One line per cell: a newline or tab in a command would end the row or the paragraph. Quotes
+        # stay straight (TeX would curl ' and turn " into ''), so a command reads as it ran.
+        pieces = _QUOTES.split(_SPACE.sub(" ", text).strip())
+        return "".join(_QUOTE_TEX.get(piece) or tex_text(piece) for piece in pieces if piece)
 
     lines = [
         "% paperlink list --format latex: needs \\usepackage{longtable} in the preamble",

@@ -15,7 +15,9 @@ from slurmcluster import ClusterError, SlurmCluster, missing_tools
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[SlurmCluster]:
     missing = missing_tools()
-    require(not missing, f"{', '.join(missing)} not installed (Debian packages slurm-wlm and munge)")
+    require(
+        not missing, f"{', '.join(missing)} not installed (Debian packages slurm-wlm and munge)"
+    )
     cluster = SlurmCluster()
     try:
         cluster.start()

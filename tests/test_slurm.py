@@ -104,7 +104,13 @@ def test_memory_amounts(text: str, mib: int | None) -> None:
 
 
 def test_host_lists_expand_as_slurm_writes_them() -> None:
-    assert expand_hostlist("node[01-03,07],gpu1") == ["node01", "node02", "node03", "node07", "gpu1"]
+    assert expand_hostlist("node[01-03,07],gpu1") == [
+        "node01",
+        "node02",
+        "node03",
+        "node07",
+        "gpu1",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -279,3 +285,41 @@ def test_a_32_task_array_into_one_sqlite_store_loses_nothing(
     assert {item["status"] for item in items} == {"finished"}
     assert len({item["label"] for item in items}) == 32
     assert "locked" not in logs and "Error" not in logs
+
+
+def test_viewer_and_show_present_the_job_and_the_mpi_launch(project_dir: Path, serve) -> None:
+    from fixtures_browser import add_built_record
+
+    from paperlink.config import find_project
+    from paperlink.store import RecordStore
+
+    built = add_built_record(project_dir, "placeholder")
+    built.label, built.run_id = "sweep-7", "5b1e0c9e-0000-4000-8000-00000000000a"
+    built.job = SlurmJob(
+        job_id="1042", array_job_id="1035", array_task_id=7, job_name="sweep <7>",
+        partition="gpu", account="lab-a", node_list="node[01-02]", num_nodes=2, ntasks=8,
+        cpus_per_task=4, memory_per_cpu_mib=1500, submit_host="login1",
+        submit_dir="/home/ada/study", command="/home/ada/study/job.sh",
+        batch_script_sha256="ab" * 32, source="scontrol",
+    )  # fmt: skip
+    built.mpi = MpiRun(
+        launcher="mpirun", launcher_path="/usr/bin/mpirun", implementation="Open MPI",
+        version="4.1.4", version_text="mpirun (Open MPI) 4.1.4", ranks=8,
+        hosts=["node01", "node02"], hosts_from="slurm",
+    )  # fmt: skip
+    with RecordStore(find_project(project_dir).store_path) as store:
+        store.add_record(built)
+    html = serve(project_dir).text("/records/sweep-7")
+    assert "Slurm job <code>1035_7</code> <small>(sweep &lt;7&gt;)</small>" in html
+    assert "sha256:" + "ab" * 32 in html
+    assert "6000 MiB per task (1500 MiB per CPU)" in html
+    assert "Open MPI 4.1.4" in html and "<code>node01</code>, <code>node02</code>" in html
+    text = run_cli("show", "sweep-7").output
+    assert "Slurm job 1035_7 (sweep <7>)" in text
+    assert "partition   gpu   account lab-a" in text
+    assert "memory 6000 MiB per task (1500 MiB per CPU)" in text
+    assert "MPI (Open MPI 4.1.4)" in text and "hosts       node01, node02  (from slurm)" in text
+    assert [i["label"] for i in listed("--job", "1035")] == ["sweep-7"]
+    assert [i["label"] for i in listed("--job", "1042")] == ["sweep-7"]
+    assert listed("--job", "1035_8") == []
+    jsonschema.validate(json.loads(record("sweep-7").to_json()), SCHEMA)
