@@ -48,6 +48,7 @@ class SlurmCluster:
 
     def __init__(self, folder: Path | None = None, *, oversubscribe: int = 4) -> None:
         self.folder = Path(folder or tempfile.mkdtemp(prefix="paperlink-slurm-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.host = socket.gethostname().split(".")[0]
         self.oversubscribe = oversubscribe
         self.conf = self.folder / "slurm.conf"
@@ -232,3 +233,17 @@ class SlurmCluster:
             check=False,
             timeout=timeout,
         )
+
+    def submit(self, *args: str, cwd: Path, timeout: float = 600) -> str:
+        """``sbatch ARGS`` and wait until the job (every task of an array) has left the queue; returns
+        the job id. Polls squeue itself: ``sbatch --wait`` sleeps ever longer, up to ~30 s here."""
+        done = self.run("sbatch", "--parsable", *args, cwd=cwd)
+        if done.returncode != 0:
+            raise ClusterError(f"sbatch {' '.join(args)} failed: {done.stdout}{done.stderr}")
+        job = done.stdout.strip().split(";")[0]
+        deadline = time.monotonic() + timeout
+        while self.run("squeue", "-h", "-j", job, "-o", "%i").stdout.strip():
+            if time.monotonic() > deadline:
+                raise ClusterError(f"job {job} still queued after {timeout:g} s:\n" + self.logs())
+            time.sleep(0.1)
+        return job

@@ -5,7 +5,6 @@ and ``srun`` give one record per task with the job in it, ``paperlink list --job
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,13 +157,7 @@ exec {python} -m paperlink run -- python3 make_figure.py fig$SLURM_ARRAY_TASK_ID
 def submit_array(cluster: SlurmCluster, root: Path, tasks: str) -> str:
     script = root / "job.sh"
     script.write_text(BATCH_SCRIPT.format(python=sys.executable))
-    done = cluster.run(
-        "sbatch", f"--array={tasks}", "--wait", "--output=slurm-%A_%a.out", str(script), cwd=root
-    )
-    assert done.returncode == 0, done.stdout + done.stderr + _job_outputs(root)
-    found = re.search(r"Submitted batch job (\d+)", done.stdout)
-    assert found, done.stdout
-    return found.group(1)
+    return cluster.submit(f"--array={tasks}", "--output=slurm-%A_%a.out", str(script), cwd=root)
 
 
 def _job_outputs(root: Path) -> str:
