@@ -253,6 +253,70 @@ class ContainerRef:
 
 
 @dataclass
+class SlurmJob:
+    """The Slurm job (and step and task) a run was made in, from ``scontrol show job`` or, where that
+    failed, the job's ``SLURM_*`` variables (``source`` says which)."""
+
+    job_id: str  # this job's own id; an array task has one of its own besides the array's
+    array_job_id: str | None = None
+    array_task_id: int | None = None
+    step_id: str | None = None  # inside ``srun``: the step, and the task's rank in it
+    task_id: int | None = None  # SLURM_PROCID
+    step_tasks: int | None = None
+    job_name: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    cluster: str | None = None
+    user: str | None = None
+    node: str | None = None  # the node this task ran on
+    node_list: str | None = None  # Slurm's host list expression, e.g. node[01-04]
+    num_nodes: int | None = None
+    ntasks: int | None = None
+    cpus_per_task: int | None = None
+    memory_per_cpu_mib: int | None = None
+    memory_per_node_mib: int | None = None
+    submit_host: str | None = None
+    submit_dir: str | None = None
+    work_dir: str | None = None
+    command: str | None = None  # the batch script's path or the srun command, as Slurm shows it
+    batch_script_sha256: str | None = None  # what ``scontrol write batch_script`` returns
+    submit_time: str | None = None
+    time_limit: str | None = None
+    source: str = "environment"  # scontrol | environment
+
+    @property
+    def display_id(self) -> str:
+        """Slurm's own name for the job: ``ARRAY_TASK`` (e.g. ``1234_7``) for an array task, else the id."""
+        if self.array_job_id is not None and self.array_task_id is not None:
+            return f"{self.array_job_id}_{self.array_task_id}"
+        return self.job_id
+
+    @property
+    def memory_per_task_mib(self) -> int | None:
+        if self.memory_per_cpu_mib is None:
+            return None
+        return self.memory_per_cpu_mib * (self.cpus_per_task or 1)
+
+
+@dataclass
+class MpiRun:
+    """An MPI launch the run made (``mpirun -n 4 …``), or the rank paperlink itself ran as."""
+
+    launcher: str | None = None  # mpirun | mpiexec | srun …; None when paperlink ran inside a rank
+    launcher_path: str | None = None
+    implementation: str | None = None  # Open MPI | MPICH | Intel MPI | MVAPICH2
+    version: str | None = None
+    version_text: str | None = None  # the first line of the launcher's --version
+    ranks: int | None = None  # -n/-np as given (None: the launcher's default)
+    hosts: list[str] = field(default_factory=list)
+    hosts_from: str | None = None  # --host | hostfile | slurm | local
+    hostfile: str | None = None
+    rank: int | None = None  # inside a rank: this process's rank in MPI_COMM_WORLD
+    local_rank: int | None = None
+    world_size: int | None = None
+
+
+@dataclass
 class PublishedFile:
     name: str
     md5: str | None = None
@@ -301,6 +365,8 @@ class Record:
     tags: list[str] = field(default_factory=list)
     source_date_epoch: int | None = None
     container: ContainerRef | None = None
+    job: SlurmJob | None = None  # the Slurm job it ran in
+    mpi: MpiRun | None = None  # the MPI launch it made, or the rank it was
     publication: Publication | None = None
     links: dict[str, str] = field(default_factory=dict)  # e.g. {"rerun_of": "LABEL"}
     paperlink_version: str = ""
@@ -321,6 +387,10 @@ class Record:
         ):
             if item is not None and item.get("path_base64", "") is None:
                 del item["path_base64"]
+        # Left out when empty: a record made outside a cluster serialises (and digests) as before.
+        for optional in ("job", "mpi"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:

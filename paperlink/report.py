@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from paperlink.compare import RecordDiff
-from paperlink.records import FileDigest, Record
+from paperlink.records import FileDigest, MpiRun, Record, SlurmJob
 from paperlink.store import RecordSummary
 from paperlink.verify import Report as VerifyReport
 
@@ -154,6 +154,10 @@ def show_text(record: Record) -> str:
         add(f"  engine      {ct.engine} {ct.engine_version or ''}")
         if not ct.inside_container:
             add(f"  network     {ct.network or 'none'}   user {ct.user}")
+    if record.job:
+        out.extend(job_lines(record.job))
+    if record.mpi:
+        out.extend(mpi_lines(record.mpi))
     if record.publication and (record.publication.doi or record.publication.url):
         pub = record.publication
         state = "published " + pub.published if pub.published else "draft, DOI reserved"
@@ -168,6 +172,68 @@ def show_text(record: Record) -> str:
         extra = f", kept {format_size(info.stored_bytes)} (head and tail)" if info.truncated else ""
         add(f"  {name:<11} {format_size(info.size)}{extra}")
     return "\n".join(out)
+
+
+def job_lines(job: SlurmJob) -> list[str]:
+    """The ``Slurm job`` section of ``show``."""
+    lines = [f"Slurm job {job.display_id}" + (f" ({job.job_name})" if job.job_name else "")]
+    ids = f"  job id      {job.job_id}"
+    if job.array_job_id is not None:
+        ids += f"   array {job.array_job_id} task {job.array_task_id}"
+    if job.step_id is not None:
+        ids += f"   step {job.step_id}" + (
+            f" task {job.task_id} of {job.step_tasks}" if job.task_id is not None else ""
+        )
+    lines.append(ids)
+    lines.append(
+        f"  partition   {job.partition or '-'}   account {job.account or '-'}"
+        + (f"   cluster {job.cluster}" if job.cluster else "")
+    )
+    lines.append(
+        f"  nodes       {job.node_list or '-'} ({job.num_nodes or '?'})"
+        + (f", this task on {job.node}" if job.node else "")
+    )
+    memory = (
+        f"{job.memory_per_task_mib} MiB per task ({job.memory_per_cpu_mib} MiB per CPU)"
+        if job.memory_per_cpu_mib
+        else (f"{job.memory_per_node_mib} MiB per node" if job.memory_per_node_mib else "-")
+    )
+    lines.append(
+        f"  tasks       {job.ntasks or '-'}   cpus per task {job.cpus_per_task or '-'}   "
+        f"memory {memory}"
+    )
+    lines.append(f"  submitted   from {job.submit_host or '-'}:{job.submit_dir or '-'}")
+    if job.batch_script_sha256:
+        lines.append(f"  script      {job.command or '-'}  sha256:{job.batch_script_sha256}")
+    elif job.command:
+        lines.append(f"  command     {job.command}")
+    lines.append(
+        "  source      "
+        + ("scontrol show job" if job.source == "scontrol" else "the SLURM_* variables")
+    )
+    return lines
+
+
+def mpi_lines(mpi: MpiRun) -> list[str]:
+    """The ``MPI`` section of ``show``."""
+    name = " ".join(filter(None, (mpi.implementation, mpi.version))) or "implementation unknown"
+    lines = [f"MPI ({name})"]
+    if mpi.launcher:
+        lines.append(
+            f"  launcher    {mpi.launcher_path or mpi.launcher}  ({mpi.version_text or '-'})"
+        )
+        lines.append(
+            f"  ranks       {mpi.ranks if mpi.ranks is not None else 'the launcher default'}"
+        )
+        where = ", ".join(mpi.hosts) or "-"
+        lines.append(
+            f"  hosts       {where}" + (f"  (from {mpi.hosts_from})" if mpi.hosts_from else "")
+        )
+    if mpi.rank is not None:
+        lines.append(
+            f"  rank        {mpi.rank} of {mpi.world_size if mpi.world_size is not None else '?'}"
+        )
+    return lines
 
 
 def _files(out: list[str], title: str, items: list[FileDigest]) -> None:

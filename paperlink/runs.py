@@ -52,6 +52,7 @@ from paperlink.filestate import (
     store_files,
 )
 from paperlink.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.mpi import describe_mpi
 from paperlink.parameters import merge_parameters
 from paperlink.records import (
     STATUS_FAILED,
@@ -71,6 +72,7 @@ from paperlink.records import (
 )
 from paperlink.redaction import Redactor
 from paperlink.signals import SignalTrap
+from paperlink.slurm import capture_job, job_label_suffix
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, drain, tee
 
@@ -232,8 +234,12 @@ class RunCapture:
             self._probe = _Probe(
                 self.store, self.executable or _resolve(self.argv, self.environ), self.environ
             )
+        # The job and the rank are paperlink's own (a container run's environ is the image's).
+        host_environ = self.environ if self.container is None else os.environ
+        job = capture_job(host_environ)
+        mpi = describe_mpi(self.argv, host_environ, cache=self.store, probe=self.probe)
         record = Record(
-            label=label or default_label(start),
+            label=label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
             run_id=new_run_id(),
             kind=self.kind,
@@ -254,6 +260,8 @@ class RunCapture:
             tags=tags,
             source_date_epoch=epoch,
             container=self.container or detect_host_container(),
+            job=job,
+            mpi=mpi,
             links=dict(self.links),
             paperlink_version=__version__,
         )

@@ -36,6 +36,7 @@ from paperlink.records import (
     canonical_json,
     from_dict,
 )
+from paperlink.slurm import job_filter
 
 BUSY_TIMEOUT_SECONDS = 120.0
 # Room a run keeps in the write-ahead log from its start (see reserve_space): a finished record and its
@@ -582,16 +583,26 @@ class RecordStore:
             row[0] for row in self._read("SELECT label FROM records ORDER BY start_time, rowid")
         ]
 
-    def summaries(self, *, tag: str | None = None, limit: int | None = None) -> list[RecordSummary]:
-        """Summaries newest first, optionally only those tagged ``tag``."""
+    def summaries(
+        self, *, tag: str | None = None, limit: int | None = None, job: str | None = None
+    ) -> list[RecordSummary]:
+        """Summaries newest first, optionally only those tagged ``tag`` or made in Slurm job ``job``
+        (see :func:`paperlink.slurm.job_filter`)."""
         sql = (
             "SELECT label, status, start_time, duration, command, exit_status, reason, host, pid, "
             "boot_id, proc_start FROM records INDEXED BY records_for_list"
         )
         params: list[Any] = []
+        where: list[str] = []
         if tag is not None:
-            sql += " WHERE label IN (SELECT label FROM tags WHERE tag = ?)"
+            where.append("label IN (SELECT label FROM tags WHERE tag = ?)")
             params.append(tag)
+        if job is not None:
+            condition, values = job_filter(job)
+            where.append(condition)
+            params += values
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start_time DESC, label DESC"
         if limit is not None:
             sql += " LIMIT ?"

@@ -20,6 +20,7 @@ pytest_plugins: list[str] = [
     "fixtures_latex",
     "fixtures_hostile",
     "fixtures_filesystems",
+    "fixtures_slurm",
 ]
 
 # Subprocesses (`python -m paperlink`) import this checkout, whatever is installed.

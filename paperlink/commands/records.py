@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -185,23 +184,36 @@ def run(
 
 @click.command(name="list")
 @click.option("--tag", help="Only records with this tag.")
+@click.option(
+    "--job",
+    metavar="ID",
+    help="Only records made in this Slurm job (ID, an array task ID_TASK or a step ID.STEP).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many (newest first).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "latex", "shell"]),
+    default="table",
+    show_default=True,
+    help="table, json, csv, latex (a longtable) or shell (the 'paperlink rerun' commands).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as --format json).")
 @click.pass_context
-def list_records(ctx: click.Context, tag: str | None, limit: int | None, as_json: bool) -> None:
+def list_records(
+    ctx: click.Context,
+    tag: str | None,
+    job: str | None,
+    limit: int | None,
+    fmt: str,
+    as_json: bool,
+) -> None:
     """List records, newest first."""
-    from paperlink.report import list_table
+    from paperlink.listing import render_list
 
-    _, store = _store(ctx)
-    summaries = store.summaries(tag=tag, limit=limit)
-    if as_json:
-        # One compact object per line: readable, and json's fast C encoder works only without indent.
-        items = [
-            json.dumps(s._asdict() | {"tags": list(s.tags)}, ensure_ascii=False) for s in summaries
-        ]
-        click.echo("[\n" + ",\n".join(items) + "\n]" if items else "[]")
-    else:
-        click.echo(list_table(summaries))
+    project, store = _store(ctx)
+    summaries = store.summaries(tag=tag, limit=limit, job=job)
+    click.echo(render_list(summaries, "json" if as_json else fmt, root=project.root))
 
 
 @click.command()
