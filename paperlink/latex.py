@@ -62,6 +62,8 @@ class FigureEntry:
     doi: str = ""
     image: str = ""
     rerun: str = ""
+    # Relative to the data store root of a record imported from Sumatra: its LABEL:PATH form.
+    alias: str = ""
 
     def tooltip(self) -> str:
         text = f"sha256:{self.sha256} record {self.label}"
@@ -323,11 +325,18 @@ def collect_data(
                     doi=doi,
                     image=image_digest(record),
                     rerun=f"paperlink rerun {record.label}",
+                    alias=_alias(record, output.path),
                 )
             )
         for name, value in record_values(project, store, record).items():
             data.values.append(ValueEntry(record.label, name, value, record_url(record, base), doi))
     return data
+
+
+def _alias(record: Record, path: str) -> str:
+    """The output's path relative to an imported record's data store, when that differs from ``path``."""
+    alias = record.datastore_path(path)
+    return alias if alias is not None and alias != path else ""
 
 
 # -- resolving, as paperlink.sty does ---------------------------------------------------------------------
@@ -343,6 +352,8 @@ def resolve_figure(reference: Reference, data: LatexData) -> FigureEntry:
     listing = ", ".join(e.path for e in outputs) or "none"
     if reference.path is not None:
         hits = [e for e in outputs if reference.path in (e.path, e.file)]
+        if not hits:  # Sumatra's form, relative to the data store of an imported record
+            hits = [e for e in outputs if e.alias and e.alias == reference.path]
         if not hits:
             raise LatexError(
                 f"record '{reference.label}' has no output '{reference.path}' (outputs: {listing})"

@@ -2,7 +2,8 @@
 
 Sumatra's meaning: ``LABEL`` is the record's only image output, ``LABEL:PATH`` the output with exactly that
 path (relative to the project root, as the record shows it, or to the manuscript's folder, as
-``\\includegraphics`` would open it), ``LABEL?FRAGMENT`` the one output whose path contains the fragment. Every way this can fail is a :class:`ReferenceError` that says what to write instead.
+``\\includegraphics`` would open it, or for a record imported from Sumatra relative to its data store),
+``LABEL?FRAGMENT`` the one output whose path contains the fragment. Every way this can fail is a :class:`ReferenceError` that says what to write instead.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def resolve_output(
                 and folder is not None
                 and tex_path(root, folder, item.path) == reference.path
             ):
+                return item
+        # Sumatra's form: the path relative to an imported record's data store root.
+        for item in outputs:
+            if record.datastore_path(item.path) == wanted:
                 return item
         raise ReferenceError(
             f"'{reference}': record '{record.label}' has no output '{reference.path}'",

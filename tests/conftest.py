@@ -18,6 +18,7 @@ pytest_plugins: list[str] = [
     "fixtures_browser",
     "fixtures_docker",
     "fixtures_latex",
+    "fixtures_sumatra",
 ]
 
 # Subprocesses (`python -m paperlink`) import this checkout, whatever is installed.
