@@ -105,6 +105,10 @@ def test_import_keeps_what_sumatra_recorded(smt_project: SumatraProject, tmp_pat
         "made fig1 from 8 values"
         in run_cli("--store", str(store), "show", "fig1", "--stdout").output
     )
+    run_cli("--store", str(store), "site", str(tmp_path / "site"))
+    page = (tmp_path / "site" / "records" / "fig2.html").read_text()
+    assert "Imported from</dt><dd>Sumatra project <code>study</code>" in page
+    assert "sha256:None" not in page  # fig2's script ran with changes: no digest of it is known
 
 
 @pytest.mark.slow
