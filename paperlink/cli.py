@@ -31,6 +31,7 @@ COMMANDS = {
     "value": "latex:value",
     "store": "store:store",
     "ci": "ci:ci",
+    "import": "importing:import_group",
 }
 
 

@@ -78,6 +78,11 @@ class StoreError(PaperlinkError):
     exit_code = ExitCode.STORE
 
 
+class ForeignStoreError(StoreError):
+    """Another tool's record store (Sumatra's SQLite store or JSON export) cannot be read: it is not one,
+    or its schema is newer than paperlink knows."""
+
+
 class RecordNotFound(PaperlinkError):
     """No record has the label asked for."""
 

@@ -65,6 +65,8 @@ class FigureEntry:
     doi: str = ""
     image: str = ""
     rerun: str = ""
+    # Relative to the data store root of a record imported from Sumatra: its LABEL:PATH form.
+    alias: str = ""
 
     def tooltip(self) -> str:
         text = f"sha256:{self.sha256} record {self.label}"
@@ -372,11 +374,18 @@ def collect_data(
                     doi=doi,
                     image=image_digest(record),
                     rerun=f"paperlink rerun {record.label}",
+                    alias=_alias(record, output.path),
                 )
             )
         for name, value in record_values(project, store, record).items():
             data.values.append(ValueEntry(record.label, name, value, record_url(record, base), doi))
     return data
+
+
+def _alias(record: Record, path: str) -> str:
+    """The output's path relative to an imported record's data store, when that differs from ``path``."""
+    alias = record.datastore_path(path)
+    return alias if alias is not None and alias != path else ""
 
 
 # -- resolving, as paperlink.sty does ---------------------------------------------------------------------
@@ -386,7 +395,10 @@ def resolve_figure(reference: Reference, data: LatexData) -> FigureEntry:
     if not _declares(data, reference.label):
         raise unknown_label(reference)
     outputs = {e.path: e for e in data.figures if e.label == reference.label}
-    return outputs[resolve_path(reference, outputs, {p: e.file for p, e in outputs.items()})]
+    aliases = {p: e.alias for p, e in outputs.items() if e.alias}
+    return outputs[
+        resolve_path(reference, outputs, {p: e.file for p, e in outputs.items()}, aliases)
+    ]
 
 
 def resolve_value(reference: Reference, data: LatexData) -> ValueEntry:

@@ -338,13 +338,34 @@ class Publication:
 
 
 @dataclass
+class ImportedFrom:
+    """Where an imported record (``kind = "imported"``) came from: another tool's record store, such as
+    Sumatra's. The label stays the one that tool gave; this keeps what paperlink's own fields cannot hold."""
+
+    tool: str = ""  # "sumatra"
+    source: str = ""  # the store or export file it was read from
+    project: str = ""  # the tool's project name
+    label: str = ""  # the label there
+    timestamp: str = ""  # the tool's own start time, as it wrote it
+    # The folder (relative to the project root, or absolute) that the tool's output paths are relative
+    # to: Sumatra's data store root, so that its ``LABEL:PATH`` names an output as it did there.
+    datastore_root: str | None = None
+    input_datastore_root: str | None = None
+    outcome: str | None = None  # Sumatra's free-text outcome (``smt comment``)
+    user: str | None = None
+    repository: str | None = (
+        None  # where the code lives, as the tool recorded it (credentials removed)
+    )
+
+
+@dataclass
 class Record:
     """One run. ``label`` names it; everything but ``tags`` and ``reason`` is fixed once it is finished."""
 
     label: str
     project: str
     run_id: str  # a UUID: unique across machines even where labels collide
-    kind: str = "command"  # command | python | rerun
+    kind: str = "command"  # command | python | rerun | imported
     argv: list[str] = field(default_factory=list)
     working_directory: str = ""  # relative to the project root
     executable: Executable = field(default_factory=Executable)
@@ -369,6 +390,7 @@ class Record:
     mpi: MpiRun | None = None  # the MPI launch it made, or the rank it was
     publication: Publication | None = None
     links: dict[str, str] = field(default_factory=dict)  # e.g. {"rerun_of": "LABEL"}
+    imported_from: ImportedFrom | None = None  # set on records another tool made (kind "imported")
     paperlink_version: str = ""
     schema_version: int = RECORD_SCHEMA_VERSION
 
@@ -431,6 +453,17 @@ class Record:
                 + ")"
             )
         return text
+
+    def datastore_path(self, path: str) -> str | None:
+        """An output's ``path`` as the tool that made an imported record named it: relative to its data
+        store root (Sumatra's ``LABEL:PATH``); None for paperlink's own records and paths outside it."""
+        root = self.imported_from.datastore_root if self.imported_from else None
+        if root is None:
+            return None
+        prefix = root.rstrip("/") + "/"
+        if root in ("", ".") or prefix == "/":
+            return path
+        return path[len(prefix) :] if path.startswith(prefix) else None
 
     def output(self, path: str) -> FileDigest | None:
         for item in self.outputs:

@@ -11,7 +11,8 @@ The rules, also in the manual (latex/paperlink-doc.tex, "References"):
   root) or as ``\\includegraphics`` opens it from the manuscript's folder (``../figures/a.pdf``). PATH is
   normalised first (:func:`normalise_path`): ``.`` and empty segments are dropped and ``DIR/..`` pairs
   collapse, so ``./figures//a.pdf`` and ``figures/../figures/a.pdf`` are ``figures/a.pdf``. Names are
-  compared exactly: case matters, and a file name alone is not a path.
+  compared exactly: case matters, and a file name alone is not a path. For a record imported from
+  Sumatra, PATH may also be relative to Sumatra's data store (``aliases``), as Sumatra wrote it.
 * ``LABEL?FRAGMENT`` names the one output whose path (as the record shows it) contains FRAGMENT, exactly
   as written.
 * The outputs are the record's files, listed by path; none, or more than one, matching is an error.
@@ -98,10 +99,14 @@ def normalise_path(path: str) -> str:
 
 
 def resolve_path(
-    reference: Reference, paths: Iterable[str], tex_paths: Mapping[str, str] | None = None
+    reference: Reference,
+    paths: Iterable[str],
+    tex_paths: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> str:
     """The one of ``paths`` (record ``reference.label``'s outputs, relative to the project root) that
-    ``reference`` names; ``tex_paths`` gives each as the manuscript's folder sees it. Raises
+    ``reference`` names; ``tex_paths`` gives each as the manuscript's folder sees it, ``aliases`` as the
+    tool that made an imported record named it (Sumatra: relative to its data store). Raises
     :class:`ReferenceError`."""
     listing = sorted(paths)
     label = reference.label
@@ -109,6 +114,8 @@ def resolve_path(
         wanted = normalise_path(reference.path)
         seen = tex_paths or {}
         hits = [p for p in listing if wanted in (p, seen.get(p, p))]
+        if not hits and aliases:  # Sumatra's form, relative to an imported record's data store
+            hits = [p for p in listing if aliases.get(p) == wanted]
         if not hits:
             raise ReferenceError(
                 UNKNOWN_PATH,
@@ -173,7 +180,8 @@ def resolve_output(
         if root is not None and folder is not None
         else None
     )
-    return outputs[resolve_path(reference, outputs, tex_paths)]
+    aliases = {p: alias for p in outputs if (alias := record.datastore_path(p)) is not None}
+    return outputs[resolve_path(reference, outputs, tex_paths, aliases)]
 
 
 def resolve(

@@ -94,6 +94,14 @@ def show_text(record: Record) -> str:
     add(f"  run id      {record.run_id}")
     if record.links:
         add("  links       " + ", ".join(f"{k}: {v}" for k, v in sorted(record.links.items())))
+    imported = record.imported_from
+    if imported is not None:
+        add(
+            f"  imported    from {imported.tool} project '{imported.project}' ({imported.source}), "
+            f"data store {imported.datastore_root or '-'}"
+        )
+        if imported.outcome:
+            add(f"  outcome     {imported.outcome}")
     add("Code")
     c = record.code
     if c.vcs:
@@ -120,7 +128,10 @@ def show_text(record: Record) -> str:
     else:
         add("  not under version control")
     if c.main_script:
-        add(f"  script      {c.main_script.path}  sha256:{c.main_script.sha256}")
+        add(
+            f"  script      {c.main_script.path}"
+            + (f"  sha256:{c.main_script.sha256}" if c.main_script.sha256 else "")
+        )
     exe = record.executable
     add(
         f"  executable  {exe.path or exe.name or '-'}"

@@ -21,6 +21,7 @@ pytest_plugins: list[str] = [
     "fixtures_hostile",
     "fixtures_filesystems",
     "fixtures_slurm",
+    "fixtures_sumatra",
 ]
 
 # Subprocesses (`python -m paperlink`) import this checkout, whatever is installed.

@@ -412,6 +412,26 @@ def test_sumatra_manuscript_compiles_unchanged(figure_project: Path) -> None:
         assert read_pdf_manifest(compiled.pdf)["figures"][0]["sha1"] == figure.sha1  # type: ignore[arg-type]
 
 
+def test_sumatra_per_figure_options_are_accepted(figure_project: Path, engine: str) -> None:
+    """Sumatra's \\smtincludegraphics takes project= and recordstore= per figure; graphicx does not."""
+    low = _output(figure_project, "sweep.2", "-low.png")
+    folder = figure_project / "paper"
+    folder.mkdir()
+    tex = folder / "main.tex"
+    tex.write_text(
+        "\\documentclass{article}\n\\usepackage{sumatra}\n\\begin{document}\n"
+        "\\smtincludegraphics[width=2cm, project=MyProject, recordstore=/home/me/.smt/records]"
+        "{fig_1-a.b}\n"
+        f"\\smtincludegraphics[project=MyProject,digest={low.sha1},height=1cm]{{sweep.2?low}}\n"
+        "\\end{document}\n"
+    )
+    generate(tex)
+    compiled = compile_tex(folder, engine=engine)
+    assert compiled.returncode == 0, compiled.log[-2000:]
+    assert "matches record 'fig_1-a.b'" in compiled.flat_log
+    assert "matches record 'sweep.2'" in compiled.flat_log
+
+
 def test_value_reaches_the_pdf_end_to_end(figure_project: Path) -> None:
     values = figure_project / "results" / "fig_1-a.b.values.json"
     assert json.loads(values.read_text()) == {"slope": "0.40"}
