@@ -334,3 +334,15 @@ def test_viewer_and_show_present_the_job_and_the_mpi_launch(project_dir: Path, s
     assert [i["label"] for i in listed("--job", "1042")] == ["sweep-7"]
     assert listed("--job", "1035_8") == []
     jsonschema.validate(json.loads(record("sweep-7").to_json()), SCHEMA)
+
+
+def test_a_record_outside_a_cluster_serialises_as_before() -> None:
+    """No ``job`` or ``mpi`` keys when there is none: old records keep their canonical JSON and digest."""
+    raw = json.loads((REPO_ROOT / "tests/data/record-v1.json").read_text())
+    again = json.loads(Record.from_dict(raw).to_json())
+    assert "job" not in again and "mpi" not in again
+    inside = Record.from_dict(raw)
+    inside.job = SlurmJob(job_id="3")
+    data = json.loads(inside.to_json())
+    assert data["job"]["job_id"] == "3" and "mpi" not in data
+    jsonschema.validate(data, SCHEMA)
