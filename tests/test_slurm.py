@@ -5,8 +5,10 @@ and ``srun`` give one record per task with the job in it, ``paperlink list --job
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +19,7 @@ from slurmcluster import SlurmCluster
 from paperlink.errors import UsageError
 from paperlink.records import MpiRun, Record, SlurmJob
 from paperlink.slurm import (
+    capture_job,
     expand_hostlist,
     job_filter,
     job_from_environment,
@@ -73,8 +76,6 @@ def test_environment_alone_describes_the_job_when_scontrol_is_missing() -> None:
         "SLURM_SUBMIT_DIR": "/home/ada",
         "SLURM_PROCID": "0",  # set in a batch step too, where it names no task
     }
-    from paperlink.slurm import capture_job
-
     job = capture_job(environ)
     assert job == SlurmJob(
         job_id="42",
@@ -249,12 +250,16 @@ def test_srun_gives_one_record_per_task_and_list_job_finds_exactly_them(
     assert tasks == {0, 1}
 
 
-def test_without_scontrol_answering_the_job_comes_from_the_environment(
-    slurm_cluster: SlurmCluster, project_dir: Path
+def test_without_scontrol_the_job_comes_from_the_environment(
+    slurm_cluster: SlurmCluster, project_dir: Path, tmp_path: Path
 ) -> None:
-    # A broken SLURM_CONF inside the job: scontrol fails, the SLURM_* variables remain.
+    # Inside the job, a PATH that has python3 and true but no scontrol.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("python3", "true"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
     done = slurm_cluster.run(
-        "srun", "-n", "1", "--job-name=fallback", "env", "SLURM_CONF=/nonexistent",
+        "srun", "-n", "1", "--job-name=fallback", "env", f"PATH={bin_dir}",
         sys.executable, "-m", "paperlink", "run", "--", "true",
         cwd=project_dir,
     )  # fmt: skip
@@ -265,6 +270,19 @@ def test_without_scontrol_answering_the_job_comes_from_the_environment(
     assert job.source == "environment"
     assert job.job_name == "fallback" and job.partition == "debug"
     assert job.step_id == "0" and job.task_id == 0
+    assert job.batch_script_sha256 is None
+
+
+def test_a_scontrol_that_hangs_is_given_up_on(tmp_path: Path) -> None:
+    # What a broken slurm.conf does: scontrol retries for 60 s. The capture waits `timeout`, no longer.
+    fake = tmp_path / "scontrol"
+    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.chmod(0o755)
+    environ = {"PATH": str(tmp_path), "SLURM_JOB_ID": "5", "SLURM_JOB_NAME": "slow"}
+    start = time.monotonic()
+    job = capture_job(environ, timeout=0.5)
+    assert time.monotonic() - start < 5
+    assert job is not None and job.source == "environment" and job.job_name == "slow"
 
 
 @pytest.mark.slow
@@ -316,3 +334,15 @@ def test_viewer_and_show_present_the_job_and_the_mpi_launch(project_dir: Path, s
     assert [i["label"] for i in listed("--job", "1042")] == ["sweep-7"]
     assert listed("--job", "1035_8") == []
     jsonschema.validate(json.loads(record("sweep-7").to_json()), SCHEMA)
+
+
+def test_a_record_outside_a_cluster_serialises_as_before() -> None:
+    """No ``job`` or ``mpi`` keys when there is none: old records keep their canonical JSON and digest."""
+    raw = json.loads((REPO_ROOT / "tests/data/record-v1.json").read_text())
+    again = json.loads(Record.from_dict(raw).to_json())
+    assert "job" not in again and "mpi" not in again
+    inside = Record.from_dict(raw)
+    inside.job = SlurmJob(job_id="3")
+    data = json.loads(inside.to_json())
+    assert data["job"]["job_id"] == "3" and "mpi" not in data
+    jsonschema.validate(data, SCHEMA)
