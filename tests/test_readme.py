@@ -20,6 +20,7 @@ NOT_OURS = {
     "--lable": "the misspelt option the README shows paperlink refusing",
     "--token": "an option of the user's own command, whose value paperlink redacts",
     "--password": "an option of the user's own command, whose value paperlink redacts",
+    "--ntasks": "an option of srun, which the README says paperlink reads the rank count from",
 }
 PATH_LIKE = re.compile(r"[\w./-]+\.(tex|pdf|jsonl|sif|json|cff|tar|tar\.gz)")
 
@@ -105,3 +106,33 @@ def test_every_option_the_readme_names_exists() -> None:
     }
     missing = sorted((n, o) for n, o in named if o not in known and o not in NOT_OURS)
     assert not missing, f"options named in README.md that no paperlink command has: {missing}"
+
+
+def _leaf_commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+    ctx = click.Context(group)
+    found = []
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        if isinstance(sub, click.Group):
+            found += _leaf_commands(sub, f"{prefix} {name}")
+        elif sub is not None:
+            found.append((f"{prefix} {name}", sub))
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), _leaf_commands(cli, "paperlink"))
+def test_every_command_help_shows_an_example_that_parses(
+    name: str, command: click.Command, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = re.search(r"Example: (paperlink [^\n]+)", command.help or "")
+    assert found, f"'{name} --help' shows no example"
+    example = found.group(1).split(" && ")[0]
+    assert example.startswith(name), example
+    monkeypatch.chdir(tmp_path)
+    for word in example.split():
+        if PATH_LIKE.fullmatch(word):
+            (tmp_path / word).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / word).touch()
+        elif word.endswith("-records") or word.startswith(".smt"):
+            (tmp_path / word).mkdir(parents=True, exist_ok=True)  # folders the example names
+    parse(example, tmp_path)

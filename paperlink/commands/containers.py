@@ -47,7 +47,11 @@ def image() -> None:
 def image_push(
     ctx: click.Context, label: str, registry: str, repository: str | None, as_json: bool
 ) -> None:
-    """Push the image record LABEL ran in and record its repo digest."""
+    """Push the image record LABEL ran in and record its repo digest.
+
+    \b
+    Example: paperlink image push fig3 --registry registry.example.org
+    """
     from paperlink.imagearchive import push_record_image
 
     project, store = _store(ctx)
@@ -66,7 +70,11 @@ def image_push(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def image_save(ctx: click.Context, target: str, output: str, as_json: bool) -> None:
-    """Save an image (gzip-compressed 'docker save') and record the archive's sha256."""
+    """Save an image (gzip-compressed 'docker save') and record the archive's sha256.
+
+    \b
+    Example: paperlink image save fig3 -o environment.tar.gz
+    """
     from paperlink.imagearchive import save_record_image
 
     project, store = _store(ctx)
@@ -87,7 +95,11 @@ def image_save(ctx: click.Context, target: str, output: str, as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def image_load(ctx: click.Context, archive: str, label: str | None, as_json: bool) -> None:
-    """Load an image archive, checking its image ID against a record."""
+    """Load an image archive, checking its image ID against a record.
+
+    \b
+    Example: paperlink image load environment.tar.gz --label fig3
+    """
     from paperlink.imagearchive import load_record_image
 
     project, store = _store(ctx) if label else (None, None)
@@ -162,7 +174,11 @@ def rerun(
     """Re-execute record LABEL on a scratch copy and compare its outputs byte for byte and its values.
 
     Exits 0 only when the re-execution ends as the original did and every recorded output and value is
-    identical (3 otherwise: different, missing, or the re-execution failed)."""
+    identical (3 otherwise: different, missing, or the re-execution failed).
+
+    \b
+    Example: paperlink rerun fig3 --keep
+    """
     from paperlink.progress import file_progress
     from paperlink.rerun import rerun_record
 

@@ -46,7 +46,11 @@ def latex(
     public_url: str | None,
     as_json: bool,
 ) -> None:
-    """Write paperlink.sty, paperlink-data.tex, paperlink.bib and sumatra.sty next to the manuscript."""
+    """Write paperlink.sty, paperlink-data.tex, paperlink.bib and sumatra.sty next to the manuscript.
+
+    \b
+    Example: paperlink latex --tex paper/main.tex --bundle arxiv
+    """
     from paperlink.errors import LatexError
     from paperlink.latex import write_latex
 
@@ -97,7 +101,11 @@ def latex(
 @click.argument("value")
 @click.pass_context
 def value(ctx: click.Context, name: str, value: str) -> None:
-    """Record a named value of the running run, for \\plvalue{LABEL:NAME} (use inside 'paperlink run')."""
+    """Record a named value of the running run, for \\plvalue{LABEL:NAME} (use inside 'paperlink run').
+
+    \b
+    Example: paperlink value slope 0.73
+    """
     from paperlink.values import set_value
 
     project, store = _store(ctx)

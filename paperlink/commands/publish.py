@@ -93,6 +93,9 @@ def publish(
     Token: $ZENODO_TOKEN, or ~/.config/paperlink/zenodo-token (chmod 600). Every file is scanned for the
     token and the values of secret-looking environment variables first; a finding stops the command
     (exit 10) with the file and line, and nothing is uploaded or written.
+
+    \b
+    Example: paperlink publish --tex paper/main.tex --draft
     """
     import contextlib
     import os

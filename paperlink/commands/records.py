@@ -33,7 +33,11 @@ def init(
     outputs: tuple[str, ...],
     commit: bool,
 ) -> None:
-    """Start a paperlink project in the current folder."""
+    """Start a paperlink project in the current folder.
+
+    \b
+    Example: paperlink init --name my-study --commit
+    """
     from paperlink.project import init_project, settings_untracked
 
     settings: Settings = ctx.obj
@@ -114,7 +118,11 @@ def run(
     """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]...
 
     OPTIONS are paperlink's; COMMAND starts after '--' (or at the first argument that is not an option).
-    With --image or --dockerfile (or an image set in paperlink.toml) COMMAND runs in a container."""
+    With --image or --dockerfile (or an image set in paperlink.toml) COMMAND runs in a container.
+
+    \b
+    Example: paperlink run --label fig3 --reason 'final parameters' -- python3 plot.py params.json
+    """
     if image or dockerfile:
         from paperlink.commands.containers import prefetch_container_support
 
@@ -208,7 +216,11 @@ def list_records(
     fmt: str,
     as_json: bool,
 ) -> None:
-    """List records, newest first."""
+    """List records, newest first.
+
+    \b
+    Example: paperlink list --tag accepted --format csv
+    """
     from paperlink.listing import render_list
 
     project, store = _store(ctx)
@@ -231,7 +243,11 @@ def list_records(
 def show(
     ctx: click.Context, label: str, as_json: bool, code_diff: bool, stream: str | None
 ) -> None:
-    """Show one record."""
+    """Show one record.
+
+    \b
+    Example: paperlink show fig3 --json
+    """
     from paperlink.report import show_text
 
     _, store = _store(ctx)
@@ -259,7 +275,11 @@ def show(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def diff(ctx: click.Context, left: str, right: str, as_json: bool) -> None:
-    """Show what differs between two records."""
+    """Show what differs between two records.
+
+    \b
+    Example: paperlink diff fig3 fig3-2
+    """
     from paperlink.compare import diff_records
     from paperlink.report import diff_text
 
@@ -277,7 +297,11 @@ def diff(ctx: click.Context, left: str, right: str, as_json: bool) -> None:
 @click.option("--remove", is_flag=True, help="Remove the tags instead of adding them.")
 @click.pass_context
 def tag(ctx: click.Context, label: str, tags: tuple[str, ...], remove: bool) -> None:
-    """Add (or remove) tags on a record."""
+    """Add (or remove) tags on a record.
+
+    \b
+    Example: paperlink tag fig3 accepted
+    """
     import os
 
     from paperlink.records import check_label
@@ -298,7 +322,11 @@ def tag(ctx: click.Context, label: str, tags: tuple[str, ...], remove: bool) -> 
 @click.argument("text")
 @click.pass_context
 def reason(ctx: click.Context, label: str, text: str) -> None:
-    """Set the reason of a record."""
+    """Set the reason of a record.
+
+    \b
+    Example: paperlink reason fig3 'the version in the paper'
+    """
     import os
 
     from paperlink.redaction import Redactor

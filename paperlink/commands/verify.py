@@ -80,6 +80,9 @@ def verify(
     compiled PDF (its embedded manifest); --doi checks a published archive without the project.
 
     Exits 0 when everything checked passes, 3 when something does not match, 1 on other errors.
+
+    \b
+    Example: paperlink verify paper/main.pdf --zenodo --download
     """
     import os
 

@@ -33,7 +33,11 @@ from paperlink.commands.common import store as _store
 )
 @click.pass_context
 def serve(ctx: click.Context, port: int, host: str, tex: Path | None) -> None:
-    """Browse records, figures and their provenance in a web browser (read-only)."""
+    """Browse records, figures and their provenance in a web browser (read-only).
+
+    \b
+    Example: paperlink serve --tex paper/main.tex
+    """
     from paperlink.web.app import ViewerApp, exposure_warning, serve_app
 
     project = _project(ctx)
@@ -74,7 +78,11 @@ def site(
     """Write the viewer's pages to FOLDER as a static site that opens from disk.
 
     Nothing is written when a page or a copied output holds the value of a secret-looking environment
-    variable (exit 10, with the file and line)."""
+    variable (exit 10, with the file and line).
+
+    \b
+    Example: paperlink site provenance-site --tex paper/main.tex
+    """
     import os
 
     from paperlink.progress import step_progress
