@@ -194,7 +194,9 @@ def convert_record(data: dict[str, Any], project: Project, *, source: str) -> Co
         rel_workdir = "."  # the Sumatra project moved: paperlink's root stands for it
     store_root = _relative(_param(data.get("datastore") or {}, "root"), root, workdir)
     input_root = _relative(_param(data.get("input_datastore") or {}, "root"), root, workdir)
-    item = Converted(record=Record(label=label, project=project.name, run_id=""), original=data)
+    item = Converted(
+        record=Record(label=label, project=project.name, run_id=""), original=_scrubbed(data)
+    )
     record = item.record
     record.run_id = sumatra_run_id(sumatra_project, label, moment)
     record.kind = KIND_IMPORTED
@@ -502,6 +504,21 @@ def _tag(tag: str) -> str:
     """A Sumatra tag as a paperlink tag: spaces, ``:`` and ``?`` (which paperlink tags cannot hold) as
     ``-``."""
     return "".join("-" if ch.isspace() or ch in ":?" else ch for ch in tag)[:200]
+
+
+def _scrubbed(data: dict[str, Any]) -> dict[str, Any]:
+    """The Sumatra record to keep as the annotation, without credentials in its repository and
+    dependency URLs."""
+    original = json.loads(json.dumps(data, default=str))
+    repository = original.get("repository")
+    if isinstance(repository, dict):
+        for key in ("url", "upstream"):
+            if isinstance(repository.get(key), str):
+                repository[key] = _without_credentials(repository[key])
+    for dependency in original.get("dependencies") or []:
+        if isinstance(dependency, dict) and isinstance(dependency.get("source"), str):
+            dependency["source"] = _without_credentials(dependency["source"])
+    return dict(original)
 
 
 def _without_credentials(url: str) -> str:

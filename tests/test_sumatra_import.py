@@ -354,6 +354,7 @@ def test_conversion_of_a_record_from_a_moved_project(project_dir: Path) -> None:
         repository="https://example.org/repo.git",  # no credentials
     )
     assert record.links == {"repeat_of": "20240101-000000"}
+    assert "secret" not in json.dumps(converted.original)  # the annotation keeps no credentials
     assert record.end_time == "2024-01-02T03:04:07.500000Z"
     # The SQLite store's timestamp (microseconds, no zone) gives the same run_id as the JSON's.
     from paperlink.sumatra_import import parse_timestamp
