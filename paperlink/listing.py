@@ -17,7 +17,9 @@ import json
 import shlex
 from collections.abc import Iterable, Sequence
 
+from paperlink.latex import tex_text
 from paperlink.records import Record, canonical_json
+from paperlink.report import format_duration
 from paperlink.store import RecordSummary
 
 FORMATS = ("table", "json", "csv", "latex", "shell")
@@ -112,7 +114,7 @@ def list_latex(records: Sequence[Record], *, project: str) -> str:
         "\\usepackage[margin=2cm]{geometry}",
         "\\setcounter{secnumdepth}{0}",
         "\\sloppy",
-        f"\\title{{Records of {_tex(project)}}}",
+        f"\\title{{Records of {tex_text(project)}}}",
         "\\date{}",
         "\\begin{document}",
         "\\maketitle",
@@ -125,20 +127,11 @@ def list_latex(records: Sequence[Record], *, project: str) -> str:
     return "\n".join(out)
 
 
-def _tex(text: str) -> str:
-    # Imported here: jinja2 and pylatexenc would slow down the other formats' start.
-    from paperlink.latex import tex_text as escape
-
-    return escape(text)
-
-
 def _tt(text: str) -> str:
-    return f"\\texttt{{{_tex(text)}}}"
+    return f"\\texttt{{{tex_text(text)}}}"
 
 
 def _latex_record(record: Record) -> list[str]:
-    from paperlink.report import format_duration
-
     o, code = record.outcome, record.code
     items = [
         ("Started", f"{record.start_time} (UTC)"),
@@ -147,19 +140,19 @@ def _latex_record(record: Record) -> list[str]:
         ("Reason", record.reason or "--"),
         ("Tags", ", ".join(record.tags) or "--"),
     ]
-    lines = [f"\\section{{{_tex(record.label)}}}", "\\begin{description}"]
-    lines += [f"  \\item[{name}] {_tex(value)}" for name, value in items]
+    lines = [f"\\section{{{tex_text(record.label)}}}", "\\begin{description}"]
+    lines += [f"  \\item[{name}] {tex_text(value)}" for name, value in items]
     lines.append(f"  \\item[Command] {_tt(record.command)}")
     lines.append(f"  \\item[Folder] {_tt(record.working_directory or '.')}")
     if code.commit:
         lines.append(
-            f"  \\item[Code] {_tex(code.vcs or '')} {_tt(code.commit)}"
+            f"  \\item[Code] {tex_text(code.vcs or '')} {_tt(code.commit)}"
             + (" with uncommitted changes" if code.dirty else "")
         )
     if record.imported_from is not None:
         imported = record.imported_from
         lines.append(
-            f"  \\item[Imported] from {_tex(imported.tool)} project {_tt(imported.project)}"
+            f"  \\item[Imported] from {tex_text(imported.tool)} project {_tt(imported.project)}"
         )
     if record.parameters:
         shown = ", ".join(
