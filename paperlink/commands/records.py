@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -159,52 +160,22 @@ def run(
 @click.command(name="list")
 @click.option("--tag", help="Only records with this tag.")
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many (newest first).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv", "latex", "shell"]),
-    default="table",
-    show_default=True,
-    help="table; json; csv; latex (a report document); shell (a script that re-runs the records).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (the same as --format json).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def list_records(
-    ctx: click.Context, tag: str | None, limit: int | None, fmt: str, as_json: bool
-) -> None:
-    """List records, newest first.
+def list_records(ctx: click.Context, tag: str | None, limit: int | None, as_json: bool) -> None:
+    """List records, newest first."""
+    from paperlink.report import list_table
 
-    \b
-    Example: paperlink list --tag accepted --format shell > rerun.sh && sh rerun.sh
-    """
-    found, store = _store(ctx)
+    _, store = _store(ctx)
     summaries = store.summaries(tag=tag, limit=limit)
-    fmt = "json" if as_json else fmt
-    if fmt == "table":
-        from paperlink.report import list_table
-
-        click.echo(list_table(summaries))
-        return
-    from paperlink import listing
-
-    if fmt == "json":
-        click.echo(listing.list_json(summaries))
-    elif fmt == "csv":
-        click.echo(listing.list_csv(summaries), nl=False)
+    if as_json:
+        # One compact object per line: readable, and json's fast C encoder works only without indent.
+        items = [
+            json.dumps(s._asdict() | {"tags": list(s.tags)}, ensure_ascii=False) for s in summaries
+        ]
+        click.echo("[\n" + ",\n".join(items) + "\n]" if items else "[]")
     else:
-        records = [store.get(s.label) for s in summaries]
-        if fmt == "latex":
-            click.echo(listing.list_latex(records, project=found.name))
-        else:
-            # The script changes to the project's root: a store named on the command line goes in
-            # as an absolute path.
-            store_path = str(found.store_path.resolve()) if ctx.obj.store else None
-            click.echo(
-                listing.list_shell(
-                    records, project=found.name, root=str(found.root), store=store_path
-                ),
-                nl=False,
-            )
+        click.echo(list_table(summaries))
 
 
 @click.command()
