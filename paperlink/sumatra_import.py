@@ -17,9 +17,6 @@ a label that another run already holds is reported and left alone.
 
 from __future__ import annotations
 
-import ast
-import configparser
-import json
 import os
 import shlex
 import subprocess
@@ -28,9 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import yaml
 
 from paperlink import __version__
 from paperlink.config import Project
@@ -54,7 +48,8 @@ from paperlink.records import (
     format_time,
 )
 from paperlink.store import RecordStore
-from paperlink.sumatra_store import read_sumatra
+from paperlink.sumatra_parameters import flat_parameters, parameter_file_name
+from paperlink.sumatra_store import parse_timestamp, read_sumatra, scrubbed, without_credentials
 
 KIND_IMPORTED = "imported"
 ANNOTATION = "sumatra"
@@ -69,13 +64,6 @@ _STATUSES = {
     "killed": (STATUS_KILLED, None),
 }
 _ALL_STATUSES = frozenset({*_STATUSES, "initialized", "pre_run", "running"})
-_PARAMETER_SUFFIX = {
-    "JSONParameterSet": ".json",
-    "YAMLParameterSet": ".yaml",
-    "SimpleParameterSet": ".param",
-    "NTParameterSet": ".params",
-    "ConfigParserParameterSet": ".cfg",
-}
 _VCS = {"GitRepository": "git", "MercurialRepository": "hg", "SubversionRepository": "svn"}
 _NO_DIGEST = {"", "IGNORE", "0" * 40}
 
@@ -107,19 +95,6 @@ def sumatra_run_id(project: str, label: str, moment: datetime) -> str:
     """The run_id of a Sumatra record: a UUID 5 of its project, label and UTC start to the second."""
     second = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(uuid.uuid5(_NAMESPACE, f"sumatra\n{project}\n{label}\n{second}"))
-
-
-def parse_timestamp(text: str) -> datetime:
-    """Sumatra's timestamps: ``2026-12-01 21:00:32.810800`` (its SQLite store, UTC) or
-    ``2026-12-01 21:00:32+0000`` (its JSON), with a ``T`` or a space."""
-    text = text.strip().replace("T", " ")
-    for pattern in ("%Y-%m-%d %H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S%z"):
-        for candidate in (text, text + "+0000"):
-            try:
-                return datetime.strptime(candidate, pattern).astimezone(timezone.utc)
-            except ValueError:
-                continue
-    raise ValueError(f"timestamp {text!r} is not in a form Sumatra writes")
 
 
 def import_sumatra(
@@ -194,7 +169,9 @@ def convert_record(data: dict[str, Any], project: Project, *, source: str) -> Co
         rel_workdir = "."  # the Sumatra project moved: paperlink's root stands for it
     store_root = _relative(_param(data.get("datastore") or {}, "root"), root, workdir)
     input_root = _relative(_param(data.get("input_datastore") or {}, "root"), root, workdir)
-    item = Converted(record=Record(label=label, project=project.name, run_id=""), original=data)
+    item = Converted(
+        record=Record(label=label, project=project.name, run_id=""), original=scrubbed(data)
+    )
     record = item.record
     record.run_id = sumatra_run_id(sumatra_project, label, moment)
     record.kind = KIND_IMPORTED
@@ -244,7 +221,7 @@ def convert_record(data: dict[str, Any], project: Project, *, source: str) -> Co
         input_datastore_root=input_root,
         outcome=data.get("outcome") or None,
         user=data.get("user") or None,
-        repository=_without_credentials(str((data.get("repository") or {}).get("url") or "")),
+        repository=without_credentials(str((data.get("repository") or {}).get("url") or "")),
     )
     record.paperlink_version = __version__
     return item
@@ -330,13 +307,11 @@ def _parameters(
     if not content or content in ("None", "{}"):
         return {}, None
     text = str(content)
-    values = _parse_parameters(kind, text)
-    if values is None:
+    flat = flat_parameters(kind, text)
+    if flat is None:
         item.warnings.append(f"parameters of type {kind or '?'} kept as text only")
-        values = {}
-    flat: dict[str, Any] = {}
-    _flatten("", values, flat)
-    name = label.replace("/", "_") + _PARAMETER_SUFFIX.get(kind, ".param")
+        flat = {}
+    name = parameter_file_name(label, kind)
     blob = text.encode("utf-8")
     digests = digest_bytes(blob)
     item.blobs.append(blob)
@@ -349,46 +324,6 @@ def _parameters(
         role="parameters",
     )
     return flat, parameter_file
-
-
-def _parse_parameters(kind: str, text: str) -> dict[str, Any] | None:
-    try:
-        value: Any
-        if kind == "JSONParameterSet":
-            value = json.loads(text)
-        elif kind == "YAMLParameterSet":
-            value = yaml.safe_load(text)
-        elif kind == "ConfigParserParameterSet":
-            parser = configparser.ConfigParser(interpolation=None)
-            parser.read_string(text)
-            value = {s: dict(parser.items(s)) for s in parser.sections()}
-        elif kind == "SimpleParameterSet":
-            value = {}
-            for line in text.splitlines():
-                line = line.split("#", 1)[0].strip()
-                if "=" in line:
-                    name, _, raw = line.partition("=")
-                    value[name.strip()] = _literal_or_text(raw.strip())
-        else:  # NTParameterSet and "dict": a Python literal, never evaluated as code
-            value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, yaml.YAMLError, configparser.Error):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _literal_or_text(raw: str) -> Any:
-    try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return raw
-
-
-def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), item, into)
-    elif prefix:
-        into[prefix] = value
 
 
 def _argv(data: dict[str, Any], parameter_file: str | None) -> list[str]:
@@ -418,7 +353,7 @@ def _code(data: dict[str, Any], workdir: str, root: Path, item: Converted) -> Co
     code = CodeVersion(
         vcs=_VCS.get(str(repository.get("type") or ""), repository.get("type") or None),
         commit=str(data.get("version") or "") or None,
-        remote=_without_credentials(str(repository.get("upstream") or "")) or None,
+        remote=without_credentials(str(repository.get("upstream") or "")) or None,
         dirty=bool(diff),
     )
     if diff:
@@ -502,12 +437,3 @@ def _tag(tag: str) -> str:
     """A Sumatra tag as a paperlink tag: spaces, ``:`` and ``?`` (which paperlink tags cannot hold) as
     ``-``."""
     return "".join("-" if ch.isspace() or ch in ":?" else ch for ch in tag)[:200]
-
-
-def _without_credentials(url: str) -> str:
-    if not url or "@" not in url or "://" not in url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

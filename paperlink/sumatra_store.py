@@ -5,7 +5,8 @@ Both come out in the form of Sumatra's own JSON serialisation (``record2dict``: 
 nested dicts for the executable, repository, parameters, launch mode and data stores, lists for the data
 keys, dependencies and platforms), plus ``project``, the Sumatra project each record belongs to. The
 SQLite file is opened read-only, and a store whose schema is newer than the one Sumatra 0.8 writes is
-refused rather than half understood.
+refused rather than half understood. Sumatra's timestamps are read in both its forms, and a record to keep
+is first cleared of credentials in its URLs.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import ast
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from paperlink.errors import ForeignStoreError, UsageError
 
@@ -323,3 +326,41 @@ def _export_project(path: Path) -> str | None:
         if isinstance(info, dict) and isinstance(info.get("name"), str) and info["name"]:
             return str(info["name"])
     return None
+
+
+# -- what Sumatra writes ------------------------------------------------------------------------------
+def parse_timestamp(text: str) -> datetime:
+    """Sumatra's timestamps: ``2026-12-01 21:00:32.810800`` (its SQLite store, UTC) or
+    ``2026-12-01 21:00:32+0000`` (its JSON), with a ``T`` or a space."""
+    text = text.strip().replace("T", " ")
+    for pattern in ("%Y-%m-%d %H:%M:%S.%f%z", "%Y-%m-%d %H:%M:%S%z"):
+        for candidate in (text, text + "+0000"):
+            try:
+                return datetime.strptime(candidate, pattern).astimezone(timezone.utc)
+            except ValueError:
+                continue
+    raise ValueError(f"timestamp {text!r} is not in a form Sumatra writes")
+
+
+def scrubbed(data: dict[str, Any]) -> dict[str, Any]:
+    """The Sumatra record to keep as the annotation, without credentials in its repository and
+    dependency URLs."""
+    original = json.loads(json.dumps(data, default=str))
+    repository = original.get("repository")
+    if isinstance(repository, dict):
+        for key in ("url", "upstream"):
+            if isinstance(repository.get(key), str):
+                repository[key] = without_credentials(repository[key])
+    for dependency in original.get("dependencies") or []:
+        if isinstance(dependency, dict) and isinstance(dependency.get("source"), str):
+            dependency["source"] = without_credentials(dependency["source"])
+    return dict(original)
+
+
+def without_credentials(url: str) -> str:
+    if not url or "@" not in url or "://" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

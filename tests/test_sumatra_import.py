@@ -24,6 +24,7 @@ from paperlink.records import ImportedFrom, Record
 from paperlink.references import resolve_output
 from paperlink.store import RecordStore
 from paperlink.sumatra_import import convert_record, sumatra_run_id
+from paperlink.sumatra_store import parse_timestamp
 
 SCHEMA = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
 
@@ -354,9 +355,9 @@ def test_conversion_of_a_record_from_a_moved_project(project_dir: Path) -> None:
         repository="https://example.org/repo.git",  # no credentials
     )
     assert record.links == {"repeat_of": "20240101-000000"}
+    assert "secret" not in json.dumps(converted.original)  # the annotation keeps no credentials
     assert record.end_time == "2024-01-02T03:04:07.500000Z"
     # The SQLite store's timestamp (microseconds, no zone) gives the same run_id as the JSON's.
-    from paperlink.sumatra_import import parse_timestamp
 
     assert record.run_id == sumatra_run_id(
         "study", "20240102-030405", parse_timestamp("2024-01-02 03:04:05.123456")
