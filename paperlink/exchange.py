@@ -141,19 +141,29 @@ def import_records(store: RecordStore, source: Path) -> ImportResult:
             record = Record.from_dict(entry["record"])
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{where}: the record in it cannot be read ({exc})") from exc
-        held = store.label_of_run(record.run_id)
-        if held is not None:
-            result.present.append(held)
-            continue
-        if store.exists(record.label):
-            result.clashes.append(
-                f"{where}: the label '{record.label}' is taken by another run in {store.path}; "
-                "not imported"
-            )
+        if not admit(store, record, result.present, result.clashes, where=f"{where}: "):
             continue
         _add(store, record, entry)
         result.added.append(record.label)
     return result
+
+
+def admit(
+    store: RecordStore, record: Record, present: list[str], clashes: list[str], *, where: str = ""
+) -> bool:
+    """Whether ``record`` is new to ``store``, keyed on its ``run_id``: one already there goes to
+    ``present`` (under the label it has there), one whose label another run holds to ``clashes`` (a
+    message starting with ``where``); neither is imported."""
+    held = store.label_of_run(record.run_id)
+    if held is not None:
+        present.append(held)
+        return False
+    if store.exists(record.label):
+        clashes.append(
+            f"{where}the label '{record.label}' is taken by another run in {store.path}; not imported"
+        )
+        return False
+    return True
 
 
 def _add(store: RecordStore, record: Record, entry: dict[str, Any]) -> None:

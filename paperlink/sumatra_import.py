@@ -29,6 +29,7 @@ from typing import Any
 from paperlink import __version__
 from paperlink.config import Project
 from paperlink.errors import ForeignStoreError, UsageError
+from paperlink.exchange import admit
 from paperlink.hashing import digest_bytes, digest_file
 from paperlink.records import (
     STATUS_FAILED,
@@ -127,16 +128,9 @@ def import_sumatra(
             ) from exc
     for item in converted:
         record = item.record
-        held = store.label_of_run(record.run_id)
-        if held is not None:
-            result.present.append(held)
-            continue
-        if store.exists(record.label):
-            result.clashes.append(
-                f"the label '{record.label}' is taken by another run in {store.path}; Sumatra's "
-                f"record '{record.label}' (project {record.imported_from.project if record.imported_from else '?'}) "
-                "not imported"
-            )
+        origin = record.imported_from.project if record.imported_from else "?"
+        where = f"Sumatra's record '{record.label}' (project {origin}): "
+        if not admit(store, record, result.present, result.clashes, where=where):
             continue
         _add(store, item)
         result.added.append(record.label)
