@@ -136,9 +136,13 @@ def crate_index(graph: list[dict[str, Any]], names: set[str]) -> CrateIndex:
             if ref in names and isinstance(source, str):
                 index.outputs[(label, source)] = ref
                 roles.setdefault("output", []).append(ref)
-        for ref in _ids(action.get("instrument")):
-            if ref in names:
-                roles.setdefault("diff" if ref.endswith(".code.diff") else "code", []).append(ref)
+        # The code is the instrument's encoding (a SoftwareSourceCode entity: the source archive and
+        # the diff); crates from before that named the files as the instrument itself.
+        for tool in _ids(action.get("instrument")):
+            for ref in [tool, *_ids(entities.get(tool, {}).get("encoding"))]:
+                if ref in names:
+                    role = "diff" if ref.endswith(".code.diff") else "code"
+                    roles.setdefault(role, []).append(ref)
         image = entities.get(next(iter(_ids(action.get("containerImage"))), ""), {})
         for ref in _ids(image.get("distribution")):
             if ref in names:

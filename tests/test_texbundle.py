@@ -183,8 +183,9 @@ def test_bundle_refuses_to_ship_links_to_this_machine(figure_project: Path, tmp_
         "http://127.0.0.1:8008",
         ok=False,
     )
-    assert result.exit_code == 1
-    assert "refers to this machine (http://127.0.0.1" in result.output
+    # Refused before anything is written: the address is checked where it is given (exit 2).
+    assert result.exit_code == 2
+    assert "127.0.0.1 is this machine (loopback)" in result.output
     assert not (tmp_path / "b").exists() and not (tmp_path / "b.tar.gz").exists()
 
 
@@ -202,3 +203,19 @@ def test_bundle_refuses_a_non_empty_folder_and_needs_tex(
     result = run_cli("latex", "--bundle", str(tmp_path / "b"), ok=False)
     assert result.exit_code == 2
     assert "--bundle needs --tex" in result.output
+
+
+def test_the_bundle_guard_finds_local_addresses_and_paths(tmp_path: Path) -> None:
+    """The last check before packing: paperlink's own files must name nothing on this machine."""
+    from paperlink.errors import LatexError
+    from paperlink.texbundle import _refuse_local_references
+
+    for text in ("\\plkey{url}{http://127.0.0.1:8008/x}", "file:///tmp/a.pdf", f"{tmp_path}/fig.png",
+                 "https://localhost/records/a"):  # fmt: skip
+        (tmp_path / "paperlink-data.tex").write_text(text)
+        with pytest.raises(LatexError, match="refers to this machine"):
+            _refuse_local_references(
+                tmp_path, generated={"paperlink-data.tex"}, roots=[str(tmp_path)]
+            )
+    (tmp_path / "paperlink-data.tex").write_text("\\plkey{url}{https://doi.org/10.5281/zenodo.1}")
+    _refuse_local_references(tmp_path, generated={"paperlink-data.tex"}, roots=[str(tmp_path)])
