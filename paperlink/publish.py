@@ -32,7 +32,6 @@ from paperlink.errors import ConfigError, RecordNotFound, SecretFound, UsageErro
 from paperlink.metadata import ArchiveMetadata, load_metadata
 from paperlink.records import (
     STATUS_FINISHED,
-    FileDigest,
     Publication,
     PublishedFile,
     Record,
@@ -258,39 +257,27 @@ def _publish_locked(
     # dry run, which writes nothing).
     saver = None if options.dry_run else ImageSaver(project.root, store, project.settings)
     try:
-        bundle = _bundle(project, store, options, records, meta, work, key, saver, on_progress)
+        bundle = build_bundle(
+            project,
+            store,
+            records,
+            staging=work / f"staging-{key}",
+            metadata=meta.metadata,
+            include_image=options.include_image,
+            image_archive=options.image_archive,
+            save_image=saver,
+            pdf=options.pdf,
+            include_site=options.include_site,
+            tex=options.tex,
+            on_progress=(lambda n, d, t: on_progress(f"checking {n}", d, t))
+            if on_progress
+            else None,
+            publisher=None if options.to_dir else options.server_url,
+        )
     finally:
         if saver is not None:
             saver.close()
     return _publish_bundle(project, store, options, records, meta, work, key, bundle, on_progress)
-
-
-def _bundle(
-    project: Project,
-    store: RecordStore,
-    options: PublishOptions,
-    records: list[Record],
-    meta: ArchiveMetadata,
-    work: Path,
-    key: str,
-    saver: Callable[[Record], FileDigest | None] | None,
-    on_progress: UploadProgress | None,
-) -> Bundle:
-    return build_bundle(
-        project,
-        store,
-        records,
-        staging=work / f"staging-{key}",
-        metadata=meta.metadata,
-        include_image=options.include_image,
-        image_archive=options.image_archive,
-        save_image=saver,
-        pdf=options.pdf,
-        include_site=options.include_site,
-        tex=options.tex,
-        on_progress=(lambda n, d, t: on_progress(f"checking {n}", d, t)) if on_progress else None,
-        publisher=None if options.to_dir else options.server_url,
-    )
 
 
 def _publish_bundle(
