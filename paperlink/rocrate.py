@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
+from paperlink.archivereadme import ArchiveFile
 from paperlink.config import Project
 from paperlink.errors import ConfigError
 from paperlink.publicurl import url_problem
@@ -63,21 +64,12 @@ _ZENODO_LICENSES = {
 }
 
 
-class CrateFile(Protocol):
-    """What the crate needs of an archived file (``bundle.BundleFile`` has it)."""
+class CrateFile(ArchiveFile, Protocol):
+    """What the crate needs of an archived file besides what the README does (``bundle.BundleFile`` has
+    it)."""
 
     @property
-    def name(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
     def size(self) -> int: ...
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def labels(self) -> Sequence[str]: ...
-    @property
-    def source(self) -> str | None: ...
     @property
     def commit(self) -> str | None: ...
 
