@@ -22,7 +22,8 @@ from urllib.parse import quote
 from paperlink.config import atomic_write_text
 from paperlink.errors import PaperlinkError, RecordNotFound, UsageError
 from paperlink.records import Record, canonical_json
-from paperlink.store import RecordStore
+from paperlink.store import RecordStore, StoreLocation
+from paperlink.store.urls import is_server_url
 
 FORMAT = "paperlink-record-export"
 VERSION = 1
@@ -160,7 +161,7 @@ def admit(
         return False
     if store.exists(record.label):
         clashes.append(
-            f"{where}the label '{record.label}' is taken by another run in {store.path}; not imported"
+            f"{where}the label '{record.label}' is taken by another run in {store.location}; not imported"
         )
         return False
     return True
@@ -184,11 +185,12 @@ def _add(store: RecordStore, record: Record, entry: dict[str, Any]) -> None:
             )
 
 
-def open_or_create(path: Path) -> RecordStore:
-    """The store at ``path``, made when it does not exist yet (an import into a fresh clone)."""
-    if path.exists():
-        return RecordStore(path)
+def open_or_create(location: StoreLocation) -> RecordStore:
+    """The store at ``location``, made when it does not exist yet (an import into a fresh clone, a copy
+    into an empty database)."""
+    if is_server_url(location) or Path(location).exists():
+        return RecordStore(location, _create=is_server_url(location))
     try:
-        return RecordStore.create(path)
+        return RecordStore.create(location)
     except OSError as exc:
-        raise PaperlinkError(f"cannot create the record store {path}: {exc}") from exc
+        raise PaperlinkError(f"cannot create the record store {location}: {exc}") from exc

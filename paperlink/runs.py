@@ -270,7 +270,7 @@ class RunCapture:
         record.label = self.store.start_record(record, label_is_default=label is None)
         # 'paperlink value' (any paperlink command) the program calls finds this store, also from a
         # rerun's scratch copy, which has no store of its own. Not recorded: it names this machine's path.
-        self.environ["PAPERLINK_STORE"] = str(self.store.path.resolve())
+        self.environ["PAPERLINK_STORE"] = self.store.url  # a server's URL without its password
         if self._probe is not None:
             self._probe.start()
         self.record = record

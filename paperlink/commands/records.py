@@ -44,7 +44,9 @@ def init(
     root = Path(settings.project_dir or Path.cwd()).resolve()
     project = init_project(root, name=name, store=store_url, outputs=list(outputs), commit=commit)
     click.echo(f"Initialised paperlink project '{project.name}' in {root}")
-    click.echo(f"  records: {project.store_path}")
+    from paperlink.store import display_location
+
+    click.echo(f"  records: {display_location(project.store_path)}")
     click.echo(f"  outputs: {', '.join(project.output_dirs)}")
     if commit:
         click.echo("  committed paperlink.toml")
