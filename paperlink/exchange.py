@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from paperlink.config import atomic_write_text
@@ -149,19 +149,42 @@ def import_records(store: RecordStore, source: Path) -> ImportResult:
     return result
 
 
+class RunIndex(Protocol):
+    """Where ``admit`` looks runs and labels up: a store, or an index of one read in bulk."""
+
+    location: str
+
+    def label_of_run(self, run_id: str) -> str | None: ...
+
+    def exists(self, label: str) -> bool: ...
+
+
 def admit(
-    store: RecordStore, record: Record, present: list[str], clashes: list[str], *, where: str = ""
+    store: RunIndex, record: Record, present: list[str], clashes: list[str], *, where: str = ""
 ) -> bool:
     """Whether ``record`` is new to ``store``, keyed on its ``run_id``: one already there goes to
     ``present`` (under the label it has there), one whose label another run holds to ``clashes`` (a
     message starting with ``where``); neither is imported."""
-    held = store.label_of_run(record.run_id)
+    return admit_run(store, record.run_id, record.label, present, clashes, where=where)
+
+
+def admit_run(
+    store: RunIndex,
+    run_id: str,
+    label: str,
+    present: list[str],
+    clashes: list[str],
+    *,
+    where: str = "",
+) -> bool:
+    """:func:`admit` for a run known by its ``run_id`` and ``label`` alone."""
+    held = store.label_of_run(run_id)
     if held is not None:
         present.append(held)
         return False
-    if store.exists(record.label):
+    if store.exists(label):
         clashes.append(
-            f"{where}the label '{record.label}' is taken by another run in {store.location}; not imported"
+            f"{where}the label '{label}' is taken by another run in {store.location}; not imported"
         )
         return False
     return True

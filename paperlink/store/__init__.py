@@ -1,5 +1,6 @@
 """The record store (SQLite file or PostgreSQL database): see :mod:`paperlink.store.recordstore`."""
 
+from paperlink.store.bulk import record_data
 from paperlink.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from paperlink.store.processes import RunningProcess, current_process_identity
 from paperlink.store.recordstore import (
@@ -8,7 +9,6 @@ from paperlink.store.recordstore import (
     RecordSummary,
     StoreLocation,
     display_location,
-    record_data,
 )
 
 # The name benchmarks/bench_list.py and older callers use.

@@ -100,8 +100,10 @@ class StoredContents:
         # A cache only saves work: on a read-only or full store `verify` and `serve` go on without it,
         # and a run keeps the room it reserved for its record.
         if self._backend.read_only is None:
+            # Rows in key order: two runs caching the same files at once then lock them in the same
+            # order, so one waits for the other; in any order PostgreSQL finds them deadlocked.
             with contextlib.suppress(StoreFull, StoreReadOnly), self.transaction() as db:
-                db.executemany(sql, rows)
+                db.executemany(sql, sorted(rows))
 
 
 def put_stream(db: Writer, label: str, stream: str, parts: dict[str, bytes]) -> None:

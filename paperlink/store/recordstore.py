@@ -13,7 +13,7 @@ import contextlib
 import difflib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,7 +28,8 @@ from paperlink.records import (
 )
 from paperlink.slurm import job_filter
 from paperlink.store.backend import Backend, Writer
-from paperlink.store.contents import StoredContents, put_stream
+from paperlink.store.bulk import BulkAccess, insert_tags, record_data
+from paperlink.store.contents import put_stream
 from paperlink.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION
 from paperlink.store.processes import RunningProcess, current_process_identity, effective_status
 from paperlink.store.urls import display_url, is_server_url
@@ -36,11 +37,6 @@ from paperlink.store.urls import display_url, is_server_url
 # Room a run keeps in the write-ahead log from its start (see reserve_space): a finished record and its
 # streams cut short fit in it even when the command fills the disk.
 RESERVE_BYTES = 1 << 20
-_MUTABLE_FIELDS = ("tags", "reason", "publication")
-_RECORD_COLUMNS = (
-    "label, run_id, status, start_time, end_time, duration, command, exit_status, reason, host, pid, "
-    "boot_id, proc_start, data, digest"
-)
 StoreLocation = str | os.PathLike[str]
 
 
@@ -72,7 +68,7 @@ def open_backend(location: StoreLocation, *, create: bool) -> Backend:
     return SqliteBackend(Path(location), create=create)
 
 
-class RecordStore(StoredContents):
+class RecordStore(BulkAccess):
     """Records in one store. Use :meth:`create` for a new store and the constructor for an existing one.
 
     Raises :class:`StoreError` when it is missing, corrupted or written by a newer paperlink.
@@ -203,7 +199,7 @@ class RecordStore(StoredContents):
                         (label, record.run_id, STATUS_RUNNING, record.start_time, record.command,
                          record.reason, host, pid, boot, proc_start, record_data(record)),
                     )  # fmt: skip
-                    _insert_tags(db, [(label, tag) for tag in record.tags])
+                    insert_tags(db, [(label, tag) for tag in record.tags])
                 return label
             except self._backend.integrity_errors as exc:
                 if not label_is_default:
@@ -241,28 +237,6 @@ class RecordStore(StoredContents):
         label = self.start_record(record, label_is_default=False)
         self.finish_record(record)
         return label
-
-    def add_records(self, records: Sequence[Record]) -> None:
-        """Store complete records in one transaction, a row each (bulk imports; labels must be free).
-
-        Raises :class:`UsageError` when a label or run_id is taken (nothing is written then)."""
-        rows = [
-            (r.label, r.run_id, r.outcome.status, r.start_time, r.end_time, r.duration_seconds,
-             r.command, r.outcome.exit_status, r.reason, None, None, None, None, record_data(r),
-             r.digest())
-            for r in records
-        ]  # fmt: skip
-        try:
-            with self.transaction() as db:
-                db.executemany(
-                    f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({','.join('?' * 15)})",  # noqa: S608
-                    rows,
-                )
-                _insert_tags(db, [(r.label, tag) for r in records for tag in r.tags])
-        except self._backend.integrity_errors as exc:
-            raise UsageError(
-                f"cannot add {len(rows)} record(s) to {self.location}: a label or run is there already"
-            ) from exc
 
     def get(self, label: str) -> Record:
         """The record labelled ``label``; raises :class:`RecordNotFound`, suggesting near labels."""
@@ -369,24 +343,6 @@ class RecordStore(StoredContents):
             tags.setdefault(label, []).append(name)
         return tags
 
-    def all_tags(self) -> dict[str, list[str]]:
-        """Every record's tags by label (records without tags are left out)."""
-        tags: dict[str, list[str]] = {}
-        for label, name in self._read("SELECT label, tag FROM tags ORDER BY tag"):
-            tags.setdefault(label, []).append(name)
-        return tags
-
-    def runs(self) -> dict[str, str]:
-        """Every record's label by run_id, in one query (what copying between stores keys on)."""
-        return dict(self._read("SELECT run_id, label FROM records"))
-
-    def all_annotations(self) -> dict[str, dict[str, str]]:
-        """Every annotation as canonical JSON text, by label and name."""
-        found: dict[str, dict[str, str]] = {}
-        for label, name, data in self._read("SELECT label, name, data FROM annotations"):
-            found.setdefault(label, {})[name] = data
-        return found
-
     def running_processes(self) -> list[RunningProcess]:
         """Where each record still marked running runs (host, pid, boot, process start)."""
         rows = self._read(
@@ -399,7 +355,7 @@ class RecordStore(StoredContents):
     def add_tags(self, label: str, tags: Iterable[str]) -> None:
         self._require(label)
         with self.transaction() as db:
-            _insert_tags(db, [(label, t) for t in tags])
+            insert_tags(db, [(label, t) for t in tags])
 
     def remove_tags(self, label: str, tags: Iterable[str]) -> None:
         self._require(label)
@@ -440,19 +396,6 @@ class RecordStore(StoredContents):
     def _require(self, label: str) -> None:
         if not self.exists(label):
             raise self._not_found(label)
-
-
-def _insert_tags(db: Writer, rows: list[tuple[str, str]]) -> None:
-    if rows:
-        db.executemany("INSERT INTO tags (label, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
-
-
-def record_data(record: Record) -> str:
-    """The record's immutable part as stored: its canonical JSON without tags, reason and publication."""
-    data = record.to_dict()
-    for name in _MUTABLE_FIELDS:
-        data.pop(name, None)
-    return canonical_json(data)
 
 
 def _loads(text: str) -> dict[str, Any]:
