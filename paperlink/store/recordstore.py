@@ -55,7 +55,8 @@ class RecordSummary(NamedTuple):
 
 def display_location(location: StoreLocation) -> str:
     """How a store is named in messages and output: a path, or its URL without the password."""
-    return display_url(str(location)) if is_server_url(location) else str(location)
+    text = str(location)
+    return display_url(text) if "://" in text else text
 
 
 def open_backend(location: StoreLocation, *, create: bool) -> Backend:
