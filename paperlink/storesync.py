@@ -7,8 +7,8 @@ tags it lacks, and the reason and annotations it has none of; one it has differe
 overwritten, and so is a label another run holds there (the rule of :func:`paperlink.exchange.admit`).
 Copying twice changes nothing. ``sync_stores(a, b)`` copies both ways.
 
-Both stores are read in bulk (every run, tag and annotation in a few queries) and new records are written
-in batches of one transaction each, so a second sync of a big store takes a moment.
+Both stores are read in bulk (every run, tag and annotation in a few queries) and new records are copied
+as stored, in batches of one transaction each, so a second sync of a big store takes a moment.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paperlink.exchange import admit_run
-from paperlink.records import Record
 from paperlink.store import RecordStore
+from paperlink.store.bulk import RECORD_COLUMNS
 
 BATCH = 500
-_STREAMS = ("stdout", "stderr")
+_DATA = RECORD_COLUMNS.split(", ").index("data")
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -34,7 +34,7 @@ class CopyResult:
     source: str
     target: str
     added: list[str] = field(default_factory=list)
-    present: list[str] = field(default_factory=list)
+    present: int = 0  # records the target holds already
     updated: list[str] = field(default_factory=list)  # present, and given tags/reason/annotations
     clashes: list[str] = field(
         default_factory=list
@@ -45,7 +45,7 @@ class CopyResult:
             "source": self.source,
             "target": self.target,
             "added": len(self.added),
-            "present": len(self.present),
+            "present": self.present,
             "updated": self.updated,
             "clashes": self.clashes,
         }
@@ -56,23 +56,24 @@ class _Index:
     """One store's runs, tags, reasons and annotations, read in bulk (what ``admit_run`` asks)."""
 
     location: str
-    runs: dict[str, str]
-    tags: dict[str, list[str]]
+    runs: dict[str, str]  # run_id -> label
+    by_label: dict[str, str]  # label -> run_id
+    tags: set[tuple[str, str]]
     reasons: dict[str, str]
-    annotations: dict[str, dict[str, str]]
-    labels: set[str] = field(default_factory=set)
+    annotations: dict[tuple[str, str], str]  # (label, name) -> canonical JSON
 
     @classmethod
     def read(cls, store: RecordStore) -> _Index:
         runs = store.runs()
-        return cls(store.location, runs, store.all_tags(), store.reasons(), store.all_annotations(),
-                   set(runs.values()))  # fmt: skip
+        by_label = {label: run for run, label in runs.items()}
+        return cls(store.location, runs, by_label, store.tag_pairs(), store.reasons(),
+                   store.annotation_texts())  # fmt: skip
 
     def label_of_run(self, run_id: str) -> str | None:
         return self.runs.get(run_id)
 
     def exists(self, label: str) -> bool:
-        return label in self.labels
+        return label in self.by_label
 
 
 def copy_records(
@@ -81,77 +82,118 @@ def copy_records(
     """Copy what ``target`` lacks from ``source`` (see the module docstring). Raises :class:`StoreError`
     (:class:`StoreReadOnly`, :class:`StoreFull`) when ``target`` cannot be written; a batch that fails
     leaves nothing of itself behind."""
-    result = CopyResult(source.location, target.location)
-    have, want = _Index.read(target), _Index.read(source)
-    order = {label: run_id for run_id, label in want.runs.items()}
-    new: list[str] = []
-    for label in source.labels():
-        if admit_run(have, order[label], label, result.present, result.clashes,
-                     where=f"{source.location}: "):  # fmt: skip
-            new.append(label)
-        elif (held := have.runs.get(order[label])) is not None:
-            _merge_mutable(target, want, have, label, held, result)
-    total = len(new)
-    for start in range(0, total, BATCH):
-        _add_batch(source, target, new[start : start + BATCH])
-        result.added += new[start : start + BATCH]
-        if on_progress is not None:
-            on_progress(min(start + BATCH, total), total)
-    return result
+    return _copy(source, target, _Index.read(source), _Index.read(target), on_progress)
 
 
 def sync_stores(
     a: RecordStore, b: RecordStore, *, on_progress: ProgressCallback | None = None
 ) -> tuple[CopyResult, CopyResult]:
     """Copy ``a`` → ``b``, then ``b`` → ``a``: afterwards both hold every record of either."""
-    return copy_records(a, b, on_progress=on_progress), copy_records(b, a, on_progress=on_progress)
+    # Each store is read once: what a -> b adds to b, a has already, so b's first state decides b -> a.
+    first, second = _Index.read(a), _Index.read(b)
+    return (
+        _copy(a, b, first, second, on_progress),
+        _copy(b, a, second, first, on_progress),
+    )
 
 
-def _merge_mutable(
-    target: RecordStore, want: _Index, have: _Index, label: str, held: str, result: CopyResult
-) -> None:
-    """Give the record ``held`` in ``target`` (``label`` in the source) what it lacks of the source's."""
-    tags = sorted(set(want.tags.get(label, ())) - set(have.tags.get(held, ())))
-    reason = want.reasons.get(label)
-    reasons = [(held, reason)] if reason is not None and held not in have.reasons else []
-    annotations: list[tuple[str, str, dict[str, Any]]] = []
-    theirs = have.annotations.get(held, {})
-    for name, data in sorted(want.annotations.get(label, {}).items()):
-        if name not in theirs:
-            annotations.append((held, name, json.loads(data)))
-        elif theirs[name] != data:
+def _copy(
+    source: RecordStore,
+    target: RecordStore,
+    want: _Index,
+    have: _Index,
+    on_progress: ProgressCallback | None,
+) -> CopyResult:
+    result = CopyResult(source.location, target.location)
+    result.present = len(want.runs.keys() & have.runs.keys())
+    fresh = {
+        label
+        for run in want.runs.keys() - have.runs.keys()
+        if admit_run(
+            have, run, label := want.runs[run], [], result.clashes, where=f"{source.location}: "
+        )
+    }
+    _merge_mutable(target, want, have, result)
+    new = [label for label in source.labels() if label in fresh] if fresh else []
+    # The new records' tags and annotations, grouped once for all batches.
+    extras: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {}
+    for label, tag in sorted(want.tags):
+        if label in fresh:
+            extras.setdefault(label, ([], []))[0].append((label, tag))
+    for (label, name), text in sorted(want.annotations.items()):
+        if label in fresh:
+            extras.setdefault(label, ([], []))[1].append((label, name, text))
+    total = len(new)
+    for start in range(0, total, BATCH):
+        _add_batch(source, target, new[start : start + BATCH], extras)
+        result.added += new[start : start + BATCH]
+        if on_progress is not None:
+            on_progress(min(start + BATCH, total), total)
+    return result
+
+
+def _merge_mutable(target: RecordStore, want: _Index, have: _Index, result: CopyResult) -> None:
+    """Give the records both stores hold the tags, reason and annotations the target lacks; report
+    annotations the two have differently."""
+
+    def held(label: str) -> str | None:
+        """The label in the target of the source's record ``label`` (None: the target lacks it)."""
+        return have.runs.get(want.by_label[label])
+
+    # Only what differs under the same label can be missing (set differences at C speed): a second sync
+    # of a big store looks at nothing else. A record with another label there is mapped through its run.
+    tags = {
+        (there, tag)
+        for label, tag in want.tags - have.tags
+        if (there := held(label)) and (there, tag) not in have.tags
+    }
+    reasons = [(there, reason) for label, reason in want.reasons.items()
+               if have.reasons.get(label) != reason and (there := held(label))
+               and there not in have.reasons]  # fmt: skip
+    annotations: list[tuple[str, str, dict[str, Any] | str]] = []
+    for (label, name), data in sorted(want.annotations.items()):
+        if have.annotations.get((label, name)) == data or (there := held(label)) is None:
+            continue
+        theirs = have.annotations.get((there, name))
+        if theirs is None:
+            annotations.append((there, name, data))
+        elif theirs != data:
             result.clashes.append(
-                f"{target.location}: record '{held}' has another '{name}' annotation than "
+                f"{target.location}: record '{there}' has another '{name}' annotation than "
                 f"'{label}' in the source; left as it is"
             )
     if tags or reasons or annotations:
-        target.add_contents(
-            annotations=annotations, tags=[(held, t) for t in tags], reasons=reasons
-        )
-        result.updated.append(held)
+        target.add_contents(annotations=annotations, tags=sorted(tags), reasons=reasons)
+        touched = {label for label, _ in tags} | {label for label, _ in reasons}
+        result.updated = sorted(touched | {label for label, _, _ in annotations})
 
 
-def _add_batch(source: RecordStore, target: RecordStore, labels: list[str]) -> None:
-    records: list[Record] = []
-    annotations: list[tuple[str, str, dict[str, Any]]] = []
-    streams: list[tuple[str, str, dict[str, bytes]]] = []
+def _add_batch(
+    source: RecordStore,
+    target: RecordStore,
+    labels: list[str],
+    extras: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]],
+) -> None:
+    """Copy ``labels`` as stored (rows, compressed streams and contents as they are: nothing is parsed
+    and written again, so the copy's JSON and digests are the source's to the byte)."""
+    rows = source.record_rows(labels)
     wanted: set[str] = set()
-    for label in labels:
-        record = source.get(label)
-        record.publication = None  # an annotation, as the source keeps it, copied below
-        records.append(record)
-        annotations += [(label, name, data) for name, data in source.annotations(label).items()]
-        for name in _STREAMS:
-            if parts := source.get_stream(label, name):
-                streams.append((label, name, parts))
+    for row in rows:
+        data = json.loads(row[_DATA])
         # Most outputs' bytes are not kept in a store: only the diff, parameter and values files.
+        files = [*data.get("inputs", []), *data.get("outputs", [])]
         wanted.update(
             filter(
-                None,
-                [record.code.diff_sha256, *(f.sha256 for f in (*record.inputs, *record.outputs))],
+                None, [data.get("code", {}).get("diff_sha256"), *(f.get("sha256") for f in files)]
             )
         )
     blobs = {sha256: source.get_blob(sha256) for sha256 in sorted(source.has_blobs(wanted))}
+    tags = [pair for label in labels for pair in extras.get(label, ([], []))[0]]
+    annotations: list[tuple[str, str, dict[str, Any] | str]] = [
+        item for label in labels for item in extras.get(label, ([], []))[1]
+    ]
     with target.transaction():
-        target.add_records(records)
-        target.add_contents(annotations=annotations, blobs=blobs, streams=streams)
+        target.add_record_rows(rows, tags)
+        target.add_contents(
+            annotations=annotations, blobs=blobs, stream_rows=source.stream_rows(labels)
+        )

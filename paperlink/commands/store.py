@@ -108,7 +108,7 @@ def _report(ctx: click.Context, results: list[Any], as_json: bool) -> None:
     else:
         for r in results:
             click.echo(
-                f"{r.source} -> {r.target}: {len(r.added)} added, {len(r.present)} already there, "
+                f"{r.source} -> {r.target}: {len(r.added)} added, {r.present} already there, "
                 f"{len(r.updated)} given tags or annotations"
             )
     for r in results:

@@ -7,6 +7,7 @@ put many records, annotations, contents and streams in one transaction with ``ex
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,10 +18,13 @@ from paperlink.store.backend import Writer
 from paperlink.store.contents import StoredContents
 
 _MUTABLE_FIELDS = ("tags", "reason", "publication")
-_RECORD_COLUMNS = (
+RECORD_COLUMNS = (
     "label, run_id, status, start_time, end_time, duration, command, exit_status, reason, host, pid, "
     "boot_id, proc_start, data, digest"
 )
+
+
+RecordRow = tuple[Any, ...]
 
 
 class BulkAccess(StoredContents):
@@ -28,23 +32,46 @@ class BulkAccess(StoredContents):
         """Store complete records in one transaction, a row each (bulk imports; labels must be free).
 
         Raises :class:`UsageError` when a label or run_id is taken (nothing is written then)."""
-        rows = [
-            (r.label, r.run_id, r.outcome.status, r.start_time, r.end_time, r.duration_seconds,
-             r.command, r.outcome.exit_status, r.reason, None, None, None, None, record_data(r),
-             r.digest())
-            for r in records
-        ]  # fmt: skip
+        self.add_record_rows(
+            [record_row(r) for r in records], [(r.label, tag) for r in records for tag in r.tags]
+        )
+
+    def add_record_rows(
+        self, rows: Sequence[RecordRow], tags: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Store rows of the records table as they are (:meth:`record_rows` of another store, or
+        :func:`record_row`) with their ``(label, tag)`` tags, in one transaction. Raises
+        :class:`UsageError` when a label or run_id is taken (nothing is written then)."""
         try:
             with self.transaction() as db:
                 db.executemany(
-                    f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES ({','.join('?' * 15)})",  # noqa: S608
+                    f"INSERT INTO records ({RECORD_COLUMNS}) VALUES ({','.join('?' * 15)})",  # noqa: S608
                     rows,
                 )
-                insert_tags(db, [(r.label, tag) for r in records for tag in r.tags])
+                insert_tags(db, list(tags))
         except self._backend.integrity_errors as exc:
             raise UsageError(
                 f"cannot add {len(rows)} record(s) to {self.location}: a label or run is there already"
             ) from exc
+
+    def record_rows(self, labels: Sequence[str]) -> list[RecordRow]:
+        """The records table's rows of ``labels`` as stored (the JSON text untouched)."""
+        return [
+            tuple(row)
+            for row in self._in_chunks(
+                f"SELECT {RECORD_COLUMNS} FROM records WHERE label IN ({{}})",  # noqa: S608
+                labels,
+            )
+        ]
+
+    def stream_rows(self, labels: Sequence[str]) -> list[tuple[str, str, str, bytes]]:
+        """``(label, stream, part, compressed bytes)`` of ``labels``, as stored."""
+        return [
+            (row[0], row[1], row[2], bytes(row[3]))
+            for row in self._in_chunks(
+                "SELECT label, stream, part, data FROM streams WHERE label IN ({})", labels
+            )
+        ]
 
     def all_tags(self) -> dict[str, list[str]]:
         """Every record's tags by label (records without tags are left out)."""
@@ -57,12 +84,14 @@ class BulkAccess(StoredContents):
         """Every record's label by run_id, in one query (what copying between stores keys on)."""
         return dict(self._backend.read("SELECT run_id, label FROM records"))
 
-    def all_annotations(self) -> dict[str, dict[str, str]]:
-        """Every annotation as canonical JSON text, by label and name."""
-        found: dict[str, dict[str, str]] = {}
-        for label, name, data in self._backend.read("SELECT label, name, data FROM annotations"):
-            found.setdefault(label, {})[name] = data
-        return found
+    def tag_pairs(self) -> set[tuple[str, str]]:
+        """Every ``(label, tag)``, in one query."""
+        return {(label, tag) for label, tag in self._backend.read("SELECT label, tag FROM tags")}
+
+    def annotation_texts(self) -> dict[tuple[str, str], str]:
+        """Every annotation as canonical JSON text, by ``(label, name)``."""
+        rows = self._backend.read("SELECT label, name, data FROM annotations")
+        return {(label, name): data for label, name, data in rows}
 
     def reasons(self) -> dict[str, str]:
         """Every record's reason by label (records without one are left out)."""
@@ -73,22 +102,24 @@ class BulkAccess(StoredContents):
     def add_contents(
         self,
         *,
-        annotations: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+        annotations: Sequence[tuple[str, str, Mapping[str, Any] | str]] = (),
         blobs: Mapping[str, bytes] | None = None,
         streams: Sequence[tuple[str, str, Mapping[str, bytes]]] = (),
+        stream_rows: Sequence[tuple[str, str, str, bytes]] = (),
         tags: Sequence[tuple[str, str]] = (),
         reasons: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Write ``(label, name, data)`` annotations (replacing), blobs by sha256 (kept), ``(label,
-        stream, parts)`` streams (replacing), ``(label, tag)`` tags and ``(label, reason)`` reasons in
-        one transaction. The records must exist."""
+        """Write ``(label, name, data)`` annotations (replacing; data as JSON text or a mapping), blobs by
+        sha256 (kept), ``(label, stream, parts)`` streams (replacing), :meth:`stream_rows` of another
+        store (new), ``(label, tag)`` tags and ``(label, reason)`` reasons in one transaction. The
+        records must exist."""
         with self.transaction() as db:
             if annotations:
                 db.executemany(
                     "INSERT INTO annotations (label, name, data) VALUES (?, ?, ?) ON CONFLICT "
                     "(label, name) DO UPDATE SET data=excluded.data, updated=excluded.updated",
                     [
-                        (label, name, canonical_json(dict(data)))
+                        (label, name, data if isinstance(data, str) else canonical_json(dict(data)))
                         for label, name, data in annotations
                     ],
                 )
@@ -107,6 +138,11 @@ class BulkAccess(StoredContents):
                     [(label, stream, part, zlib.compress(data, 1))
                      for label, stream, parts in streams for part, data in parts.items()],
                 )  # fmt: skip
+            if stream_rows:
+                db.executemany(
+                    "INSERT INTO streams (label, stream, part, data) VALUES (?, ?, ?, ?)",
+                    stream_rows,
+                )
             insert_tags(db, list(tags))
             if reasons:
                 db.executemany(
@@ -118,6 +154,15 @@ class BulkAccess(StoredContents):
 def insert_tags(db: Writer, rows: list[tuple[str, str]]) -> None:
     if rows:
         db.executemany("INSERT INTO tags (label, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", rows)
+
+
+def record_row(record: Record) -> RecordRow:
+    """The records table's row of a complete record (its digest is that of the stored JSON)."""
+    data = record_data(record)
+    digest = "sha256:" + hashlib.sha256(data.encode()).hexdigest()
+    return (record.label, record.run_id, record.outcome.status, record.start_time, record.end_time,
+            record.duration_seconds, record.command, record.outcome.exit_status, record.reason, None,
+            None, None, None, data, digest)  # fmt: skip
 
 
 def record_data(record: Record) -> str:

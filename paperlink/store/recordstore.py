@@ -37,6 +37,8 @@ from paperlink.store.urls import display_url, is_server_url
 # Room a run keeps in the write-ahead log from its start (see reserve_space): a finished record and its
 # streams cut short fit in it even when the command fills the disk.
 RESERVE_BYTES = 1 << 20
+# Up to this many summaries, their tags are looked up by label (500 a query); beyond, all are read.
+_FEW_ROWS = 5000
 StoreLocation = str | os.PathLike[str]
 
 
@@ -328,7 +330,9 @@ class RecordStore(BulkAccess):
             sql += " LIMIT ?"
             params.append(limit)
         rows = self._read(sql, params)
-        tags = self._tags_of([row[0] for row in rows]) if limit is not None else self.all_tags()
+        # A page or a filtered few of a big store read only their own tags; a whole listing, all at once.
+        few = len(rows) <= _FEW_ROWS
+        tags = self._tags_of([row[0] for row in rows]) if few else self.all_tags()
         return [
             RecordSummary(row[0], effective_status(row[1], row[7], row[8], row[9], row[10]), row[2],
                           row[3], row[4], row[5], tuple(sorted(tags.get(row[0], ()))), row[6])
