@@ -177,3 +177,20 @@ def test_64_simultaneous_runs_into_one_database_lose_nothing(
         summaries = store.summaries(tag="burst")
         assert len(summaries) == 64 and len({s.label for s in summaries}) == 64
         assert {s.status for s in summaries} == {"finished"}
+
+
+def test_init_makes_the_schema_in_an_empty_database_and_refuses_a_password(
+    tmp_path: Path, pg_server: PostgresServer, pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "lab"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    with_password = pg_store_url.replace("paperlink@", f"paperlink:{PASSWORD}@")
+    refused = run_cli("init", "--store", with_password, ok=False)
+    assert refused.exit_code == 2 and "PGPASSWORD or ~/.pgpass" in refused.output
+    assert PASSWORD not in refused.output and not (root / "paperlink.toml").exists()
+    made = run_cli("init", "--store", pg_store_url).output
+    assert f"records: {pg_store_url}" in made
+    assert f'store = "{pg_store_url}"' in (root / "paperlink.toml").read_text()
+    with RecordStore(pg_store_url) as store:
+        assert store.labels() == [] and store.schema_version > 0
