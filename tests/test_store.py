@@ -298,3 +298,21 @@ def test_older_store_is_migrated_in_place(location: str) -> None:
         assert store.cached_digests(["/x"])["/x"][:5] == (1, 2, 3, 4, 5)
     names = [row[0] for row in raw_sql(location, "SELECT name FROM migrations ORDER BY rowid")]
     assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_job_filter_and_output_lookup_read_the_json_on_both_back_ends(location: str) -> None:
+    from paperlink.records import FileDigest, SlurmJob
+
+    with RecordStore.create(location) as store:
+        for label, job in (("plain", None), ("task3", SlurmJob("901", "900", 3)),
+                           ("task4", SlurmJob("902", "900", 4)), ("other", SlurmJob("950"))):  # fmt: skip
+            record = new_record(label)
+            record.job = job
+            record.outputs = [FileDigest(path=f"figures/{label}.svg", size=1, sha256=label * 4)]
+            record.outcome.status = STATUS_FINISHED
+            store.add_record(record)
+        assert sorted(s.label for s in store.summaries(job="900")) == ["task3", "task4"]
+        assert [s.label for s in store.summaries(job="900_4")] == ["task4"]
+        assert [s.label for s in store.summaries(job="950")] == ["other"]
+        assert store.label_of_output("figures/task3.svg", "task3" * 4) == "task3"
+        assert store.label_of_output("figures/task3.svg", "x" * 20) is None
