@@ -33,8 +33,8 @@ TOKEN = "bench-token-0123456789"
 def child(method: str, api: str, dep_id: str, path: str, md5: str) -> None:
     sys.path.insert(0, str(ROOT))
     if method == "records":
-        from paperlink.invenio import RecordsAPI
-        from paperlink.zenodo import ZenodoClient
+        from paperlink.publish.invenio import RecordsAPI
+        from paperlink.publish.zenodo import ZenodoClient
 
         with ZenodoClient(api, TOKEN) as client:
             records = RecordsAPI(client)
@@ -46,7 +46,7 @@ def child(method: str, api: str, dep_id: str, path: str, md5: str) -> None:
             seconds = time.perf_counter() - start
         assert uploaded.md5 == md5
     elif method == "paperlink":
-        from paperlink.zenodo import ZenodoClient
+        from paperlink.publish.zenodo import ZenodoClient
 
         with ZenodoClient(api, TOKEN) as client:
             deposition = client.get_deposition(dep_id)
@@ -216,7 +216,7 @@ def main() -> None:
         port = int(server.stdout.readline().split()[1])
         api = f"http://127.0.0.1:{port}/api"
         sys.path.insert(0, str(ROOT))
-        from paperlink.zenodo import ZenodoClient
+        from paperlink.publish.zenodo import ZenodoClient
 
         with ZenodoClient(api, TOKEN) as client:
             deposition = client.create_deposition("bench")

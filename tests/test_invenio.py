@@ -18,12 +18,12 @@ from fixtures_publish import CITATION, make_study, md5
 from fixtures_zenodo import FakeZenodo
 from helpers import paperlink_process, run_cli
 
-from paperlink.archiveapi import detect_api, open_api
+from paperlink.core.store import RecordStore
 from paperlink.errors import ZenodoError
-from paperlink.invenio import RecordsAPI
-from paperlink.rdmmetadata import rdm_creator, rdm_record, resource_type
-from paperlink.store import RecordStore
-from paperlink.zenodo import ZenodoClient, ZenodoValidationError
+from paperlink.publish.api import detect_api, open_api
+from paperlink.publish.invenio import RecordsAPI
+from paperlink.publish.rdm_metadata import rdm_creator, rdm_record, resource_type
+from paperlink.publish.zenodo import ZenodoClient, ZenodoValidationError
 
 RDM_ACCEPT = "application/vnd.inveniordm.v1+json"
 MINIMAL_METADATA = {

@@ -1,4 +1,4 @@
-"""The one resolver of references and digest= pins (paperlink/references.py), and the proof that
+"""The one resolver of references and digest= pins (paperlink/latex/references.py), and the proof that
 ``paperlink latex``, ``paperlink verify``, the viewer and paperlink.sty at compile time all follow it."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import pytest
 from fixtures_latex import compile_tex, png_bytes, write_manuscript
 from helpers import paperlink_process, run_cli
 
-from paperlink.config import find_project
-from paperlink.hashing import digest_file
-from paperlink.manuscript import Reference
-from paperlink.records import FileDigest, Outcome, Record
-from paperlink.references import (
+from paperlink.core.config import find_project
+from paperlink.core.hashing import digest_file
+from paperlink.core.records import FileDigest, Outcome, Record
+from paperlink.core.store import RecordStore
+from paperlink.latex.manuscript import Reference
+from paperlink.latex.references import (
     AMBIGUOUS,
     BAD_DIGEST,
     DIGEST_MISMATCH,
@@ -31,7 +32,6 @@ from paperlink.references import (
     resolve,
     resolve_output,
 )
-from paperlink.store import RecordStore
 from paperlink.web.figures import manuscript_figures
 
 

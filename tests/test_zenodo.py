@@ -11,7 +11,7 @@ from fixtures_zenodo import FakeZenodo
 
 from paperlink import __version__
 from paperlink.errors import ZenodoError
-from paperlink.zenodo import (
+from paperlink.publish.zenodo import (
     ZenodoAuthError,
     ZenodoClient,
     ZenodoValidationError,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from paperlink.zenodo import SANDBOX_URL, ZenodoClient, deposition_files
+from paperlink.publish.zenodo import SANDBOX_URL, ZenodoClient, deposition_files
 
 pytestmark = [
     pytest.mark.zenodo_live,

@@ -20,8 +20,8 @@ from typing import IO, Any
 from urllib.parse import parse_qs, quote, unquote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from paperlink.core.store import RecordStore
 from paperlink.errors import PaperlinkError, RecordNotFound, ViewerError
-from paperlink.store import RecordStore
 from paperlink.web import figures, pages
 from paperlink.web.links import Links
 

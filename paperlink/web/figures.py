@@ -1,7 +1,7 @@
 """The figures a manuscript uses, each with the record that made it and its state now.
 
-The manuscript is scanned with :func:`paperlink.manuscript.scan_manuscript` and each reference resolved
-with :mod:`paperlink.references`, as ``paperlink verify`` does, so the viewer and ``verify`` agree on which
+The manuscript is scanned with :func:`paperlink.latex.manuscript.scan_manuscript` and each reference resolved
+with :mod:`paperlink.latex.references`, as ``paperlink verify`` does, so the viewer and ``verify`` agree on which
 file a figure is; the state (OK / changed since the run / not archived) comes from re-hashing the file.
 """
 
@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.records import Record
+from paperlink.core.store import RecordStore
 from paperlink.errors import RecordNotFound
-from paperlink.manuscript import Use, scan_manuscript
-from paperlink.records import Record
-from paperlink.references import (
+from paperlink.latex.manuscript import Use, scan_manuscript
+from paperlink.latex.references import (
     DIGEST_MISMATCH,
     ReferenceError,
     check_digest,
     resolve_output,
     unknown_label,
 )
-from paperlink.store import RecordStore
 from paperlink.web.pages import STATE_MISSING, OutputView, output_views
 
 

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from paperlink import __version__
-from paperlink.compare import diff_records
+from paperlink.cli.views import format_duration, format_size
+from paperlink.core.compare import diff_records
+from paperlink.core.filestate import DigestCache
+from paperlink.core.hashing import Digests
+from paperlink.core.records import FileDigest, Publication, Record
+from paperlink.core.store import RecordStore, RecordSummary
 from paperlink.errors import CaptureError, RecordNotFound
-from paperlink.filestate import DigestCache
-from paperlink.hashing import Digests
-from paperlink.records import FileDigest, Publication, Record
-from paperlink.report import format_duration, format_size
-from paperlink.store import RecordStore, RecordSummary
 from paperlink.web.links import Links
 
 if TYPE_CHECKING:
