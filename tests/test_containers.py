@@ -21,10 +21,10 @@ import pytest
 from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image, containers_with_label
 from helpers import REPO_ROOT, git, require, run_cli
 
-from paperlink.capture.containerenv import detect_host_container
 from paperlink.containers.engine import container_ref_from_attrs, context_digest
 from paperlink.core.records import STATUS_FINISHED, STATUS_INTERRUPTED, STATUS_KILLED
 from paperlink.core.store import RecordStore
+from paperlink.recorder.containerenv import detect_host_container
 
 ATTRS = {
     "Id": "sha256:" + "a" * 64,

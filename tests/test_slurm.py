@@ -16,17 +16,17 @@ import pytest
 from helpers import REPO_ROOT, run_cli
 from slurmcluster import SlurmCluster
 
-from paperlink.capture.slurm import (
+from paperlink.core.jobfilter import job_filter
+from paperlink.core.records import MpiRun, Record, SlurmJob
+from paperlink.errors import UsageError
+from paperlink.recorder.slurm import (
     capture_job,
     expand_hostlist,
-    job_filter,
     job_from_environment,
     job_label_suffix,
     memory_mib,
     parse_show_job,
 )
-from paperlink.core.records import MpiRun, Record, SlurmJob
-from paperlink.errors import UsageError
 
 SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
 

@@ -19,7 +19,8 @@ from paperlink.core.config import find_project
 from paperlink.core.records import FileDigest
 from paperlink.web.app import exposure_warning, is_loopback
 from paperlink.web.links import quote_segment
-from paperlink.web.pages import commit_url, diff_lines, inside_project, script_of
+from paperlink.web.outputs import inside_project
+from paperlink.web.pages import commit_url, diff_lines, script_of
 
 
 # -- pages --------------------------------------------------------------------------------------------

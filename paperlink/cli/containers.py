@@ -179,8 +179,8 @@ def rerun(
     \b
     Example: paperlink rerun fig3 --keep
     """
-    from paperlink.capture.rerun import rerun_record
     from paperlink.cli.progress import file_progress
+    from paperlink.recorder.rerun import rerun_record
 
     project, store = _store(ctx)
     with file_progress() as progress:

@@ -86,7 +86,7 @@ def list_csv(summaries: Sequence[RecordSummary]) -> str:
 
 def list_latex(summaries: Sequence[RecordSummary]) -> str:
     """A ``longtable`` (it breaks across pages; needs ``\\usepackage{longtable}``) of the records."""
-    from paperlink.cli.views import format_duration
+    from paperlink.core.humanize import format_duration
     from paperlink.latex.generate import tex_text
 
     def cell(text: str) -> str:

@@ -127,8 +127,8 @@ def run(
         from paperlink.cli.containers import prefetch_container_support
 
         prefetch_container_support()
-    from paperlink.capture.run import capture_run
     from paperlink.cli.progress import file_progress
+    from paperlink.recorder.run import capture_run
 
     project, store = _store(ctx)
     image = image or (None if dockerfile or on_host else project.default_image)
@@ -153,7 +153,7 @@ def run(
     )
     with file_progress() as progress:
         if image or dockerfile:
-            from paperlink.capture.run import capture_container_run
+            from paperlink.recorder.run import capture_container_run
 
             record = capture_container_run(
                 project,

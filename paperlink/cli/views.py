@@ -11,33 +11,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from paperlink.core.compare import RecordDiff
+from paperlink.core.humanize import format_duration, format_size
 from paperlink.core.records import FileDigest, MpiRun, Record, SlurmJob
 from paperlink.core.store import RecordSummary
 from paperlink.verify.manuscript import Report as VerifyReport
 
 _LIST_COLUMNS = ("LABEL", "STARTED (UTC)", "DURATION", "STATUS", "TAGS", "COMMAND")
 MAX_COMMAND_WIDTH = 60
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def format_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def list_table(summaries: Iterable[RecordSummary]) -> str:

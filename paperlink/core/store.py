@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from paperlink.capture.slurm import job_filter
+from paperlink.core.jobfilter import job_filter
 from paperlink.core.records import (
     STATUS_INCOMPLETE,
     STATUS_RUNNING,
@@ -587,7 +587,7 @@ class RecordStore:
         self, *, tag: str | None = None, limit: int | None = None, job: str | None = None
     ) -> list[RecordSummary]:
         """Summaries newest first, optionally only those tagged ``tag`` or made in Slurm job ``job``
-        (see :func:`paperlink.capture.slurm.job_filter`)."""
+        (see :func:`paperlink.core.jobfilter.job_filter`)."""
         sql = (
             "SELECT label, status, start_time, duration, command, exit_status, reason, host, pid, "
             "boot_id, proc_start FROM records INDEXED BY records_for_list"

@@ -22,13 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from paperlink.capture.rerun import DIFFERENT, IDENTICAL, MISSING, RerunResult, compare_outputs
 from paperlink.core.config import Project, find_project
 from paperlink.core.records import FileDigest, Record
 from paperlink.core.safenames import inside, safe_relative_path
 from paperlink.core.store import RecordStore
 from paperlink.errors import ImageNotFound, NotInProjectError, RerunError, UnsafeArchive
 from paperlink.publish.archive_files import PublishedArchive
+from paperlink.recorder.rerun import DIFFERENT, IDENTICAL, MISSING, RerunResult, compare_outputs
 from paperlink.verify.manuscript import ERROR, MISMATCH, OK, Check
 from paperlink.verify.manuscript import MISSING as CHECK_MISSING
 
@@ -44,7 +44,7 @@ def rerun_from_archive(
 
     Raises :class:`RerunError` when the archive lacks what the run needs, :class:`UnsafeArchive` when
     the code archive or the record names a path outside the scratch folder, and the container errors of
-    :func:`paperlink.capture.rerun.rerun_record` for an image run.
+    :func:`paperlink.recorder.rerun.rerun_record` for an image run.
     """
     label = record.label
     if record.code.vcs != "git" or not record.code.commit:
@@ -244,7 +244,7 @@ def _run(
     image_archive: Path | None,
     engine: Any,
 ) -> Record:
-    from paperlink.capture.run import capture_container_run, capture_run
+    from paperlink.recorder.run import capture_container_run, capture_run
 
     declared = [str(root / o.path) for o in record.outputs if o.kind == "file"]
     container = record.container

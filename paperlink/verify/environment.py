@@ -106,7 +106,7 @@ class RerunChecker:
         self._results: dict[str, Any] = {}
 
     def _rerun(self, record: Record) -> Any:
-        from paperlink.capture.rerun import rerun_record
+        from paperlink.recorder.rerun import rerun_record
 
         if record.label not in self._results:
             try:

@@ -23,7 +23,7 @@ from paperlink.verify.manuscript import NOT_ARCHIVED, OK, Check, Item, Report
 from paperlink.verify.paper_archive import check_papers
 
 if TYPE_CHECKING:
-    from paperlink.capture.rerun import RerunResult
+    from paperlink.recorder.rerun import RerunResult
 
 ZENODO_API = "https://zenodo.org/api"
 SANDBOX_API = "https://sandbox.zenodo.org/api"

@@ -22,7 +22,7 @@ from paperlink.latex.references import (
     resolve_output,
     unknown_label,
 )
-from paperlink.web.pages import STATE_MISSING, OutputView, output_views
+from paperlink.web.outputs import STATE_MISSING, OutputView, output_views
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from paperlink.core.store import RecordStore
 from paperlink.errors import SecretFound, ViewerError
-from paperlink.web import pages
+from paperlink.web import outputs, pages
 from paperlink.web.figures import figure_page, figures_page, load_figures
 from paperlink.web.links import SiteLinks, is_active
 
@@ -124,12 +124,12 @@ def _build(
     copies: dict[tuple[str, str], Path] = {}
     skipped: list[str] = []
     for record in records:
-        for view in pages.output_views(root, store, record):
+        for view in outputs.output_views(root, store, record):
             if view.item.kind != "file":
                 continue
             key = (record.label, view.item.path)
-            located = pages.inside_project(root, view.item.fs_path)
-            if view.state != pages.STATE_OK or located is None:
+            located = outputs.inside_project(root, view.item.fs_path)
+            if view.state != outputs.STATE_OK or located is None:
                 skipped.append(f"{record.label}:{view.item.path} ({view.state})")
             elif (view.item.size or 0) > max_file_bytes:
                 skipped.append(f"{record.label}:{view.item.path} (larger than the size limit)")

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from paperlink.capture.run import RunCapture
 from paperlink.core.config import find_project
 from paperlink.core.records import (
     STATUS_FAILED,
@@ -27,6 +26,7 @@ from paperlink.core.records import (
 )
 from paperlink.core.store import RecordStore
 from paperlink.errors import CaptureError
+from paperlink.recorder.run import RunCapture
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -21,19 +21,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from paperlink import __version__
-from paperlink.capture.code import snapshot_code
-from paperlink.capture.containerenv import detect_host_container
-from paperlink.capture.mpi import describe_mpi
-from paperlink.capture.parameters import merge_parameters
-from paperlink.capture.platform import (
-    ToolProbe,
-    collect_platform,
-    is_python,
-    recorded_environment,
-    version_flag,
-)
-from paperlink.capture.slurm import capture_job, job_label_suffix
-from paperlink.capture.streams import StreamKeeper, drain, tee
 from paperlink.core.config import Project, parse_toml
 from paperlink.core.filestate import (
     DigestCache,
@@ -75,6 +62,19 @@ from paperlink.errors import (
     StoreFull,
     UsageError,
 )
+from paperlink.recorder.code import snapshot_code
+from paperlink.recorder.containerenv import detect_host_container
+from paperlink.recorder.mpi import describe_mpi
+from paperlink.recorder.parameters import merge_parameters
+from paperlink.recorder.platform import (
+    ToolProbe,
+    collect_platform,
+    is_python,
+    recorded_environment,
+    version_flag,
+)
+from paperlink.recorder.slurm import capture_job, job_label_suffix
+from paperlink.recorder.streams import StreamKeeper, drain, tee
 
 PARAMETER_SUFFIXES = (
     ".json",

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from paperlink.capture.run import ProgressFactory, capture_container_run, capture_run
 from paperlink.core.config import Project
 from paperlink.core.records import STATUS_FINISHED, FileDigest, Record
 from paperlink.core.safenames import inside
 from paperlink.core.store import RecordStore
 from paperlink.core.values import record_values
 from paperlink.errors import ImageNotFound, PaperlinkError, RecordNotFound, RerunError, UsageError
+from paperlink.recorder.run import ProgressFactory, capture_container_run, capture_run
 
 IDENTICAL = "identical"
 DIFFERENT = "different"

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from paperlink.capture.slurm import expand_hostlist
 from paperlink.core.records import MpiRun
+from paperlink.recorder.slurm import expand_hostlist
 
 VERSION_TIMEOUT_SECONDS = 5.0
 
