@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from paperlink.version import __version__
 
 if TYPE_CHECKING:
     from paperlink.recorder.python_api import capture, record

@@ -10,10 +10,10 @@ import jsonschema
 from fixtures_zenodo import FakeZenodo
 from helpers import REPO_ROOT, run_cli
 
-from paperlink import __version__
 from paperlink.core.packagedata import template_source
 from paperlink.core.records import RECORD_SCHEMA_ID, Record
 from paperlink.core.store import RecordStore
+from paperlink.version import __version__
 
 SCHEMA = json.loads((REPO_ROOT / "paperlink" / "core" / "schema" / "record-v1.json").read_text())
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from fixtures_zenodo import FakeZenodo
 
-from paperlink import __version__
 from paperlink.errors import ZenodoError
 from paperlink.publish.zenodo import (
     ZenodoAuthError,
@@ -18,6 +17,7 @@ from paperlink.publish.zenodo import (
     deposition_files,
     is_published,
 )
+from paperlink.version import __version__
 
 METADATA = {
     "upload_type": "dataset",

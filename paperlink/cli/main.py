@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from paperlink import __version__
 from paperlink.cli.common import Settings
 from paperlink.errors import EXIT_CODE_HELP, ExitCode, PaperlinkError
+from paperlink.version import __version__
 
 # Each command's module is imported only when that command runs (or help lists it): `paperlink run` then
 # pays for its own code alone, which keeps the capture overhead low.

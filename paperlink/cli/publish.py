@@ -8,6 +8,7 @@ import click
 
 from paperlink.cli.common import echo_json as _echo_json
 from paperlink.cli.common import store as _store
+from paperlink.core.store import RecordStore
 
 
 # -- publish --
@@ -122,7 +123,7 @@ def publish(
         new_version=new_version,
         draft=draft,
         include_image=not no_image,
-        include_site=not no_site,
+        site_writer=None if no_site else _write_site,
         image_archive=image_archive,
         pdf=pdf,
         to_dir=to_dir,
@@ -145,3 +146,11 @@ def publish(
         _echo_json(result.to_dict())
     else:
         click.echo(publish_text(result))
+
+
+def _write_site(store: RecordStore, root: Path, target: Path, tex: Path | None) -> None:
+    """The archive's provenance site: the viewer's static site, handed to the archive from here so that
+    ``publish`` does not depend on ``web``."""
+    from paperlink.web.site import write_site
+
+    write_site(store, root, target, tex=tex)

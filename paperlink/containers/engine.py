@@ -22,7 +22,6 @@ from typing import Any, BinaryIO
 
 import docker
 import docker.errors
-import requests
 from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
 
 from paperlink.core.records import ContainerRef, FileDigest
@@ -79,7 +78,9 @@ def connect_engine(base_url: str | None = None, *, timeout: int = 60) -> Engine:
     probe = docker.DockerClient(base_url=url, version=MINIMUM_DOCKER_API_VERSION, timeout=timeout)
     try:
         info = probe.api.version(api_version=False)
-    except (docker.errors.DockerException, requests.RequestException) as exc:
+    # The SDK's transport errors are requests' exceptions, which are OSErrors: catching OSError keeps
+    # requests out of this stage (the import contract in pyproject.toml).
+    except (docker.errors.DockerException, OSError) as exc:
         raise _unavailable(url, exc) from exc
     finally:
         probe.close()
@@ -140,7 +141,7 @@ def _engine_errors(what: str) -> Iterator[None]:
         raise ImageNotFound(f"{what}: image not found ({exc.explanation})") from exc
     except docker.errors.APIError as exc:
         raise ContainerError(f"{what}: {exc.explanation or exc}") from exc
-    except (docker.errors.DockerException, requests.ConnectionError) as exc:
+    except (docker.errors.DockerException, OSError) as exc:
         raise EngineUnavailable(f"{what}: the container engine stopped answering ({exc})") from exc
 
 
@@ -200,7 +201,7 @@ def inspect_image(engine: Engine, reference: str) -> dict[str, Any]:
         ) from exc
     except docker.errors.APIError as exc:
         raise ContainerError(f"cannot inspect image '{reference}': {exc.explanation}") from exc
-    except (docker.errors.DockerException, requests.ConnectionError) as exc:
+    except (docker.errors.DockerException, OSError) as exc:
         raise _unavailable(engine.url, exc) from exc
 
 
@@ -306,7 +307,7 @@ def build_image(
                 )
     except docker.errors.APIError as exc:
         raise ContainerError(f"building {dockerfile} failed: {exc.explanation}") from exc
-    except (docker.errors.DockerException, requests.ConnectionError) as exc:
+    except (docker.errors.DockerException, OSError) as exc:
         raise _unavailable(engine.url, exc) from exc
     ref = _ref(engine, inspect_image(engine, image_id or tag), tag)
     ref.dockerfile_sha256 = hashlib.sha256(dockerfile.read_bytes()).hexdigest()
@@ -436,14 +437,14 @@ def run_container(
             result.oom_killed = bool(state.get("OOMKilled"))
             return result
         finally:
-            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+            with contextlib.suppress(docker.errors.DockerException, OSError):
                 api.remove_container(cid, force=True)
 
 
 def _pump(
     stream: Iterable[tuple[bytes | None, bytes | None]], out: Sink | None, err: Sink | None
 ) -> None:
-    with contextlib.suppress(docker.errors.DockerException, requests.RequestException, OSError):
+    with contextlib.suppress(docker.errors.DockerException, OSError):
         for stdout, stderr in stream:
             if stdout and out is not None:
                 out(stdout)

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from paperlink import __version__
 from paperlink.core.config import Project
 from paperlink.core.hashing import digest_bytes, digest_file
 from paperlink.core.records import (
@@ -56,6 +55,7 @@ from paperlink.exchange.sumatra_store import (
 )
 from paperlink.exchange.transfer import admit
 from paperlink.recorder.sumatra_parameters import flat_parameters, parameter_file_name
+from paperlink.version import __version__
 
 KIND_IMPORTED = "imported"
 ANNOTATION = "sumatra"

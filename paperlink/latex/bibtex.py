@@ -29,9 +29,9 @@ from urllib.parse import quote, urlsplit
 import yaml
 from pylatexenc.latexencode import unicode_to_latex
 
-from paperlink import __version__
 from paperlink.core.config import Project
 from paperlink.core.records import Publication, Record
+from paperlink.version import __version__
 
 SOFTWARE_KEY = "paperlink-software"
 _SPECIAL = {

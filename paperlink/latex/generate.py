@@ -23,7 +23,6 @@ from urllib.parse import quote
 import jinja2
 from pylatexenc.latexencode import unicode_to_latex
 
-from paperlink import __version__
 from paperlink.core.config import Project, atomic_write_bytes, atomic_write_text
 from paperlink.core.packagedata import latex_source, template_source
 from paperlink.core.publicurl import url_problem
@@ -40,6 +39,7 @@ from paperlink.latex.references import (
     tex_path,
     unknown_label,
 )
+from paperlink.version import __version__
 
 DATA_FILE = "paperlink-data.tex"
 STY_FILES = ("paperlink.sty", "sumatra.sty")

@@ -30,6 +30,9 @@ from paperlink.errors import CaptureError, PaperlinkError, UsageError
 from paperlink.publish.readme import CHECKSUMS, checksums, render_readme
 from paperlink.publish.rocrate import build_crate, organization_urls
 
+# (store, project root, target folder, manuscript): writes the static site of the store into the folder.
+SiteWriter = Callable[[RecordStore, Path, Path, Path | None], object]
+
 MAX_FILES = 100  # Zenodo's per-record limit (zenodo-api.md §9)
 MAX_TOTAL_BYTES = 50 * 10**9
 
@@ -99,7 +102,7 @@ def build_bundle(
     image_archive: Path | None = None,
     save_image: Callable[[Record], FileDigest | None] | None = None,
     pdf: Path | None = None,
-    include_site: bool = True,
+    site_writer: SiteWriter | None = None,
     tex: Path | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
     publisher: str | None = None,
@@ -190,9 +193,9 @@ def build_bundle(
             raise UsageError(f"--pdf {pdf}: no such file")
         add(pdf, flat(pdf.name), "pdf", [], source=portable_path(project.root, pdf))
     portable = [portable_record(project.root, r) for r in records]
-    if include_site:
+    if site_writer is not None:
         site_zip = staging / SITE_ARCHIVE
-        write_site_archive(store, project.root, portable, site_zip, tex=tex)
+        write_site_archive(store, project.root, portable, site_zip, site_writer, tex=tex)
         add(site_zip, SITE_ARCHIVE, "site", [r.label for r in records])
     readme = render_readme(project.name, portable, files, metadata)
     add(stage("README.md", readme.encode()), "README.md", "readme", [])
@@ -266,15 +269,21 @@ def portable_record(root: Path, record: Record) -> Record:
 
 
 def write_site_archive(
-    store: RecordStore, root: Path, records: list[Record], target: Path, *, tex: Path | None = None
+    store: RecordStore,
+    root: Path,
+    records: list[Record],
+    target: Path,
+    site_writer: SiteWriter,
+    *,
+    tex: Path | None = None,
 ) -> None:
     """The static provenance site of exactly ``records`` (``paperlink site``), as a deterministic zip.
 
     The site is built from a scratch store holding only these records (with their diffs and streams), so
-    an archive never shows records it does not contain.
+    an archive never shows records it does not contain. ``site_writer`` writes the site of a store into a
+    folder (the command layer passes :func:`paperlink.web.site.write_site`: the archive does not depend on
+    the viewer).
     """
-    from paperlink.web.site import write_site
-
     with tempfile.TemporaryDirectory(prefix="paperlink-site-") as tmp:
         scratch = RecordStore.create(Path(tmp) / "records.sqlite")
         try:
@@ -291,7 +300,7 @@ def write_site_archive(
                     if parts:
                         scratch.put_stream(record.label, stream, parts)
             site = Path(tmp) / "site"
-            write_site(scratch, root, site, tex=tex)
+            site_writer(scratch, root, site, tex)
         finally:
             scratch.close()
         files = sorted(p for p in site.rglob("*") if p.is_file())

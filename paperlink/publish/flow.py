@@ -38,7 +38,7 @@ from paperlink.core.records import (
 )
 from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError, RecordNotFound, SecretFound, UsageError, ZenodoError
-from paperlink.publish.bundle import Bundle, build_bundle
+from paperlink.publish.bundle import Bundle, SiteWriter, build_bundle
 
 if TYPE_CHECKING:
     from paperlink.publish.api import ArchiveAPI
@@ -62,7 +62,8 @@ class PublishOptions:
     new_version: bool = False
     draft: bool = False
     include_image: bool = True
-    include_site: bool = True
+    # Writes the provenance site the archive carries (None: no site); see bundle.SiteWriter.
+    site_writer: SiteWriter | None = None
     image_archive: Path | None = None
     pdf: Path | None = None
     to_dir: Path | None = None
@@ -267,7 +268,7 @@ def _publish_locked(
             image_archive=options.image_archive,
             save_image=saver,
             pdf=options.pdf,
-            include_site=options.include_site,
+            site_writer=options.site_writer,
             tex=options.tex,
             on_progress=(lambda n, d, t: on_progress(f"checking {n}", d, t))
             if on_progress
@@ -445,7 +446,7 @@ def check_no_secrets(
 
 
 def _version() -> str:
-    from paperlink import __version__
+    from paperlink.version import __version__
 
     return __version__
 

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import jinja2
 
-from paperlink import __version__
 from paperlink.core.packagedata import template_source
 from paperlink.core.records import Record
+from paperlink.version import __version__
 
 CHECKSUMS = "SHA256SUMS"
 _ROLES = {

@@ -25,8 +25,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from paperlink import __version__
 from paperlink.errors import ExitCode, ZenodoError
+from paperlink.version import __version__
 
 ProgressCallback = Callable[[int, int], None]
 

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from paperlink import __version__
 from paperlink.core.config import Project, parse_toml
 from paperlink.core.filestate import (
     DigestCache,
@@ -75,6 +74,7 @@ from paperlink.recorder.platform import (
 )
 from paperlink.recorder.slurm import capture_job, job_label_suffix
 from paperlink.recorder.streams import StreamKeeper, drain, tee
+from paperlink.version import __version__
 
 PARAMETER_SUFFIXES = (
     ".json",

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from paperlink import __version__
 from paperlink.core.config import Project, atomic_write_bytes, atomic_write_text
 from paperlink.core.packagedata import template_source
 from paperlink.core.store import RecordStore
 from paperlink.errors import PaperlinkError, UsageError
+from paperlink.version import __version__
 
 WORKFLOW = Path(".github/workflows/paperlink-verify.yml")
 RECORDS_DIR = Path("paperlink-records")

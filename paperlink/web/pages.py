@@ -18,12 +18,12 @@ from typing import Any
 
 import jinja2
 
-from paperlink import __version__
 from paperlink.core.compare import diff_records
 from paperlink.core.humanize import format_duration, format_size
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore, RecordSummary
 from paperlink.errors import RecordNotFound
+from paperlink.version import __version__
 from paperlink.web.figures import FigureView
 from paperlink.web.links import Links
 from paperlink.web.outputs import (
