@@ -8,6 +8,7 @@ what to do next.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -159,6 +160,22 @@ class ZenodoError(PaperlinkError):
         self.status = status
         self.url = url
         self.body = body
+
+
+class ZenodoValidationError(ZenodoError):
+    """The server refused the metadata or the deposition; ``errors`` lists ``(field, message)`` pairs.
+
+    Its own exit code: the fix is in the metadata files, and retrying the same command cannot help."""
+
+    exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str, errors: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.errors = errors
+
+
+class ZenodoAuthError(ZenodoError):
+    """The token was refused (401 or 403)."""
 
 
 class UnsafeArchive(PaperlinkError):

@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 
 from paperlink.core.config import find_project
 from paperlink.core.metadata import load_metadata
-from paperlink.publish.zenodo import Deposit
+from paperlink.publish.api import Deposit
 
 EVIL_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" '

@@ -104,13 +104,8 @@ def publish(
     from paperlink.cli.progress import transfer_progress
     from paperlink.cli.views import publish_text
     from paperlink.errors import ConfigError
-    from paperlink.publish.flow import (
-        PRODUCTION_URL,
-        SANDBOX_URL,
-        PublishOptions,
-        find_token,
-        publish_records,
-    )
+    from paperlink.publish.api import PRODUCTION_URL, SANDBOX_URL
+    from paperlink.publish.flow import PublishOptions, find_token, publish_records
 
     project, store = _store(ctx)
     url = zenodo_url or (SANDBOX_URL if sandbox else None)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from paperlink.errors import LatexError
 
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: paperlink/core/ is two levels down
+_SOURCE_ROOT = (
+    Path(__file__).resolve().parents[2]
+)  # the checkout: paperlink/core/ is two levels down
 _FOLDERS = {"paperlink.texfiles": "latex", "paperlink.templates": "templates"}
 
 

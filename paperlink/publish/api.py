@@ -1,35 +1,79 @@
-"""One interface over the two publishing APIs a Zenodo-compatible server may speak.
-
-:class:`ArchiveAPI` is what ``publish.py`` uses: create or find a draft, read it, open a new version,
-upload and delete files, set the metadata, publish, each returning a :class:`paperlink.publish.zenodo.Deposit`.
-:class:`DepositAPI` implements it with Zenodo's legacy deposit API (``ZenodoClient``'s own calls),
-:class:`paperlink.publish.invenio.RecordsAPI` with InvenioRDM's records API. :func:`open_api` picks one: Zenodo
-and its sandbox speak the deposit API; another server is asked for it (``GET /deposit/depositions``) and,
-when it has none, for the records API (``GET /user/records``).
+"""What ``publish`` sees of an archive server, whichever API it speaks: :class:`ArchiveAPI` (create or find
+a draft, read it, open a new version, upload and delete files, set the metadata, publish), each call
+returning a :class:`Deposit`. :class:`paperlink.publish.deposit.DepositAPI` implements it with Zenodo's
+legacy deposit API, :class:`paperlink.publish.records_api.RecordsAPI` with InvenioRDM's records API;
+:func:`paperlink.publish.servers.open_api` picks one.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from paperlink.errors import UsageError, ZenodoError
-from paperlink.publish.invenio import ACCEPT, RecordsAPI
-from paperlink.publish.zenodo import (
-    SANDBOX_URL,
-    Deposit,
-    ProgressCallback,
-    UploadedFile,
-    ZenodoClient,
-    deposition_files,
-    is_published,
-    record_url,
-)
+from paperlink.errors import ZenodoError
 
-API_NAMES = ("auto", "deposit", "records")
-# Zenodo speaks both; the deposit API is the one its documentation describes (zenodo-api.md §0.1).
-ZENODO_HOSTS = frozenset({"zenodo.org", "sandbox.zenodo.org"})
+ProgressCallback = Callable[[int, int], None]
+
+PRODUCTION_URL = "https://zenodo.org/api"
+SANDBOX_URL = "https://sandbox.zenodo.org/api"
+
+
+@dataclass
+class UploadedFile:
+    name: str
+    size: int
+    md5: str
+
+
+DOI_PATTERN = re.compile(r"10\.\d{4,9}/[^\s\x00-\x1f\"<>\\{}|^`]+")
+
+
+def public_http_url(url: str | None) -> str | None:
+    """``url`` when it is an http(s) URL with a host and no user or password in it, else None."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username
+        or parts.password
+    ):
+        return None
+    if any(ord(c) < 0x21 or c in '"<>\\^`{|}' for c in url):
+        return None
+    return url
+
+
+@dataclass
+class Deposit:
+    """A draft or published record as ``publish`` sees it, whichever API the server speaks.
+
+    ``doi`` is the reserved DOI of a draft or the registered one of a published record; ``url`` the
+    draft's page or the record's landing page; ``files`` ``{name: (md5, size)}`` of what the server
+    holds (an md5 of None: a file it has not finished receiving); ``raw`` the server's own answer.
+    """
+
+    id: str
+    published: bool
+    doi: str | None
+    url: str | None
+    files: dict[str, tuple[str | None, int | None]]
+    raw: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        # What a server says goes into the paper's links, the .bib and the site: only a DOI that looks
+        # like one, and only a plain http(s) URL (never javascript:, data:, file: or credentials).
+        self.doi = self.doi if self.doi and DOI_PATTERN.fullmatch(self.doi) else None
+        self.url = public_http_url(self.url)
 
 
 class ArchiveAPI(Protocol):
@@ -54,110 +98,33 @@ class ArchiveAPI(Protocol):
     def publish(self, deposit: Deposit) -> Deposit: ...
 
 
-class DepositAPI:
-    """Zenodo's legacy deposit API (``/deposit/depositions`` + bucket uploads) as an :class:`ArchiveAPI`."""
-
-    name = "deposit"
-
-    def __init__(self, client: ZenodoClient) -> None:
-        self.client = client
-        self.warnings: list[str] = []
-        self._sandbox = client.base_url == SANDBOX_URL
-
-    def create(self, marker: str) -> Deposit:
-        return self._deposit(self.client.create_deposition(marker))
-
-    def find_draft(self, marker: str) -> Deposit | None:
-        found = self.client.find_draft(marker)
-        return self._deposit(found) if found is not None else None
-
-    def get(self, deposit_id: str) -> Deposit:
-        return self._deposit(self.client.get_deposition(deposit_id))
-
-    def new_version(self, published_id: str) -> Deposit:
-        return self._deposit(self.client.new_version(published_id))
-
-    def delete_file(self, deposit: Deposit, name: str) -> None:
-        self.client.delete_file(deposit.raw, name)
-
-    def upload(
-        self,
-        deposit: Deposit,
-        name: str,
-        path: str | os.PathLike[str],
-        *,
-        md5: str,
-        on_progress: ProgressCallback | None = None,
-    ) -> UploadedFile:
-        return self.client.upload(deposit.raw, name, path, md5=md5, on_progress=on_progress)
-
-    def set_metadata(self, deposit: Deposit, metadata: dict[str, Any]) -> None:
-        self.client.update_metadata(deposit.id, metadata)
-
-    def publish(self, deposit: Deposit) -> Deposit:
-        return self._deposit(self.client.publish(deposit.id))
-
-    def _deposit(self, data: dict[str, Any]) -> Deposit:
-        published = is_published(data)
-        doi = data.get("doi")
-        if not published:
-            doi = (data.get("metadata", {}).get("prereserve_doi") or {}).get("doi")
-            if doi and self._sandbox:
-                # The serializer reports the production prefix on the sandbox (zenodo-api.md §4).
-                doi = "10.5072/" + str(doi).split("/", 1)[1]
-        url = record_url(self.client, data) if published else (data.get("links") or {}).get("html")
-        return Deposit(
-            str(data["id"]),
-            published,
-            str(doi) if doi else None,
-            str(url) if url else None,
-            deposition_files(data),
-            data,
-        )
+def normalise_md5(value: Any) -> str | None:
+    """``md5:<hex>`` (bucket, record views) and bare ``<hex>`` (deposition views) to bare lowercase hex."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.split(":", 1)[1] if value.startswith("md5:") else value
+    return text.lower()
 
 
-def detect_api(client: ZenodoClient, requested: str = "auto") -> str:
-    """``deposit`` or ``records``: ``requested`` unless it is ``auto``; else the deposit API on Zenodo,
-    and elsewhere whichever the server answers (the deposit API first). Raises :class:`ZenodoError`
-    when it has neither, and on refused credentials."""
-    if requested not in API_NAMES:
-        raise UsageError(f"unknown API '{requested}'", hint="choose one of " + ", ".join(API_NAMES))
-    if requested != "auto":
-        return requested
-    if urlsplit(client.base_url).hostname in ZENODO_HOSTS:
-        return "deposit"
-    try:
-        client.call(
-            "GET", "deposit/depositions", params={"size": "1"}, what="looking for the deposit API"
-        )
-        return "deposit"
-    except ZenodoError as exc:
-        if exc.status not in (404, 405):
-            raise
-    try:
-        client.call(
-            "GET",
-            "user/records",
-            params={"size": "1"},
-            headers=ACCEPT,
-            what="looking for the InvenioRDM records API",
-        )
-        return "records"
-    except ZenodoError as exc:
-        if exc.status not in (404, 405):
-            raise
+def confirm_upload(
+    what: str,
+    name: str,
+    path: str | os.PathLike[str],
+    md5: str,
+    got_md5: str | None,
+    got_size: Any,
+) -> UploadedFile:
+    """Compare what the server says it stored (md5, size) with the local file; raise on a difference."""
+    size = Path(path).stat().st_size
+    if got_md5 is None:
         raise ZenodoError(
-            f"{client.base_url} offers neither Zenodo's deposit API (/deposit/depositions) nor "
-            "InvenioRDM's records API (/records)",
-            status=exc.status,
-            url=exc.url,
-            hint="give the server's API base, which usually ends in /api "
-            "(e.g. https://zenodo.org/api), or use --to DIR for a local archive",
-        ) from exc
-
-
-def open_api(client: ZenodoClient, requested: str = "auto") -> ArchiveAPI:
-    """The :class:`ArchiveAPI` for ``client``'s server (see :func:`detect_api`)."""
-    if detect_api(client, requested) == "records":
-        return RecordsAPI(client)
-    return DepositAPI(client)
+            f"{what}: the server did not confirm a checksum for the file",
+            hint="run the command again; the file will be sent again and checked",
+        )
+    if got_md5 != md5.lower() or (got_size is not None and int(got_size) != size):
+        raise ZenodoError(
+            f"{what}: the server stored md5:{got_md5} ({got_size} bytes) but the file is "
+            f"md5:{md5} ({size} bytes); the transfer was corrupted",
+            hint="run the command again; the file will be sent again",
+        )
+    return UploadedFile(name=name, size=size, md5=got_md5)

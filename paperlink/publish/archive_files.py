@@ -19,6 +19,7 @@ from paperlink.core.records import Record, check_label
 from paperlink.core.safenames import safe_member_name
 from paperlink.errors import UnsafeArchive, UsageError
 from paperlink.publish.bundle import flat, flat_name
+from paperlink.publish.published import download
 
 CRATE = "ro-crate-metadata.json"
 _HEX = re.compile(r"^[0-9a-f]{32,64}$")
@@ -65,7 +66,7 @@ class PublishedArchive:
             raise UsageError(f"{self.where} has no file {name!r}")
         if name not in self._fetched:
             target = self.work / f"file-{len(self._fetched) + 1}"
-            self.client.download(self.record_id, name, target, md5=self.files[name])
+            download(self.client, self.record_id, name, target, md5=self.files[name])
             self._fetched[name] = target
         return self._fetched[name]
 

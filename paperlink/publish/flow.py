@@ -38,18 +38,17 @@ from paperlink.core.records import (
 )
 from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError, RecordNotFound, SecretFound, UsageError, ZenodoError
+from paperlink.publish.api import PRODUCTION_URL
 from paperlink.publish.bundle import Bundle, SiteWriter, build_bundle
 
 if TYPE_CHECKING:
     from paperlink.publish.api import ArchiveAPI
-    from paperlink.publish.zenodo import ZenodoClient
+    from paperlink.publish.http import ArchiveClient
 
 UploadProgress = Callable[[str, int, int], None]
 PUBLISH_DIR = "publish"
 TOKEN_FILE = "zenodo-token"  # noqa: S105 - a file name, not a secret
 SANDBOX_TOKEN_FILE = "zenodo-sandbox-token"  # noqa: S105
-SANDBOX_URL = "https://sandbox.zenodo.org/api"
-PRODUCTION_URL = "https://zenodo.org/api"
 
 
 @dataclass
@@ -469,7 +468,7 @@ def _publish_zenodo(
     options: PublishOptions,
     on_progress: UploadProgress | None,
 ) -> PublishResult:
-    from paperlink.publish.zenodo import ZenodoClient
+    from paperlink.publish.http import ArchiveClient
 
     result.target = "zenodo"
     result.server = options.server_url
@@ -501,7 +500,7 @@ def _publish_zenodo(
         state.update(previous_id=previous.deposition_id, previous_doi=previous.doi,
                      stage="new-version")  # fmt: skip
     token = options.token or ""
-    with ZenodoClient(
+    with ArchiveClient(
         options.server_url,
         token,
         max_retry_seconds=options.max_retry_seconds,
@@ -588,10 +587,10 @@ def _publish_zenodo(
     return _finish_result(result, state, bundle, "published", uploaded)
 
 
-def _choose_api(client: ZenodoClient, state: PublishState, requested: str) -> ArchiveAPI:
+def _choose_api(client: ArchiveClient, state: PublishState, requested: str) -> ArchiveAPI:
     """The API this publication uses: the one it started with (kept in the state), else ``requested``
     or, for ``auto``, the one the server offers."""
-    from paperlink.publish.api import open_api
+    from paperlink.publish.servers import open_api
 
     started = state["api"]
     if started and requested not in ("auto", started):

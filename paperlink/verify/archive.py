@@ -2,7 +2,7 @@
 downloaded file itself.
 
 A record published with ``paperlink publish`` carries a ``publication`` (the server, the deposition, each
-file's name and md5). For Zenodo the published record is read through :class:`ZenodoClient` (no token is
+file's name and md5). For Zenodo the published record is read through :class:`paperlink.publish.http.ArchiveClient` (no token is
 needed for public records); an archive written with ``publish --to DIR`` is checked in its folder.
 """
 
@@ -72,10 +72,10 @@ class ArchiveChecker:
 
     # -- Zenodo (or a server with its API) --------------------------------------------------------
     def _client(self, server: str) -> Any:
-        from paperlink.publish.zenodo import ZenodoClient
+        from paperlink.publish.http import ArchiveClient
 
         if server not in self._clients:
-            self._clients[server] = ZenodoClient(
+            self._clients[server] = ArchiveClient(
                 server, self.token, max_retry_seconds=self.max_retry_seconds
             )
         return self._clients[server]
@@ -93,7 +93,9 @@ class ArchiveChecker:
         key = (base, deposition)
         if key not in self._records:
             try:
-                self._records[key] = self._client(base).get_record(deposition)
+                from paperlink.publish.published import get_record
+
+                self._records[key] = get_record(self._client(base), deposition)
             except ZenodoError as exc:
                 self._records[key] = exc
         found = self._records[key]
@@ -141,10 +143,12 @@ def check_download(
     """Download file ``name`` of a published record and re-hash it against ``output``'s record (and the
     md5 the archive lists). Compared here rather than by the client: a corrupted archive is a mismatch,
     not an error; a download that keeps failing is an error."""
+    from paperlink.publish.published import download
+
     with tempfile.TemporaryDirectory(prefix="paperlink-download-") as tmp:
         target = Path(tmp) / "file"
         try:
-            client.download(record_id, name, target)
+            download(client, record_id, name, target)
         except ZenodoError as exc:
             return Check("download", ERROR, exc.message)
         got = digest_file(target)

@@ -70,7 +70,7 @@ def locate_resolved(reference: str, zenodo_url: str | None = None) -> tuple[str,
     doi = re.fullmatch(r"10\.\d+/(\S+)", text)
     if zenodo_url or doi is None or re.fullmatch(r"zenodo\.\d+", doi.group(1), flags=re.I):
         return locate(reference, zenodo_url)
-    from paperlink.publish.zenodo import DOI_RESOLVER, resolve_doi
+    from paperlink.publish.http import DOI_RESOLVER, resolve_doi
 
     page = resolve_doi(text, os.environ.get("PAPERLINK_DOI_RESOLVER") or DOI_RESOLVER)
     try:
@@ -104,15 +104,16 @@ def verify_archive(
     Raises :class:`UnsafeArchive` when the server lists a file name that is not a plain name or a run
     record that does not parse, :class:`ZenodoError` when the server cannot be read.
     """
-    from paperlink.publish.zenodo import ZenodoClient
+    from paperlink.publish.http import ArchiveClient
+    from paperlink.publish.published import get_record
 
     base, record_id = locate_resolved(reference, zenodo_url)
     report = Report(source=reference)
     with (
-        ZenodoClient(base, token, max_retry_seconds=max_retry_seconds) as client,
+        ArchiveClient(base, token, max_retry_seconds=max_retry_seconds) as client,
         tempfile.TemporaryDirectory(prefix="paperlink-review-") as tmp,
     ):
-        archive = PublishedArchive(client, record_id, client.get_record(record_id), Path(tmp))
+        archive = PublishedArchive(client, record_id, get_record(client, record_id), Path(tmp))
         if not any(name.endswith(".record.json") for name in archive.files):
             raise ZenodoError(
                 f"record {record_id} on {base} holds no paperlink run records (*.record.json)",

@@ -4,7 +4,7 @@ The flow of ``docs/zenodo-api.md`` §11: create a draft (``POST /records``), res
 file, stream its bytes and commit it (the commit's ``md5:`` checksum is compared with ours), ``PUT`` the
 whole draft in InvenioRDM form (field problems come back in an ``errors`` list while the draft is saved:
 a non-empty list is a refusal), publish; a new version is ``POST /records/:id/versions``. Every call goes
-through the HTTP core of :class:`paperlink.publish.zenodo.ZenodoClient` (retries, lost answers settled by a GET
+through the HTTP core of :class:`paperlink.publish.http.ArchiveClient` (retries, lost answers settled by a GET
 before any create, publish or commit is sent again), with ``Accept: application/vnd.inveniordm.v1+json``.
 """
 
@@ -14,19 +14,16 @@ import os
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from paperlink.errors import ZenodoError
-from paperlink.publish.rdm_metadata import rdm_record
-from paperlink.publish.zenodo import (
+from paperlink.errors import ZenodoAuthError, ZenodoError
+from paperlink.publish.api import (
     Deposit,
     ProgressCallback,
     UploadedFile,
-    ZenodoAuthError,
-    ZenodoClient,
     confirm_upload,
     normalise_md5,
-    parse_errors,
-    refused,
 )
+from paperlink.publish.http import ArchiveClient, parse_errors, refused
+from paperlink.publish.rdm_metadata import rdm_record
 
 ACCEPT = {"Accept": "application/vnd.inveniordm.v1+json"}
 # A draft is public once published, like a Zenodo deposition with access_right "open".
@@ -42,7 +39,7 @@ class RecordsAPI:
 
     name = "records"
 
-    def __init__(self, client: ZenodoClient, *, reserve_doi: bool = True) -> None:
+    def __init__(self, client: ArchiveClient, *, reserve_doi: bool = True) -> None:
         self.client = client
         self.reserve_doi = reserve_doi
         self.warnings: list[str] = []
@@ -256,7 +253,7 @@ class RecordsAPI:
     # -- metadata and publishing ------------------------------------------------------------------
     def set_metadata(self, deposit: Deposit, metadata: dict[str, Any]) -> None:
         """``PUT`` the whole draft (metadata, access, files, and the pids it holds, so the reserved
-        DOI stays); raises :class:`paperlink.publish.zenodo.ZenodoValidationError` when ``errors`` come back."""
+        DOI stays); raises :class:`paperlink.errors.ZenodoValidationError` when ``errors`` come back."""
         what = f"setting the metadata of draft {deposit.id}"
         current = self._read_draft(deposit.id)
         document = rdm_record(metadata, publisher=self.publisher)
