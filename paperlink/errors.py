@@ -90,6 +90,14 @@ class RecordNotFound(PaperlinkError):
     exit_code = ExitCode.NOT_FOUND
 
 
+class UnresolvedReference(RecordNotFound):
+    """A reference that names no output, or more than one, or a ``digest=`` that does not hold."""
+
+    def __init__(self, code: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
 class RecordImmutable(StoreError):
     """A finished record may only change its tags and reason."""
 
@@ -114,6 +122,10 @@ class RunNotRecorded(PaperlinkError):
 
 class CaptureError(PaperlinkError):
     """A run could not be captured (unreadable output, bad input path)."""
+
+
+class SifError(CaptureError):
+    """A file that is not a SIF image this reader understands."""
 
 
 class RerunError(CaptureError):
@@ -222,3 +234,7 @@ class VerificationFailed(PaperlinkError):
 
 class ViewerError(PaperlinkError):
     """The web viewer or the static site could not be started or written."""
+
+
+class BundleError(PaperlinkError):
+    """A file the archive needs is missing, changed since it was recorded, or cannot be made."""

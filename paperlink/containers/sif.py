@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from paperlink.errors import CaptureError
+from paperlink.errors import SifError
 
 _HEADER = struct.Struct("<32s10s3s3s16s8q")  # 128 bytes
 _DESCRIPTOR = struct.Struct("<i?III7q128s384s")  # 585 bytes
@@ -62,10 +62,6 @@ ARCHES = {
     b"11": "s390x",
     b"12": "riscv64",
 }
-
-
-class SifError(CaptureError):
-    """A file that is not a SIF image this reader understands."""
 
 
 @dataclass

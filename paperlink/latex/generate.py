@@ -29,16 +29,9 @@ from paperlink.core.publicurl import url_problem
 from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.store import RecordStore
 from paperlink.core.values import record_values
-from paperlink.errors import ConfigError, LatexError, UsageError
+from paperlink.errors import ConfigError, LatexError, UnresolvedReference, UsageError
 from paperlink.latex.manuscript import Reference, Use, scan_manuscript
-from paperlink.latex.references import (
-    ReferenceError,
-    check_digest,
-    is_image,
-    resolve_path,
-    tex_path,
-    unknown_label,
-)
+from paperlink.latex.references import check_digest, is_image, resolve_path, tex_path, unknown_label
 from paperlink.version import __version__
 
 DATA_FILE = "paperlink-data.tex"
@@ -390,7 +383,7 @@ def _alias(record: Record, path: str) -> str:
 
 # -- resolving, as paperlink.sty does ---------------------------------------------------------------------
 def resolve_figure(reference: Reference, data: LatexData) -> FigureEntry:
-    """The output ``reference`` names among the data file's; raises :class:`ReferenceError` with the
+    """The output ``reference`` names among the data file's; raises :class:`UnresolvedReference` with the
     message the package would stop with (references.py holds the rules)."""
     if not _declares(data, reference.label):
         raise unknown_label(reference)
@@ -429,7 +422,7 @@ def check_uses(
                 entry = resolve_figure(use.reference, data)
                 if use.digest is not None:
                     check_digest(use.reference, use.digest, entry.label, entry)
-        except (LatexError, ReferenceError) as exc:
+        except (LatexError, UnresolvedReference) as exc:
             problems.append(Problem(use, exc.message))
             continue
         resolved.append((use, entry))

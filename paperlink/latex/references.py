@@ -22,7 +22,7 @@ The rules, also in the manual (latex/paperlink-doc.tex, "References"):
   time paperlink.sty compares the pin with the digests the data file declares for the record, and the
   file itself with the record's MD5, the one digest TeX computes.)
 
-Every failure is a :class:`ReferenceError` whose ``code`` is the name of paperlink.sty's message and whose
+Every failure is a :class:`UnresolvedReference` whose ``code`` is the name of paperlink.sty's message and whose
 ``message`` is that message's text without its leading ``Figure`` (``Figure or value`` for an unknown
 label) and final period, so that ``paperlink latex`` tells an author before compiling what TeX would.
 """
@@ -37,7 +37,7 @@ from typing import Protocol
 
 from paperlink.core.records import FileDigest, Record
 from paperlink.core.store import RecordStore
-from paperlink.errors import RecordNotFound
+from paperlink.errors import RecordNotFound, UnresolvedReference
 from paperlink.latex.manuscript import Reference
 
 IMAGE_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".svg", ".tif", ".tiff", ".gif")
@@ -64,14 +64,6 @@ class Digested(Protocol):
     def md5(self) -> str | None: ...
     @property
     def sha1(self) -> str | None: ...
-
-
-class ReferenceError(RecordNotFound):
-    """A reference that names no output, or more than one, or a ``digest=`` that does not hold."""
-
-    def __init__(self, code: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.code = code
 
 
 def is_image(path: str) -> bool:
@@ -107,7 +99,7 @@ def resolve_path(
     """The one of ``paths`` (record ``reference.label``'s outputs, relative to the project root) that
     ``reference`` names; ``tex_paths`` gives each as the manuscript's folder sees it, ``aliases`` as the
     tool that made an imported record named it (Sumatra: relative to its data store). Raises
-    :class:`ReferenceError`."""
+    :class:`UnresolvedReference`."""
     listing = sorted(paths)
     label = reference.label
     if reference.path is not None:
@@ -117,7 +109,7 @@ def resolve_path(
         if not hits and aliases:  # Sumatra's form, relative to an imported record's data store
             hits = [p for p in listing if aliases.get(p) == wanted]
         if not hits:
-            raise ReferenceError(
+            raise UnresolvedReference(
                 UNKNOWN_PATH,
                 f"'{reference}': record '{label}' has no output '{reference.path}' "
                 f"(outputs: {_listing(listing)})",
@@ -127,7 +119,7 @@ def resolve_path(
     elif reference.fragment is not None:
         hits = [p for p in listing if reference.fragment in p]
         if not hits:
-            raise ReferenceError(
+            raise UnresolvedReference(
                 UNKNOWN_FRAGMENT,
                 f"'{reference}': no output of record '{label}' contains '{reference.fragment}' "
                 f"(outputs: {_listing(listing)})",
@@ -136,14 +128,14 @@ def resolve_path(
     else:
         hits = [p for p in listing if is_image(p)]
         if not hits:
-            raise ReferenceError(
+            raise UnresolvedReference(
                 NO_IMAGE,
                 f"'{reference}': record '{label}' has no image output (outputs: {_listing(listing)})",
                 hint=f"name the output with '{label}:PATH', or check that the run wrote its figure "
                 "into an output folder",
             )
     if len(hits) > 1:
-        raise ReferenceError(
+        raise UnresolvedReference(
             AMBIGUOUS,
             f"'{reference}' is ambiguous: record '{label}' has several matching outputs: "
             + ", ".join(hits),
@@ -157,9 +149,9 @@ def _listing(paths: list[str]) -> str:
     return ", ".join(paths) or "none"
 
 
-def unknown_label(reference: Reference, hint: str | None = None) -> ReferenceError:
+def unknown_label(reference: Reference, hint: str | None = None) -> UnresolvedReference:
     """The error for a reference whose label names no record (``hint``: e.g. the store's near labels)."""
-    return ReferenceError(
+    return UnresolvedReference(
         UNKNOWN_LABEL,
         f"'{reference}': no record labelled '{reference.label}'",
         hint=hint or "check the label ('paperlink list' shows them)",
@@ -169,7 +161,7 @@ def unknown_label(reference: Reference, hint: str | None = None) -> ReferenceErr
 def resolve_output(
     record: Record, reference: Reference, *, root: Path | None = None, folder: Path | None = None
 ) -> FileDigest:
-    """The output of ``record`` that ``reference`` names; raises :class:`ReferenceError`.
+    """The output of ``record`` that ``reference`` names; raises :class:`UnresolvedReference`.
 
     With the project ``root`` and the manuscript's ``folder``, ``LABEL:PATH`` also takes the path from the
     manuscript's folder.
@@ -191,7 +183,7 @@ def resolve(
     root: Path | None = None,
     folder: Path | None = None,
 ) -> tuple[Record, FileDigest]:
-    """The record and output a reference names; raises :class:`ReferenceError`."""
+    """The record and output a reference names; raises :class:`UnresolvedReference`."""
     try:
         record = store.get(reference.label)
     except RecordNotFound as exc:
@@ -200,7 +192,7 @@ def resolve(
 
 
 def parse_digest(reference: Reference, written: str) -> tuple[str, str]:
-    """``(algorithm, lowercase hex)`` of a ``digest=`` pin; raises :class:`ReferenceError`."""
+    """``(algorithm, lowercase hex)`` of a ``digest=`` pin; raises :class:`UnresolvedReference`."""
     text = written.strip().lower()
     prefix, colon, value = text.partition(":") if ":" in text else ("", "", text)
     algorithm = DIGEST_LENGTHS.get(len(value))
@@ -209,7 +201,7 @@ def parse_digest(reference: Reference, written: str) -> tuple[str, str]:
         or (colon and prefix != algorithm)
         or not re.fullmatch(r"[0-9a-f]+", value)
     ):
-        raise ReferenceError(
+        raise UnresolvedReference(
             BAD_DIGEST,
             f"'{reference}': digest='{written}' is not a sha1, sha256 or md5 hex digest",
             hint="give 40 (sha1), 64 (sha256) or 32 (md5) hexadecimal digits, bare or after sha1:, "
@@ -220,11 +212,11 @@ def parse_digest(reference: Reference, written: str) -> tuple[str, str]:
 
 def check_digest(reference: Reference, written: str, label: str, output: Digested) -> None:
     """``digest=written`` must be the digest record ``label`` holds for ``output``; raises
-    :class:`ReferenceError` (``bad-digest`` or ``digest-mismatch``)."""
+    :class:`UnresolvedReference` (``bad-digest`` or ``digest-mismatch``)."""
     algorithm, given = parse_digest(reference, written)
     recorded = str(getattr(output, algorithm) or "").lower()
     if recorded != given:
-        raise ReferenceError(
+        raise UnresolvedReference(
             DIGEST_MISMATCH,
             f"'{reference}' ({output.path}): the manuscript expects {algorithm}:{given} but record "
             f"'{label}' says {algorithm}:{recorded}",

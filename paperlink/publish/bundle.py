@@ -26,7 +26,7 @@ from paperlink.core.hashing import digest_file
 from paperlink.core.records import FileDigest, Record, fit_file_name
 from paperlink.core.safenames import safe_member_name
 from paperlink.core.store import RecordStore
-from paperlink.errors import CaptureError, PaperlinkError, UsageError
+from paperlink.errors import BundleError, CaptureError, UsageError
 from paperlink.publish.readme import CHECKSUMS, checksums, render_readme
 from paperlink.publish.rocrate import build_crate, organization_urls
 
@@ -35,10 +35,6 @@ SiteWriter = Callable[[RecordStore, Path, Path, Path | None], object]
 
 MAX_FILES = 100  # Zenodo's per-record limit (zenodo-api.md §9)
 MAX_TOTAL_BYTES = 50 * 10**9
-
-
-class BundleError(PaperlinkError):
-    """A file the archive needs is missing, changed since it was recorded, or cannot be made."""
 
 
 @dataclass

@@ -19,9 +19,16 @@ from paperlink.core.filestate import DigestCache
 from paperlink.core.hashing import Digests
 from paperlink.core.records import FileDigest, Record
 from paperlink.core.store import RecordStore
-from paperlink.errors import CaptureError, ExitCode, LatexError, PaperlinkError, RecordNotFound
+from paperlink.errors import (
+    CaptureError,
+    ExitCode,
+    LatexError,
+    PaperlinkError,
+    RecordNotFound,
+    UnresolvedReference,
+)
 from paperlink.latex.manuscript import Use, scan_manuscript
-from paperlink.latex.references import ReferenceError, check_digest, resolve_output, unknown_label
+from paperlink.latex.references import check_digest, resolve_output, unknown_label
 
 OK = "OK"
 MISMATCH = "MISMATCH"
@@ -292,7 +299,7 @@ def _tex_digest(use: Use, record: Record, output: FileDigest) -> Check:
     """The ``digest=`` the manuscript pins, against the record (the rule of references.py)."""
     try:
         check_digest(use.reference, use.digest or "", record.label, output)
-    except ReferenceError as exc:
+    except UnresolvedReference as exc:
         return Check("tex-digest", MISMATCH, _one_line(exc))
     return Check("tex-digest", OK)
 

@@ -13,15 +13,9 @@ from typing import Any
 
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
-from paperlink.errors import RecordNotFound
+from paperlink.errors import RecordNotFound, UnresolvedReference
 from paperlink.latex.manuscript import Use, scan_manuscript
-from paperlink.latex.references import (
-    DIGEST_MISMATCH,
-    ReferenceError,
-    check_digest,
-    resolve_output,
-    unknown_label,
-)
+from paperlink.latex.references import DIGEST_MISMATCH, check_digest, resolve_output, unknown_label
 from paperlink.web.outputs import STATE_MISSING, OutputView, output_views
 
 
@@ -55,7 +49,7 @@ class FigureView:
                 continue
             try:
                 check_digest(use.reference, pinned, self.label, self.output.item)
-            except ReferenceError as exc:
+            except UnresolvedReference as exc:
                 if exc.code == DIGEST_MISMATCH:
                     problems.append(
                         f"{use.file.name}:{use.line} pins {pinned}, not the record's digest"
@@ -90,7 +84,7 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
             continue
         try:
             found = resolve_output(record, use.reference, root=root, folder=tex.resolve().parent)
-        except ReferenceError as exc:
+        except UnresolvedReference as exc:
             key = (label, str(use.reference))
             problem = _one_line(exc)
             figures.setdefault(
@@ -106,7 +100,7 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
     return list(figures.values())
 
 
-def _one_line(exc: ReferenceError) -> str:
+def _one_line(exc: UnresolvedReference) -> str:
     return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
 
