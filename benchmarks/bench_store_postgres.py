@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from common import median, print_table, time_command
 from pgserver import PASSWORD, PostgresServer
 
-from paperlink.records import FileDigest, Record, canonical_json, format_time
-from paperlink.store import RecordStore, record_data
-from paperlink.store.bulk import RecordRow
+from paperlink.core.records import FileDigest, Record, canonical_json, format_time
+from paperlink.core.store import RecordStore, record_data
+from paperlink.core.store.bulk import RecordRow
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPERLINK = [sys.executable, "-m", "paperlink"]

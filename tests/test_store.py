@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from helpers import paperlink_process, run_cli
 
+from paperlink.core.records import STATUS_FINISHED, Record
+from paperlink.core.store import MIGRATIONS, SCHEMA_VERSION, RecordStore
 from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageError
-from paperlink.records import STATUS_FINISHED, Record
-from paperlink.store import MIGRATIONS, SCHEMA_VERSION, RecordStore
 
 
 def new_record(label: str, start: str = "2026-11-22T10:00:00.000000Z") -> Record:
@@ -301,7 +301,7 @@ def test_older_store_is_migrated_in_place(location: str) -> None:
 
 
 def test_job_filter_and_output_lookup_read_the_json_on_both_back_ends(location: str) -> None:
-    from paperlink.records import FileDigest, SlurmJob
+    from paperlink.core.records import FileDigest, SlurmJob
 
     with RecordStore.create(location) as store:
         for label, job in (("plain", None), ("task3", SlurmJob("901", "900", 3)),

@@ -15,9 +15,9 @@ from fixtures_zenodo import FakeZenodo
 from helpers import git, paperlink_process, run_cli
 from pgserver import PASSWORD, PostgresServer
 
+from paperlink.core.hashing import digest_file
+from paperlink.core.store import RecordStore
 from paperlink.errors import StoreReadOnly
-from paperlink.hashing import digest_file
-from paperlink.store import RecordStore
 
 
 def use_store_in_settings(project_dir: Path, url: str) -> None:

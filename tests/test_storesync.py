@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from paperlink.records import STATUS_FINISHED, FileDigest, Record
-from paperlink.store import RecordStore
+from paperlink.core.records import STATUS_FINISHED, FileDigest, Record
+from paperlink.core.store import RecordStore
 
 PAIRS = [("sqlite", "sqlite"), ("sqlite", "postgresql"), ("postgresql", "sqlite")]
 
