@@ -149,3 +149,23 @@ def test_copy_from_a_missing_store_says_so(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0 and "no record store at" in result.stderr
     assert not (tmp_path / "b.sqlite").exists()
+
+
+def test_a_record_under_another_label_there_is_matched_by_its_run(
+    make_location,  # type: ignore[no-untyped-def]
+) -> None:
+    source, target = make_location("sqlite"), make_location("postgresql")
+    with RecordStore.create(source) as store:
+        record = add(store, "fig1")
+        store.add_tags("fig1", ["final"])
+        store.set_annotation("fig1", "note", {"text": "kept"})
+    with RecordStore.create(target) as store:
+        record.label = "fig1-laptop"  # the same run, kept under another label there
+        record.tags = []
+        store.add_record(record)
+    done = copy_json("copy", source, target)["copies"][0]
+    assert done["added"] == 0 and done["present"] == 1 and done["updated"] == ["fig1-laptop"]
+    with RecordStore(target) as store:
+        assert store.get("fig1-laptop").tags == ["final", "sweep"]
+        assert store.get_annotation("fig1-laptop", "note") == {"text": "kept"}
+        assert not store.exists("fig1")

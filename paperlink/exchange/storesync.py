@@ -14,7 +14,7 @@ as stored, in batches of one transaction each, so a second sync of a big store t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,27 +53,38 @@ class CopyResult:
 
 @dataclass
 class _Index:
-    """One store's runs, tags, reasons and annotations, read in bulk (what ``admit_run`` asks)."""
+    """One store read in bulk: its run ids, tags, reasons and annotations. Labels are looked up only for
+    the runs that differ (``resolve``), so comparing two big stores reads little more than their run_id
+    indexes. What :func:`admit_run` asks of a store, for the runs resolved."""
 
-    location: str
-    runs: dict[str, str]  # run_id -> label
-    by_label: dict[str, str]  # label -> run_id
+    store: RecordStore
+    run_ids: set[str]
     tags: set[tuple[str, str]]
     reasons: dict[str, str]
     annotations: dict[tuple[str, str], str]  # (label, name) -> canonical JSON
+    labels: dict[str, str] = field(default_factory=dict)  # run_id -> label, of the runs resolved
+    taken: set[str] = field(default_factory=set)  # labels known to be held
 
     @classmethod
     def read(cls, store: RecordStore) -> _Index:
-        runs = store.runs()
-        by_label = {label: run for run, label in runs.items()}
-        return cls(store.location, runs, by_label, store.tag_pairs(), store.reasons(),
-                   store.annotation_texts())  # fmt: skip
+        return cls(
+            store, store.run_ids(), store.tag_pairs(), store.reasons(), store.annotation_texts()
+        )
+
+    @property
+    def location(self) -> str:
+        return self.store.location
+
+    def resolve(self, run_ids: Iterable[str]) -> None:
+        missing = [run for run in run_ids if run not in self.labels and run in self.run_ids]
+        if missing:
+            self.labels.update(self.store.labels_of_runs(missing))
 
     def label_of_run(self, run_id: str) -> str | None:
-        return self.runs.get(run_id)
+        return self.labels.get(run_id) if run_id in self.run_ids else None
 
     def exists(self, label: str) -> bool:
-        return label in self.by_label
+        return label in self.taken
 
 
 def copy_records(
@@ -105,14 +116,24 @@ def _copy(
     on_progress: ProgressCallback | None,
 ) -> CopyResult:
     result = CopyResult(source.location, target.location)
-    result.present = len(want.runs.keys() & have.runs.keys())
-    fresh = {
-        label
-        for run in want.runs.keys() - have.runs.keys()
-        if admit_run(
-            have, run, label := want.runs[run], [], result.clashes, where=f"{source.location}: "
-        )
-    }
+    result.present = len(want.run_ids & have.run_ids)
+    fresh: set[str] = set()
+    if new_runs := want.run_ids - have.run_ids:
+        want.resolve(new_runs)
+        have.taken |= set(target.runs_of_labels(want.labels[run] for run in new_runs))
+        fresh = {
+            label
+            for run in sorted(new_runs, key=want.labels.__getitem__)
+            if admit_run(
+                have,
+                run,
+                label := want.labels[run],
+                [],
+                result.clashes,
+                where=f"{source.location}: ",
+            )
+        }
+        result.clashes.sort()
     _merge_mutable(target, want, have, result)
     new = [label for label in source.labels() if label in fresh] if fresh else []
     # The new records' tags and annotations, grouped once for all batches.
@@ -135,10 +156,24 @@ def _copy(
 def _merge_mutable(target: RecordStore, want: _Index, have: _Index, result: CopyResult) -> None:
     """Give the records both stores hold the tags, reason and annotations the target lacks; report
     annotations the two have differently."""
+    differing = (
+        {label for label, _ in want.tags - have.tags}
+        | {label for label, reason in want.reasons.items() if have.reasons.get(label) != reason}
+        | {label for (label, name), data in want.annotations.items()
+           if have.annotations.get((label, name)) != data}
+    )  # fmt: skip
+    if not differing:
+        return
+    # The source's labels -> their runs -> the labels those runs have in the target (None: not there).
+    runs = {
+        label: run
+        for label, run in want.store.runs_of_labels(differing).items()
+        if run in have.run_ids
+    }
+    have.resolve(runs.values())
 
     def held(label: str) -> str | None:
-        """The label in the target of the source's record ``label`` (None: the target lacks it)."""
-        return have.runs.get(want.by_label[label])
+        return have.labels.get(runs[label]) if label in runs else None
 
     # Only what differs under the same label can be missing (set differences at C speed): a second sync
     # of a big store looks at nothing else. A record with another label there is mapped through its run.

@@ -152,7 +152,8 @@ def import_records(store: RecordStore, source: Path) -> ImportResult:
 class RunIndex(Protocol):
     """Where ``admit`` looks runs and labels up: a store, or an index of one read in bulk."""
 
-    location: str
+    @property
+    def location(self) -> str: ...
 
     def label_of_run(self, run_id: str) -> str | None: ...
 

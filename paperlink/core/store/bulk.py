@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from paperlink.core.records import Record, canonical_json
@@ -83,6 +83,22 @@ class BulkAccess(StoredContents):
     def runs(self) -> dict[str, str]:
         """Every record's label by run_id, in one query (what copying between stores keys on)."""
         return dict(self._backend.read("SELECT run_id, label FROM records"))
+
+    def run_ids(self) -> set[str]:
+        """Every record's run_id, in one query (read from the run_id index, not the records)."""
+        return {row[0] for row in self._backend.read("SELECT run_id FROM records")}
+
+    def labels_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """The labels of those of ``run_ids`` the store holds, by run_id."""
+        return dict(
+            self._in_chunks("SELECT run_id, label FROM records WHERE run_id IN ({})", run_ids)
+        )
+
+    def runs_of_labels(self, labels: Iterable[str]) -> dict[str, str]:
+        """The run_ids of those of ``labels`` the store holds, by label."""
+        return dict(
+            self._in_chunks("SELECT label, run_id FROM records WHERE label IN ({})", labels)
+        )
 
     def tag_pairs(self) -> set[tuple[str, str]]:
         """Every ``(label, tag)``, in one query."""
