@@ -138,10 +138,10 @@ def _copy(
     new = [label for label in source.labels() if label in fresh] if fresh else []
     # The new records' tags and annotations, grouped once for all batches.
     extras: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {}
-    for label, tag in sorted(want.tags):
+    for label, tag in sorted(want.tags) if fresh else ():
         if label in fresh:
             extras.setdefault(label, ([], []))[0].append((label, tag))
-    for (label, name), text in sorted(want.annotations.items()):
+    for (label, name), text in sorted(want.annotations.items()) if fresh else ():
         if label in fresh:
             extras.setdefault(label, ([], []))[1].append((label, name, text))
     total = len(new)
