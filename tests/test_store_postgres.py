@@ -14,6 +14,7 @@ from fixtures_publish import CITATION
 from fixtures_zenodo import FakeZenodo
 from helpers import git, paperlink_process, run_cli
 from pgserver import PASSWORD, PostgresServer
+from slurmcluster import SlurmCluster
 
 from paperlink.core.hashing import digest_file
 from paperlink.core.store import RecordStore
@@ -194,3 +195,28 @@ def test_init_makes_the_schema_in_an_empty_database_and_refuses_a_password(
     assert f'store = "{pg_store_url}"' in (root / "paperlink.toml").read_text()
     with RecordStore(pg_store_url) as store:
         assert store.labels() == [] and store.schema_version > 0
+
+
+@pytest.mark.slow
+def test_a_32_task_slurm_array_into_one_database_loses_nothing(
+    slurm_cluster: SlurmCluster, project_dir: Path, pg_store_url: str
+) -> None:
+    from test_slurm import BATCH_SCRIPT, _job_outputs, listed
+
+    use_store_in_settings(project_dir, pg_store_url)
+    RecordStore.create(pg_store_url).close()
+    script = project_dir / "job.sh"
+    script.write_text(BATCH_SCRIPT.format(python=sys.executable))
+    # The tasks get the password as a lab's would: in their environment, not in paperlink.toml.
+    array = slurm_cluster.submit(
+        "--array=1-32", f"--export=ALL,PGPASSWORD={PASSWORD}", "--output=slurm-%A_%a.out",
+        str(script), cwd=project_dir,
+    )  # fmt: skip
+    items = listed("--job", array)
+    logs = _job_outputs(project_dir)
+    assert len(items) == 32, logs
+    assert {item["status"] for item in items} == {"finished"}
+    assert len({item["label"] for item in items}) == 32
+    assert "lock" not in logs and "Error" not in logs
+    with RecordStore(project_dir / ".paperlink/records.sqlite") as local:
+        assert local.labels() == []
