@@ -63,6 +63,7 @@ from paperlink.records import (
     Executable,
     FileDigest,
     Outcome,
+    Platform,
     Record,
     StreamInfo,
     check_label,
@@ -135,6 +136,8 @@ class RunCapture:
         probe: bool = True,
         links: Mapping[str, str] | None = None,
         container: ContainerRef | None = None,
+        sif: str | os.PathLike[str] | None = None,
+        platform: Platform | None = None,
     ) -> None:
         self.project = project
         self.store = store
@@ -155,6 +158,10 @@ class RunCapture:
         self.links = dict(links or {})
         # The image a container run uses; None: the host, which may itself be a container.
         self.container = container
+        self.sif = sif  # the SIF image named with --sif (see paperlink.sifenv for the others)
+        # A container run's own platform (the image's OS, architecture, interpreter); None: the host's.
+        self.platform = platform
+        self.on_progress = on_progress
         self.cache = DigestCache(store, on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
@@ -238,6 +245,8 @@ class RunCapture:
         host_environ = self.environ if self.container is None else os.environ
         job = capture_job(host_environ)
         mpi = describe_mpi(self.argv, host_environ, cache=self.store, probe=self.probe)
+        container = self.container or self._sif_container() or detect_host_container()
+        host = collect_platform()
         record = Record(
             label=label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
@@ -253,13 +262,14 @@ class RunCapture:
             parameters=parameters,
             parameter_sources=parameter_sources,
             inputs=inputs,
-            platform=collect_platform(),
+            platform=self.platform or host,
+            host=host if self.platform is not None else None,
             environment=recorded_environment(self.environ, project.env_allow, self.redactor),
             start_time=format_time(start),
             reason=reason,
             tags=tags,
             source_date_epoch=epoch,
-            container=self.container or detect_host_container(),
+            container=container,
             job=job,
             mpi=mpi,
             links=dict(self.links),
@@ -275,6 +285,21 @@ class RunCapture:
             self._probe.start()
         self.record = record
         return record
+
+    def _sif_container(self) -> ContainerRef | None:
+        if self.container is not None:
+            return None
+        if self.sif is None and not _maybe_sif(self.argv):
+            return None  # the common case, without importing the SIF reader
+        from paperlink.sifenv import sif_container
+
+        return sif_container(
+            self.argv,
+            sif=self.sif,
+            root=self.project.root,
+            store=self.store,
+            on_progress=self.on_progress,
+        )
 
     def _epoch(self, commit_time: str | None, start: Any) -> int:
         if self.source_date_epoch is not None:
@@ -488,6 +513,12 @@ def _parse_parameters(path: Path, content: bytes) -> dict[str, Any]:
     return flat
 
 
+def _maybe_sif(argv: list[str]) -> bool:
+    """Whether the run may use an Apptainer/Singularity image: a cheap test before paperlink.sifenv."""
+    wrapped = bool(argv) and Path(argv[0]).name in ("apptainer", "singularity")
+    return wrapped or any(os.environ.get(f"{n}_CONTAINER") for n in ("APPTAINER", "SINGULARITY"))
+
+
 def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if not argv:
         return None
@@ -560,8 +591,12 @@ def capture_run(
     on_start: Callable[[Record], None] | None = None,
     kind: str = "command",
     links: Mapping[str, str] | None = None,
+    sif: str | os.PathLike[str] | None = None,
 ) -> Record:
     """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
+
+    ``sif`` names the Apptainer/Singularity image the command uses (see :mod:`paperlink.sifenv`, which
+    also finds one on the command line or around paperlink itself).
 
     A command that cannot be found (127) or executed (126) still leaves a failed record. Raises
     :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
@@ -583,6 +618,7 @@ def capture_run(
         source_date_epoch=source_date_epoch,
         on_progress=on_progress,
         links=links,
+        sif=sif,
     )
     record = run.begin()
     if on_start is not None:
@@ -727,8 +763,14 @@ def capture_container_run(
         if expected_image_id is not None and ref.image_id != expected_image_id:
             raise ImageMismatch(f"{image} is {ref.image_id}, not {expected_image_id}")
         image_id = str(ref.image_id)
-        image_env = containers.image_environment(containers.inspect_image(engine, image_id))
+        attrs = containers.inspect_image(engine, image_id)
+        image_env = containers.image_environment(attrs)
         user = f"{os.getuid()}:{os.getgid()}"
+        from paperlink.imageplatform import image_platform
+
+        platform, interpreter = image_platform(
+            engine, image_id, attrs, argv, root=project.root, user=user, cache=store
+        )
         ref.network, ref.memory_limit, ref.timeout_seconds, ref.user = (
             network,
             memory,
@@ -757,8 +799,11 @@ def capture_container_run(
             probe=False,
             links=links,
             container=ref,
+            executable=interpreter.path if interpreter else None,
+            platform=platform,
         )
         record = run.begin()
+        record.executable.version = interpreter.version if interpreter else None
         if on_start is not None:
             on_start(record)
         root = str(project.root)
