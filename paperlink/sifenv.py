@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -248,11 +247,9 @@ def _attach(
     *,
     strict: bool,
 ) -> None:
-    from paperlink.sif import SifError
-
     try:
         ref.sif = sif_identity(path, store, on_progress=on_progress, shown=_shown(path, root))
-    except SifError as exc:
+    except CaptureError as exc:  # not a SIF (paperlink.sif.SifError), or not readable
         if strict:
             raise UsageError(exc.message, hint=exc.hint) from exc
         return
@@ -306,6 +303,8 @@ def rerun_command(record: Record, root: Path) -> list[str]:
 def rerun_text(record: Record, root: Path) -> str:
     """What ``paperlink rerun`` prints for a record made in a SIF image: the command, and the digest the
     image must have."""
+    import shlex
+
     assert record.container is not None and record.container.sif is not None
     sif = record.container.sif
     found = sif_path(record, root)
