@@ -248,6 +248,14 @@ def _run(
 
     declared = [str(root / o.path) for o in record.outputs if o.kind == "file"]
     container = record.container
+    if container is not None and container.sif is not None:
+        # On the host it would run outside the image it ran in; Apptainer is the user's to start.
+        raise RerunError(
+            f"record '{record.label}' ran in SIF image {container.sif.path}, and paperlink does not "
+            "start Apptainer itself",
+            hint="re-execute it in that image ('paperlink rerun "
+            f"{record.label}' prints the apptainer exec command)",
+        )
     in_image = container is not None and bool(container.image_id) and not container.inside_container
     with open(os.devnull, "wb") as sink, _working_directory(workdir):
         common: dict[str, Any] = dict(
