@@ -112,6 +112,8 @@ def assert_is_image(found: Record, image: Path) -> None:
          ("apptainer", "d.sif")),
         (["apptainer", "exec", "--overlay", "ov.img", "--pwd", "/w", "docker://x", "ls"],
          ("apptainer", "docker://x")),
+        (["singularity", "shell", "-s", "/bin/bash", "--writable-tmpfs", "e.sif"],
+         ("singularity", "e.sif")),
         (["apptainer", "build", "img.sif", "img.def"], None),
         (["apptainer", "exec", "--bind", "/data"], None),
         (["python3", "exec", "img.sif"], None),

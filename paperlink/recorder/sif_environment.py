@@ -66,6 +66,11 @@ _VALUED_LONG = frozenset(
         "pwd",
         "scratch",
         "security",
+        "shell",
+        "vm-cpu",
+        "vm-ip",
+        "vm-ram",
+        "containlibs",
         "workdir",
         "docker-host",
         "docker-username",
@@ -73,7 +78,7 @@ _VALUED_LONG = frozenset(
         "keyfile",
     ]
 )
-_VALUED_SHORT = frozenset("BHoSW")
+_VALUED_SHORT = frozenset("BHoSWs")
 # Options of the apptainer command itself (before the subcommand) that take a value.
 _GLOBAL_VALUED = frozenset(("-c", "--config"))
 _DOUBT_NS = (
