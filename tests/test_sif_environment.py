@@ -14,12 +14,14 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
 import jsonschema
 import pytest
 from helpers import REPO_ROOT, require, run_cli
+from test_sif import built, sifbuild  # noqa: F401 - fixtures: a SIF built by the reference library
 
 import paperlink.containers.sif
 from paperlink.containers.sif import read_sif
@@ -161,6 +163,30 @@ def test_wrapped_apptainer_exec_records_the_image_and_its_output(
     assert found.container.sif.path == "env.sif"  # inside the project: relative to it
     assert [o.path for o in found.outputs] == ["figures/wrapped.svg"]
     assert "exec --bind /tmp -B /var:/v --nv env.sif" in fake_apptainer.read_text()
+    # The command ran in the image: its platform is the image's (this one has no root file system
+    # unsquashfs can read, so no os-release), the host's is kept beside it, and the host's Python
+    # packages are not the command's.
+    assert (found.platform.os, found.platform.machine, found.platform.os_release) == (
+        "Linux",
+        "386",
+        "",
+    )
+    assert found.platform.python_version == "" and found.packages == {}
+    assert found.host is not None and found.host.hostname == socket.gethostname()
+
+
+def test_wrapped_run_records_the_os_release_of_the_images_root_file_system(
+    project_dir: Path,
+    built: tuple[Path, dict[str, object]],  # noqa: F811 - the fixture imported above
+    fake_apptainer: Path,
+) -> None:
+    require(shutil.which("unsquashfs"), "unsquashfs (Debian's squashfs-tools) is not installed")
+    image, _ = built
+    run_cli("run", "--label", "os1", "--", "apptainer", "exec", str(image), "true")
+    found = record(project_dir, "os1")
+    assert found.platform.os_release == "paperlink test"  # from the squashfs, not the host's
+    assert found.platform.machine == read_sif(image).arch
+    assert found.host is not None and found.host.os_release != "paperlink test"
 
 
 @pytest.mark.parametrize("prefix", ["APPTAINER", "SINGULARITY"])

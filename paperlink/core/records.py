@@ -235,6 +235,7 @@ class SifObjectRef:
     size: int
     sha256: str
     name: str = ""
+    offset: int = 0  # where its bytes start in the file
     partition_fs: str | None = None  # squashfs | ext3 | …
     partition_type: str | None = None  # primary-system | data | overlay | …
     partition_arch: str | None = None

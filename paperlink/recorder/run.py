@@ -168,6 +168,7 @@ class RunCapture:
         self._skip: set[str] = set()
         self._doubt: dict[str, str] = {}
         self._probe: _Probe | None = None
+        self._host_packages = True  # whether the probed packages are the command's
         self._t0 = 0.0
 
     # -- before ---------------------------------------------------------------------------------------
@@ -247,6 +248,14 @@ class RunCapture:
         mpi = describe_mpi(self.argv, host_environ, cache=self.store, probe=self.probe)
         container = self.container or self._sif_container() or detect_host_container()
         host = collect_platform()
+        if self.platform is None and container is not None and container.sif is not None:
+            from paperlink.recorder.sif_environment import sif_in_command, sif_platform
+
+            if sif_in_command(self.argv) is not None:
+                # 'apptainer exec IMAGE CMD': CMD runs in the image, so the platform is the image's,
+                # and the host's Python packages are not its packages.
+                self.platform = sif_platform(container.sif, project.root, self.store)
+                self._host_packages = False
         record = Record(
             label=label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
@@ -407,6 +416,8 @@ class RunCapture:
         )
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
+            if not self._host_packages:
+                record.packages = {}
         self._store_finished(record, {"stdout": stdout, "stderr": stderr})
         self.cache.flush()
         return record

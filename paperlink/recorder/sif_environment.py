@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -18,7 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paperlink.core.hashing import ProgressCallback
-from paperlink.core.records import ContainerRef, Record, SifImageRef, SifObjectRef, from_dict
+from paperlink.core.records import (
+    ContainerRef,
+    Platform,
+    Record,
+    SifImageRef,
+    SifObjectRef,
+    from_dict,
+)
 from paperlink.errors import CaptureError, UsageError
 
 if TYPE_CHECKING:
@@ -264,6 +273,50 @@ def _attach(
     ref.os = "linux"
     ref.architecture = ref.sif.arch
     ref.created = ref.sif.created
+
+
+def sif_platform(sif: SifImageRef, root: Path, store: RecordStore | None = None) -> Platform:
+    """The platform of a command run inside the image ``sif``: Linux, the image's architecture and the
+    ``PRETTY_NAME`` of its ``/etc/os-release``, read from its root file system (a squashfs partition) with
+    ``unsquashfs`` when that is installed (else left empty: never the host's). Remembered by digest."""
+    key = f"sif-platform:{sif.sha256}"
+    cached = store.cache_get(key) if store is not None else None
+    if cached is None:
+        path = Path(sif.path) if Path(sif.path).is_absolute() else root / sif.path
+        cached = _os_release(path, sif)
+        if store is not None and cached is not None:
+            store.cache_put(key, cached)
+    return Platform(os="Linux", os_release=cached or "", machine=sif.arch)
+
+
+def _os_release(path: Path, sif: SifImageRef) -> str | None:
+    """None when it could not be asked (no unsquashfs), "" when the image has no os-release."""
+    from paperlink.recorder.image_platform import os_release_name
+
+    unsquashfs = shutil.which("unsquashfs")
+    roots = [
+        o
+        for o in sif.objects
+        if o.type == "partition"
+        and o.partition_fs == "squashfs"
+        and o.partition_type in ("primary-system", "system")
+    ]
+    if unsquashfs is None or not roots:
+        return None if unsquashfs is None else ""
+    # unsquashfs does not follow links (Debian's /etc/os-release is one): the usual target next.
+    for name in ("etc/os-release", "usr/lib/os-release"):
+        try:
+            done = subprocess.run(
+                [unsquashfs, "-o", str(roots[0].offset), "-cat", str(path), name],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if done.returncode == 0 and done.stdout:
+            return os_release_name(done.stdout.decode("utf-8", "replace"))
+    return ""
 
 
 def sif_path(record: Record, root: Path) -> Path | None:
