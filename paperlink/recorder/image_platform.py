@@ -77,16 +77,21 @@ def image_platform(
 ) -> tuple[Platform, Interpreter | None]:
     """The platform of a run of ``argv`` in ``image_id`` (inspect data ``attrs``) and the command's own
     interpreter in the image (None when it names none, or the image has none). ``cache`` is the record
-    store, which remembers what an image holds. Raises :class:`ContainerError`."""
+    store, which remembers what an image holds. When the engine will not show the image's files, the
+    platform has what its configuration says (OS, architecture) and nothing of the host."""
     wanted = command_interpreter(argv, root)
     key = f"image-platform:{image_id}:{wanted or ''}"
     known = cache.cache_get(key) if cache is not None else None
     if known is not None:
         found = json.loads(known)
     else:
-        found = _probe(engine, image_id, attrs, wanted, user)
-        if cache is not None:
-            cache.cache_put(key, json.dumps(found, sort_keys=True))
+        try:
+            found = _probe(engine, image_id, attrs, wanted, user)
+        except ContainerError:
+            found = {}  # the run goes on, with what the image's configuration says; asked again next time
+        else:
+            if cache is not None:
+                cache.cache_put(key, json.dumps(found, sort_keys=True))
     python = found.get("python") or {}
     arch = str(attrs.get("Architecture") or "")
     platform = Platform(
