@@ -21,6 +21,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from helpers import REPO_ROOT, require, run_cli
+from test_archive_readme import run_readme
 from test_sif import built, sifbuild  # noqa: F401 - fixtures: a SIF built by the reference library
 
 import paperlink.containers.sif
@@ -38,8 +39,10 @@ echo "$0 $*" >> "$FAKE_APPTAINER_LOG"
 shift
 while [ $# -gt 0 ]; do
   case "$1" in
-    --bind|-B|--env|--home|-H|--overlay|-o) shift 2 ;;
+    --bind|-B|--home|-H|--overlay|-o) shift 2 ;;
+    --pwd) cd "$2" || exit 255; shift 2 ;;
     --pwd=*) cd "${1#--pwd=}" || exit 255; shift ;;
+    --env) export "$2"; shift 2 ;;
     --env=*) export "${1#--env=}"; shift ;;
     -*) shift ;;
     *) break ;;
@@ -243,7 +246,7 @@ def publish_setup(root: Path) -> None:
 
 
 def test_publish_archives_the_sif_unless_no_image(
-    project_dir: Path, sif_image: Path, tmp_path: Path
+    project_dir: Path, sif_image: Path, tmp_path: Path, fake_apptainer: Path
 ) -> None:
     publish_setup(project_dir)
     run_cli("run", "--sif", str(sif_image), "--label", "p1", "--", "python3", "make_figure.py")
@@ -258,6 +261,15 @@ def test_publish_archives_the_sif_unless_no_image(
     image = next(e for e in crate["@graph"] if e.get("@type") == "ContainerImage")
     assert image["sha256"] == hashlib.sha256(sif_image.read_bytes()).hexdigest()
     assert image["distribution"] == {"@id": images[0].name}
+    # The archive's README checks the image and runs the command in it with Apptainer.
+    readme = (target / "README.md").read_text()
+    assert f"{read_sif(sif_image).sha256}  ../../../{images[0].name}' | sha256sum -c -" in readme
+    assert 'apptainer exec --cleanenv --bind "$PWD" --pwd "$PWD" --env SOURCE_DATE_EPOCH=' in readme
+    assert f"../../../{images[0].name} python3 make_figure.py" in readme
+    # The README's commands run as they stand (Apptainer stood in for): the image checks, and the
+    # re-run in it makes the recorded figure.
+    outputs = run_readme(target)
+    assert any(f"{images[0].name}: OK" in out and "figures/fig1.svg: OK" in out for out in outputs)
     bare = tmp_path / "bare"
     run_cli("publish", "--record", "p1", "--to", str(bare), "--no-image")
     assert not [p for p in bare.iterdir() if p.name.startswith("image-")]

@@ -334,6 +334,15 @@ def sif_path(record: Record, root: Path) -> Path | None:
     return None
 
 
+def command_in_image(argv: list[str]) -> tuple[str, list[str]]:
+    """``(action, CMD)`` of a run in a SIF image: for ``apptainer exec|run … IMAGE CMD`` its action and
+    CMD ('run' starts the image's runscript with the arguments), else ``exec`` and the command itself."""
+    index = _image_index(argv)
+    if index is None:
+        return "exec", list(argv)
+    return next(a for a in argv[1:index] if a in _ACTIONS), argv[index + 1 :]
+
+
 def rerun_command(record: Record, root: Path) -> list[str]:
     """The ``apptainer exec`` command that re-executes ``record`` in its SIF image, from the project root
     (bound into the container) with the recorded ``SOURCE_DATE_EPOCH``, wrapped in ``paperlink run`` so
@@ -343,12 +352,7 @@ def rerun_command(record: Record, root: Path) -> list[str]:
         raise UsageError(f"record '{record.label}' did not run in a SIF image")
     found = sif_path(record, root)
     image = str(found) if found is not None else container.sif.path
-    index = _image_index(record.argv)
-    # A command that already was 'apptainer exec … IMAGE CMD': CMD, in the recorded image.
-    inner = record.argv if index is None else record.argv[index + 1 :]
-    action = "exec"
-    if index is not None:  # 'run' starts the image's runscript with the arguments: keep it
-        action = next(a for a in record.argv[1:index] if a in _ACTIONS)
+    action, inner = command_in_image(record.argv)
     engine = container.engine if container.engine in ENGINES else "apptainer"
     env = (
         [f"--env=SOURCE_DATE_EPOCH={record.source_date_epoch}"] if record.source_date_epoch else []
