@@ -22,6 +22,7 @@ import jsonschema
 import pytest
 from helpers import REPO_ROOT, require, run_cli
 from test_archive_readme import run_readme
+from test_rocrate import assert_no_local_paths, assert_valid
 from test_sif import built, sifbuild  # noqa: F401 - fixtures: a SIF built by the reference library
 
 import paperlink.containers.sif
@@ -270,6 +271,9 @@ def test_publish_archives_the_sif_unless_no_image(
     # re-run in it makes the recorded figure.
     outputs = run_readme(target)
     assert any(f"{images[0].name}: OK" in out and "figures/fig1.svg: OK" in out for out in outputs)
+    # The official validator passes the crate, and nothing in the archive names this machine's folders.
+    assert_valid(target, ("required",))  # recommended asks for affiliations this CITATION lacks
+    assert_no_local_paths(target, project_dir, sif_image.parent)
     bare = tmp_path / "bare"
     run_cli("publish", "--record", "p1", "--to", str(bare), "--no-image")
     assert not [p for p in bare.iterdir() if p.name.startswith("image-")]

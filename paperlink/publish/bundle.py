@@ -261,7 +261,15 @@ def portable_record(root: Path, record: Record) -> Record:
             return {k: rewrite(v) for k, v in value.items()}
         return value
 
-    return Record.from_dict(rewrite(data))
+    portable = Record.from_dict(rewrite(data))
+    container = portable.container
+    if container is not None and container.sif is not None:
+        # A SIF image outside the project is named by its file name, as the archive's copy is.
+        if Path(container.sif.path).is_absolute():
+            container.sif.path = Path(container.sif.path).name
+        if container.reference is not None and Path(container.reference).is_absolute():
+            container.reference = Path(container.reference).name
+    return portable
 
 
 def write_site_archive(
