@@ -42,6 +42,7 @@ from paperlink.core.records import (
     Executable,
     FileDigest,
     Outcome,
+    Platform,
     Record,
     StreamInfo,
     check_label,
@@ -127,6 +128,7 @@ class RunCapture:
         executable: str | None = None,
         probe: bool = True,
         container: ContainerRef | None = None,
+        platform: Platform | None = None,
     ) -> None:
         options = options or RunOptions()
         self.project = project
@@ -148,12 +150,17 @@ class RunCapture:
         self.links = dict(options.links or {})
         # The image a container run uses; None: the host, which may itself be a container.
         self.container = container
+        self.sif = options.sif  # named with --sif (recorder.sif_environment finds the others)
+        # A container run's own platform (the image's OS, architecture, interpreter); None: the host's.
+        self.platform = platform
+        self.on_progress = options.on_progress
         self.cache = DigestCache(store, options.on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
         self._skip: set[str] = set()
         self._doubt: dict[str, str] = {}
         self._probe: _Probe | None = None
+        self._host_packages = True  # whether the probed packages are the command's
         self._t0 = 0.0
 
     # -- before ---------------------------------------------------------------------------------------
@@ -231,6 +238,16 @@ class RunCapture:
         host_environ = self.environ if self.container is None else os.environ
         job = capture_job(host_environ)
         mpi = describe_mpi(self.argv, host_environ, cache=self.store, probe=self.probe)
+        container = self.container or self._sif_container() or detect_host_container()
+        host = collect_platform()
+        if self.platform is None and container is not None and container.sif is not None:
+            from paperlink.recorder.sif_environment import sif_in_command, sif_platform
+
+            if sif_in_command(self.argv) is not None:
+                # 'apptainer exec IMAGE CMD': CMD runs in the image, so the platform is the image's,
+                # and the host's Python packages are not its packages.
+                self.platform = sif_platform(container.sif, project.root, self.store)
+                self._host_packages = False
         record = Record(
             label=label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
@@ -246,13 +263,14 @@ class RunCapture:
             parameters=parameters,
             parameter_sources=parameter_sources,
             inputs=inputs,
-            platform=collect_platform(),
+            platform=self.platform or host,
+            host=host if self.platform is not None else None,
             environment=recorded_environment(self.environ, project.env_allow, self.redactor),
             start_time=format_time(start),
             reason=reason,
             tags=tags,
             source_date_epoch=epoch,
-            container=self.container or detect_host_container(),
+            container=container,
             job=job,
             mpi=mpi,
             links=dict(self.links),
@@ -268,6 +286,21 @@ class RunCapture:
             self._probe.start()
         self.record = record
         return record
+
+    def _sif_container(self) -> ContainerRef | None:
+        if self.container is not None:
+            return None
+        if self.sif is None and not _maybe_sif(self.argv):
+            return None  # the common case, without importing the SIF reader
+        from paperlink.recorder.sif_environment import sif_container
+
+        return sif_container(
+            self.argv,
+            sif=self.sif,
+            root=self.project.root,
+            store=self.store,
+            on_progress=self.on_progress,
+        )
 
     def _epoch(self, commit_time: str | None, start: Any) -> int:
         if self.source_date_epoch is not None:
@@ -375,6 +408,8 @@ class RunCapture:
         )
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
+            if not self._host_packages:
+                record.packages = {}
         self._store_finished(record, {"stdout": stdout, "stderr": stderr})
         self.cache.flush()
         return record
@@ -481,6 +516,12 @@ def _parse_parameters(path: Path, content: bytes) -> dict[str, Any]:
     return flat
 
 
+def _maybe_sif(argv: list[str]) -> bool:
+    """Whether the run may use an Apptainer/Singularity image: a cheap test before importing sif_environment."""
+    wrapped = bool(argv) and Path(argv[0]).name in ("apptainer", "singularity")
+    return wrapped or any(os.environ.get(f"{n}_CONTAINER") for n in ("APPTAINER", "SINGULARITY"))
+
+
 def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if not argv:
         return None
@@ -543,6 +584,9 @@ def capture_run(
     options: RunOptions | None = None,
 ) -> Record:
     """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
+
+    ``options.sif`` names the Apptainer/Singularity image the command uses
+    (:mod:`paperlink.recorder.sif_environment` also finds one on the command line or around paperlink).
 
     A command that cannot be found (127) or executed (126) still leaves a failed record. Raises
     :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
@@ -685,8 +729,14 @@ def capture_container_run(
         if expected is not None and ref.image_id != expected:
             raise ImageMismatch(f"{image} is {ref.image_id}, not {expected}")
         image_id = str(ref.image_id)
-        image_env = containers.image_environment(containers.inspect_image(engine, image_id))
+        attrs = containers.inspect_image(engine, image_id)
+        image_env = containers.image_environment(attrs)
         user = f"{os.getuid()}:{os.getgid()}"
+        from paperlink.recorder.image_platform import image_platform
+
+        platform, interpreter = image_platform(
+            engine, image_id, attrs, argv, root=project.root, user=user, cache=store
+        )
         ref.network, ref.memory_limit, ref.timeout_seconds, ref.user = (
             network,
             memory,
@@ -699,8 +749,19 @@ def capture_container_run(
         environ = dict(image_env)
         if "HOME" not in environ:
             environ["HOME"] = "/tmp"  # noqa: S108 - the caller's uid has no home in the image
-        run = RunCapture(project, store, argv, options, environ=environ, probe=False, container=ref)
+        run = RunCapture(
+            project,
+            store,
+            argv,
+            options,
+            environ=environ,
+            probe=False,
+            container=ref,
+            executable=interpreter.path if interpreter else None,
+            platform=platform,
+        )
         record = run.begin()
+        record.executable.version = interpreter.version if interpreter else None
         if options.on_start is not None:
             options.on_start(record)
         root = str(project.root)
