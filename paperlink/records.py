@@ -377,6 +377,9 @@ class Record:
     outputs: list[FileDigest] = field(default_factory=list)
     platform: Platform = field(default_factory=Platform)
     packages: dict[str, str] = field(default_factory=dict)
+    # The run's packages beyond its interpreter (conda, dpkg, R…) and lock files: an Environment kept once
+    # in the store under this digest (``paperlink env LABEL``), shared by every run made in it.
+    environment_digest: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
     start_time: str = ""
     end_time: str | None = None
@@ -410,7 +413,7 @@ class Record:
             if item is not None and item.get("path_base64", "") is None:
                 del item["path_base64"]
         # Left out when empty: a record made outside a cluster serialises (and digests) as before.
-        for optional in ("job", "mpi"):
+        for optional in ("job", "mpi", "environment_digest"):
             if data[optional] is None:
                 del data[optional]
         return data

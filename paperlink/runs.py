@@ -31,6 +31,13 @@ from paperlink.environment import (
     recorded_environment,
     version_flag,
 )
+from paperlink.envpackages import Package
+from paperlink.envscan import (
+    EnvironmentCapture,
+    capture_parts,
+    image_dpkg_packages,
+    pinned_image,
+)
 from paperlink.errors import (
     CaptureError,
     ContainerError,
@@ -135,6 +142,7 @@ class RunCapture:
         probe: bool = True,
         links: Mapping[str, str] | None = None,
         container: ContainerRef | None = None,
+        image_packages: list[Package] | None = None,
     ) -> None:
         self.project = project
         self.store = store
@@ -155,6 +163,9 @@ class RunCapture:
         self.links = dict(links or {})
         # The image a container run uses; None: the host, which may itself be a container.
         self.container = container
+        # The Debian packages of the container run's image (read through the engine), if it has dpkg.
+        self.image_packages = image_packages
+        self._environment: EnvironmentCapture | None = None
         self.cache = DigestCache(store, on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
@@ -234,6 +245,7 @@ class RunCapture:
             self._probe = _Probe(
                 self.store, self.executable or _resolve(self.argv, self.environ), self.environ
             )
+        self._environment = self._environment_capture()
         # The job and the rank are paperlink's own (a container run's environ is the image's).
         host_environ = self.environ if self.container is None else os.environ
         job = capture_job(host_environ)
@@ -273,8 +285,28 @@ class RunCapture:
         self.environ["PAPERLINK_STORE"] = str(self.store.path.resolve())
         if self._probe is not None:
             self._probe.start()
+        if self._environment is not None:
+            self._environment.start()
         self.record = record
         return record
+
+    def _environment_capture(self) -> EnvironmentCapture | None:
+        parts = capture_parts(self.project.settings)
+        if not parts:
+            return None
+        ref = self.container
+        return EnvironmentCapture(
+            self.store,
+            self.project.root,
+            self.argv,
+            self.environ,
+            parts=parts,
+            host=ref is None,  # a container run uses the image's packages, not the host's
+            skip_dirs=self.project.output_dirs,
+            image=pinned_image(ref) if ref else None,
+            image_packages=self.image_packages,
+            image_source=f"image {ref.image_id}" if ref else None,
+        )
 
     def _epoch(self, commit_time: str | None, start: Any) -> int:
         if self.source_date_epoch is not None:
@@ -382,6 +414,10 @@ class RunCapture:
         )
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
+        if self._environment is not None:
+            environment = self._environment.finish(record.packages)
+            if environment.count() or environment.files:
+                record.environment_digest = self.store.put_environment(environment)
         self._store_finished(record, {"stdout": stdout, "stderr": stderr})
         self.cache.flush()
         return record
@@ -728,6 +764,11 @@ def capture_container_run(
             raise ImageMismatch(f"{image} is {ref.image_id}, not {expected_image_id}")
         image_id = str(ref.image_id)
         image_env = containers.image_environment(containers.inspect_image(engine, image_id))
+        image_packages = None
+        if "dpkg" in capture_parts(project.settings):
+            image_packages = image_dpkg_packages(
+                store, image_id, lambda path: containers.read_image_file(engine, image_id, path)
+            )
         user = f"{os.getuid()}:{os.getgid()}"
         ref.network, ref.memory_limit, ref.timeout_seconds, ref.user = (
             network,
@@ -757,6 +798,7 @@ def capture_container_run(
             probe=False,
             links=links,
             container=ref,
+            image_packages=image_packages,
         )
         record = run.begin()
         if on_start is not None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from paperlink.envpackages import Environment
 from paperlink.errors import (
     RecordImmutable,
     RecordNotFound,
@@ -139,11 +140,21 @@ def _migration_digest_cache_ctime(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_environments(db: sqlite3.Connection) -> None:
+    # One row per environment, named by the sha256 of its canonical JSON: runs refer to it by digest.
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS environments (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+        "data BLOB NOT NULL, created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+    )
+
+
 # Named migrations, applied in order, each in one transaction with the row that records it.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _migration_initial),
     ("0002_list_index", _migration_list_index),
     ("0003_digest_cache_ctime", _migration_digest_cache_ctime),
+    # 0004 is the running-row index of the tracing branch; migrations are applied by name.
+    ("0005_environments", _migration_environments),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -714,6 +725,28 @@ class RecordStore:
             "SELECT part, data FROM streams WHERE label=? AND stream=?", (label, stream)
         )
         return {part: zlib.decompress(data) for part, data in rows}
+
+    # -- environments -------------------------------------------------------------------------------
+    def put_environment(self, environment: Environment) -> str:
+        """Keep ``environment`` once under its digest (idempotent); returns the digest."""
+        digest = environment.digest()
+        text = environment.to_json().encode()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO environments (digest, size, data) VALUES (?, ?, ?)",
+                (digest, len(text), zlib.compress(text, 6)),
+            )
+        return digest
+
+    def get_environment(self, digest: str) -> Environment:
+        """The environment stored under ``digest``; raises :class:`RecordNotFound`."""
+        rows = self._read("SELECT data FROM environments WHERE digest=?", (digest,))
+        if not rows:
+            raise RecordNotFound(
+                f"no environment {digest} in {self.path}",
+                hint="the record came from another store: import it with 'paperlink store import'",
+            )
+        return Environment.from_json(zlib.decompress(rows[0][0]).decode())
 
     # -- caches -------------------------------------------------------------------------------------
     def cached_digests(

@@ -239,15 +239,22 @@ def list_records(
 @click.option("--code-diff", is_flag=True, help="Print the stored diff of uncommitted changes.")
 @click.option("--stdout", "stream", flag_value="stdout", help="Print the stored stdout.")
 @click.option("--stderr", "stream", flag_value="stderr", help="Print the stored stderr.")
+@click.option("--packages", is_flag=True, help="List every package of the environment, by manager.")
 @click.pass_context
 def show(
-    ctx: click.Context, label: str, as_json: bool, code_diff: bool, stream: str | None
+    ctx: click.Context,
+    label: str,
+    as_json: bool,
+    code_diff: bool,
+    stream: str | None,
+    packages: bool,
 ) -> None:
     """Show one record.
 
     \b
     Example: paperlink show fig3 --json
     """
+    from paperlink.envrecipes import environment_of
     from paperlink.report import show_text
 
     _, store = _store(ctx)
@@ -266,7 +273,7 @@ def show(
             )
             sys.stdout.buffer.write(parts["tail"])
     else:
-        click.echo(show_text(record))
+        click.echo(show_text(record, environment_of(store, record), packages=packages))
 
 
 @click.command()
@@ -281,10 +288,12 @@ def diff(ctx: click.Context, left: str, right: str, as_json: bool) -> None:
     Example: paperlink diff fig3 fig3-2
     """
     from paperlink.compare import diff_records
+    from paperlink.envrecipes import environment_of
     from paperlink.report import diff_text
 
     _, store = _store(ctx)
-    result = diff_records(store.get(left), store.get(right))
+    a, b = store.get(left), store.get(right)
+    result = diff_records(a, b, environment_of(store, a), environment_of(store, b))
     if as_json:
         _echo_json(result.to_dict())
     else:

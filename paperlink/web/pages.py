@@ -21,6 +21,7 @@ import jinja2
 
 from paperlink import __version__
 from paperlink.compare import diff_records
+from paperlink.envrecipes import environment_of
 from paperlink.errors import CaptureError, RecordNotFound
 from paperlink.filestate import DigestCache
 from paperlink.hashing import Digests
@@ -381,7 +382,7 @@ def compare_page(
 ) -> tuple[str, dict[str, Any]]:
     """Raises :class:`RecordNotFound` when either label is unknown."""
     a, b = store.get(left), store.get(right)
-    result = diff_records(a, b)
+    result = diff_records(a, b, environment_of(store, a), environment_of(store, b))
     sections: dict[str, list[Any]] = {}
     for difference in result.differences:
         sections.setdefault(difference.section, []).append(difference)
