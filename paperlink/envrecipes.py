@@ -51,9 +51,16 @@ def available_formats(environment: Environment) -> list[str]:
     return found
 
 
-def render_environment(environment: Environment, fmt: str, *, label: str = "") -> str:
+def render_environment(
+    environment: Environment,
+    fmt: str,
+    *,
+    label: str = "",
+    requirements_name: str = "requirements.txt",
+) -> str:
     """``environment`` in format ``fmt`` (one of :data:`FORMATS`); raises :class:`UsageError` when the
-    record holds nothing for it (no conda packages for ``conda``, no image for ``dockerfile``…)."""
+    record holds nothing for it (no conda packages for ``conda``, no image for ``dockerfile``…).
+    ``requirements_name`` is the pip requirements file a Dockerfile copies in."""
     if fmt not in FORMATS:
         raise UsageError(
             f"unknown environment format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}"
@@ -109,7 +116,7 @@ def _dockerfile(environment: Environment, source: str) -> str:
     lines = [source.rstrip("\n"), f"FROM {environment.image}"]
     pip = environment.packages.get("pip")
     if pip:
-        lines += ["COPY requirements.txt /tmp/paperlink-requirements.txt",
+        lines += [f"COPY {requirements_name} /tmp/paperlink-requirements.txt",
                   "RUN python3 -m pip install --no-deps -r /tmp/paperlink-requirements.txt"]  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -26,6 +26,7 @@ from rocrate.rocrate import ROCrate
 
 from paperlink.archivereadme import ArchiveFile
 from paperlink.config import Project
+from paperlink.envpackages import MANAGER_TITLES, Environment
 from paperlink.errors import ConfigError
 from paperlink.publicurl import url_problem
 from paperlink.records import Record
@@ -84,6 +85,7 @@ _ROLE_TEXT = {
     "pdf": "the paper",
     "site": "provenance site: the records as web pages, open provenance-site/index.html",
     "checksums": "sha256 of every file of the archive, for sha256sum -c",
+    "environment": "re-creates the environment of a recorded run (paperlink env)",
 }
 _MEDIA_TYPES = {
     ".tar.gz": "application/gzip",
@@ -213,8 +215,13 @@ def build_crate(
     metadata: dict[str, Any],
     publisher: str | None = None,
     organizations: dict[str, str] | None = None,
+    environments: Mapping[str, Environment] | None = None,
 ) -> dict[str, Any]:
     """The crate as a JSON-LD document (serialise with sorted keys for a stable digest).
+
+    ``environments`` are the records' environments by digest: each run's is an ``instrument`` beside
+    its code, a ``SoftwareApplication`` made of one per manager, whose ``softwareRequirements`` are the
+    packages (``SoftwareApplication`` with ``softwareVersion`` and a package URL as ``identifier``).
 
     ``publisher`` is the API base of the archive server (None for a folder: the crate then names the
     authors' organisation, as a self-published archive); ``organizations`` gives the web address of
@@ -255,7 +262,7 @@ def build_crate(
             properties["alternateName"] = f.source
         entities[f.name] = crate.add_file(dest_path=f.name, properties=properties)
     actions = [
-        _action(builder, record, files, entities, authors)
+        _action(builder, record, files, entities, authors, environments or {})
         for record in sorted(records, key=lambda r: (r.start_time, r.label))
     ]
     if actions:
@@ -326,8 +333,16 @@ def _action(
     files: Sequence[CrateFile],
     entities: dict[str, Any],
     authors: list[ContextEntity],
+    environments: Mapping[str, Environment],
 ) -> ContextEntity:
     mine = [f for f in files if record.label in f.labels]
+    code = _code(builder, record, mine, entities)
+    environment = environments.get(record.environment_digest or "")
+    tools = [code]
+    if environment is not None and environment.count():
+        tools.append(
+            _environment(builder, str(record.environment_digest), environment, mine, entities)
+        )
     outputs = [entities[f.name] for f in mine if f.role == "output"]
     description = f"'{record.command}' in {record.working_directory or '.'}"
     if record.reason:
@@ -345,7 +360,7 @@ def _action(
         if record.outcome.status == "finished"
         else f"{SCHEMA}FailedActionStatus",
         agent=_one(authors) if authors else None,
-        instrument=_code(builder, record, mine, entities),
+        instrument=_one(tools),
         result=_one(outputs) if outputs else None,
         subjectOf=_one([entities[f.name] for f in mine if f.role == "record"]) or None,
     )
@@ -395,6 +410,69 @@ def _code(
         url=repository,
         encoding=_one(archive + diff) if archive or diff else None,
     )
+
+
+# Package URL types (https://github.com/package-url/purl-spec) by manager.
+_PURL_TYPES = {"conda": "conda", "dpkg": "deb", "pip": "pypi", "r": "cran", "julia": "julia"}
+
+
+def _environment(
+    builder: _Crate,
+    digest: str,
+    environment: Environment,
+    mine: list[CrateFile],
+    entities: dict[str, Any],
+) -> ContextEntity:
+    """The software environment a run used, by manager, each manager's packages with their versions."""
+    short = digest.removeprefix("sha256:")[:12]
+    groups = []
+    for manager in environment.managers():
+        title = MANAGER_TITLES.get(manager, manager)
+        packages = [
+            builder.entity(
+                f"#package-{manager}-{quote(p.name, safe='')}-{quote(p.version, safe='')}"
+                + (
+                    f"-{quote(p.build or p.architecture or '', safe='')}"
+                    if p.build or p.architecture
+                    else ""
+                ),
+                "SoftwareApplication",
+                name=p.name,
+                softwareVersion=p.version + (f"={p.build}" if p.build else ""),
+                identifier=_purl(manager, p.name, p.version, p.architecture),
+            )
+            for p in environment.packages[manager]
+        ]
+        what = (
+            f"conda environment '{environment.conda_name}'"
+            if manager == "conda" and environment.conda_name
+            else title
+        )
+        groups.append(
+            builder.entity(
+                f"#environment-{short}-{manager}",
+                "SoftwareApplication",
+                name=f"{what}: {len(packages)} packages",
+                softwareRequirements=packages,
+            )
+        )
+    recipes = [entities[f.name] for f in mine if f.role == "environment"]
+    return builder.entity(
+        f"#environment-{short}",
+        "SoftwareApplication",
+        name=f"software environment {digest}",
+        description="the packages the run's environment held, by manager (paperlink env re-creates it)",
+        identifier=digest,
+        hasPart=groups,
+        subjectOf=_one(recipes) if recipes else None,
+    )
+
+
+def _purl(manager: str, name: str, version: str, architecture: str | None) -> str:
+    kind = _PURL_TYPES.get(manager, manager)
+    namespace = "debian/" if kind == "deb" else ""
+    text = f"pkg:{kind}/{namespace}{quote(name, safe='')}@{quote(version, safe='')}"
+    return text + (f"?arch={architecture}" if architecture else "")
 
 
 def _inputs(

@@ -21,6 +21,7 @@ import jinja2
 
 from paperlink import __version__
 from paperlink.compare import diff_records
+from paperlink.envpackages import MANAGER_TITLES, EnvironmentFile
 from paperlink.envrecipes import environment_of
 from paperlink.errors import CaptureError, RecordNotFound
 from paperlink.filestate import DigestCache
@@ -357,6 +358,7 @@ def record_page(
             diff = diff_lines(store.get_blob(record.code.diff_sha256).decode("utf-8", "replace"))
         except RecordNotFound:
             diff = [("meta", "(the stored diff is missing from the store)")]
+    groups, files, note = environment_view(store, record)
     used = [f for f in figures or [] if f.label == record.label]
     recent = [s.label for s in summaries[:200] if s.label != record.label]
     return "record.html.j2", {
@@ -373,7 +375,33 @@ def record_page(
         "figures_used": {f.path for f in used},
         "rerun_command": f"paperlink rerun {shlex.quote(record.label)}",
         "command_line": shlex.join(record.argv) if record.argv else record.command,
+        "packages_by_manager": groups,
+        "environment_files": files,
+        "environment_note": note,
     }
+
+
+def environment_view(
+    store: RecordStore, record: Record
+) -> tuple[list[dict[str, Any]], list[EnvironmentFile], str | None]:
+    """The record's packages by manager (title, source, packages), its lock files and a note when the
+    store lacks the environment the record names."""
+    if not record.environment_digest:
+        return [], [], None
+    try:
+        environment = store.get_environment(record.environment_digest)
+    except RecordNotFound:
+        return [], [], f"the store lacks this run's environment {record.environment_digest}"
+    groups = [
+        {
+            "manager": manager,
+            "title": MANAGER_TITLES.get(manager, manager),
+            "source": environment.sources.get(manager, ""),
+            "packages": environment.packages[manager],
+        }
+        for manager in environment.managers()
+    ]
+    return groups, environment.files, None
 
 
 # -- comparing two records ------------------------------------------------------------------------
