@@ -81,7 +81,7 @@ def render_environment(
         return _conda_explicit(environment, source)
     if fmt == "apt":
         return "#!/bin/sh\n" + source + _apt(environment.packages["dpkg"])
-    return _dockerfile(environment, source)
+    return _dockerfile(environment, source, requirements_name)
 
 
 def _requirements(packages: list[Package]) -> str:
@@ -112,7 +112,7 @@ def _apt(packages: list[Package]) -> str:
     )
 
 
-def _dockerfile(environment: Environment, source: str) -> str:
+def _dockerfile(environment: Environment, source: str, requirements_name: str) -> str:
     lines = [source.rstrip("\n"), f"FROM {environment.image}"]
     pip = environment.packages.get("pip")
     if pip:
