@@ -287,6 +287,8 @@ def write_site_archive(
                 # Without the publication, as the archived records: the archive cannot hold its own DOI
                 # state, and republishing the same records must give the same bytes.
                 scratch.add_record(Record.from_dict(record.to_dict()))
+                if record.environment_digest:
+                    scratch.put_environment(store.get_environment(record.environment_digest))
                 if record.code.diff_sha256:
                     scratch.put_blob(
                         store.get_blob(record.code.diff_sha256), record.code.diff_sha256

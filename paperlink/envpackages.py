@@ -41,6 +41,26 @@ class Package:
     url: str | None = None  # where conda fetched it
     architecture: str | None = None  # dpkg's architecture (amd64, all, …)
 
+    def to_dict(self) -> dict[str, str]:
+        """The fields that are set (thousands of packages per environment: no ``dataclasses.asdict``)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Package:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
+        return cls(
+            name=str(data["name"]),
+            version=str(data["version"]),
+            build=text("build"),
+            channel=text("channel"),
+            md5=text("md5"),
+            url=text("url"),
+            architecture=text("architecture"),
+        )
+
 
 @dataclass
 class EnvironmentFile:
@@ -66,27 +86,37 @@ class Environment:
     )
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
         # Only the fields a package has: a dpkg entry carries no conda columns, and the JSON stays small.
-        data["packages"] = {
-            manager: [{k: v for k, v in item.items() if v is not None} for item in items]
-            for manager, items in data["packages"].items()
+        return {
+            "packages": {m: [p.to_dict() for p in items] for m, items in self.packages.items()},
+            "files": [dataclasses.asdict(f) for f in self.files],
+            "sources": dict(self.sources),
+            "conda_name": self.conda_name,
+            "conda_platform": self.conda_platform,
+            "image": self.image,
         }
-        return data
 
     def to_json(self) -> str:
         return canonical_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Environment:
-        return from_dict(cls, data)
+        packages = data.get("packages") or {}
+        return cls(
+            packages={m: [Package.from_dict(p) for p in items] for m, items in packages.items()},
+            files=[from_dict(EnvironmentFile, f) for f in data.get("files") or []],
+            sources={str(k): str(v) for k, v in (data.get("sources") or {}).items()},
+            conda_name=data.get("conda_name"),
+            conda_platform=data.get("conda_platform"),
+            image=data.get("image"),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Environment:
         return cls.from_dict(json.loads(text))
 
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.to_json().encode()).hexdigest()
+        return digest_of(self.to_json())
 
     def managers(self) -> list[str]:
         """The managers with packages, in :data:`MANAGERS` order (unknown ones after, sorted)."""
@@ -95,6 +125,11 @@ class Environment:
 
     def count(self) -> int:
         return sum(len(items) for items in self.packages.values())
+
+
+def digest_of(canonical: str) -> str:
+    """An environment's digest from its canonical JSON."""
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def sort_packages(items: list[Package]) -> list[Package]:

@@ -10,7 +10,6 @@ background thread, started by :meth:`EnvironmentCapture.start` and joined by :me
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -35,7 +34,7 @@ from paperlink.envpackages import (
     sort_packages,
 )
 from paperlink.errors import ConfigError
-from paperlink.records import ContainerRef, from_dict
+from paperlink.records import ContainerRef
 
 # What `[environment] capture` may name; all of them by default.
 CAPTURE_PARTS = ("conda", "dpkg", "files", "r", "julia")
@@ -57,6 +56,10 @@ _JULIA_SCRIPT = (
 class ToolCache(Protocol):
     def cache_get(self, key: str) -> str | None: ...
     def cache_put(self, key: str, value: str) -> None: ...
+
+
+class EnvironmentStore(Protocol):
+    def put_environment(self, environment: Environment) -> str: ...
 
 
 def capture_parts(settings: Mapping[str, Any]) -> tuple[str, ...]:
@@ -90,6 +93,7 @@ class _Part:
     scan: Callable[[], _Found | None]
     found: _Found | None = None
     from_cache: bool = False
+    stamp_text: str | None = None  # the cached stamp, as stored
 
 
 class EnvironmentCapture:
@@ -202,22 +206,14 @@ class EnvironmentCapture:
 
     # -- running ------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Look the scans up in the cache and start the ones it cannot answer in a thread."""
+        """Check each scan's cached stamp and start the ones the cache cannot answer in a thread.
+        Only the small stamps are read here; the cached packages are read only when needed."""
         for job in self._jobs:
-            cached = self.cache.cache_get(job.key)
-            if cached is None:
-                continue
-            try:
-                data = json.loads(cached)
-                if job.fresh(data["stamp"]):
-                    job.found = _Found(
-                        [from_dict(Package, p) for p in data["packages"]],
-                        data["stamp"],
-                        data.get("extra", {}),
-                    )
+            stamp = self.cache.cache_get(job.key + "#stamp")
+            with contextlib.suppress(ValueError, TypeError):
+                if stamp is not None and job.fresh(json.loads(stamp)):
                     job.from_cache = True
-            except (ValueError, KeyError, TypeError):
-                continue  # a damaged entry is scanned again and replaced
+                    job.stamp_text = stamp
         self._thread = threading.Thread(
             target=self._work, name="paperlink-environment", daemon=True
         )
@@ -227,29 +223,29 @@ class EnvironmentCapture:
         if "files" in self.parts:
             self._files = find_environment_files(self.root, self.skip_dirs)
         for job in self._jobs:
-            if job.found is None:
+            if not job.from_cache:
                 job.found = job.scan()
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def finish(self, pip: Mapping[str, str] | None = None) -> Environment:
         """The environment (with ``pip``, the interpreter's distributions); caches what was scanned."""
-        if self._thread is not None:
-            self._thread.join()
+        self._join()
         environment = Environment(files=self._files, image=self.image)
         for job in self._jobs:
-            found = job.found
+            found = self._cached(job) if job.from_cache else job.found
+            if found is None and job.from_cache:
+                found = job.found = job.scan()  # the cached packages were damaged: scan now
+                job.from_cache = False
             if found is None:
                 continue
             if not job.from_cache:
-                self.cache.cache_put(
-                    job.key,
-                    json.dumps(
-                        {
-                            "stamp": found.stamp,
-                            "packages": [dataclasses.asdict(p) for p in found.packages],
-                            "extra": found.extra,
-                        }
-                    ),
-                )
+                blob = {"packages": [p.to_dict() for p in found.packages], "extra": found.extra}
+                self.cache.cache_put(job.key, json.dumps(blob))
+                self.cache.cache_put(job.key + "#stamp", json.dumps(found.stamp))
             environment.packages[job.manager] = found.packages
             environment.sources[job.manager] = job.source
             if job.manager == "conda":
@@ -264,6 +260,42 @@ class EnvironmentCapture:
             )
             environment.sources["pip"] = "interpreter"
         return environment
+
+    def store_environment(self, store: EnvironmentStore, pip: Mapping[str, str]) -> str | None:
+        """Keep the environment in ``store`` once; returns its digest (None when nothing was found).
+
+        When every scan was answered by the cache, the same stamps, lock files, interpreter packages and
+        image give the same environment: its digest is remembered under them, so a warm run neither
+        decodes nor digests thousands of packages again."""
+        self._join()
+        key = None
+        if all(job.from_cache for job in self._jobs):
+            parts = [(job.key, job.stamp_text) for job in self._jobs]
+            files = [(f.path, f.sha256) for f in self._files]
+            image = [self.image, self._image_source, self._image_packages is None]
+            text = json.dumps([parts, files, sorted(pip.items()), image, sorted(self.parts)])
+            key = "env:digest:" + hashlib.sha256(text.encode()).hexdigest()
+            known = self.cache.cache_get(key)
+            if known is not None:
+                return known or None
+        environment = self.finish(pip)
+        digest = (
+            store.put_environment(environment) if environment.count() or environment.files else None
+        )
+        if key is not None:
+            self.cache.cache_put(key, digest or "")
+        return digest
+
+    def _cached(self, job: _Part) -> _Found | None:
+        text = self.cache.cache_get(job.key)
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+            packages = [Package.from_dict(p) for p in data["packages"]]
+            return _Found(packages, json.loads(job.stamp_text or "null"), data.get("extra", {}))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 def pinned_image(ref: ContainerRef) -> str | None:
@@ -282,12 +314,10 @@ def image_dpkg_packages(
     if cached is not None:
         with contextlib.suppress(ValueError, TypeError, KeyError):
             data = json.loads(cached)
-            return None if data is None else [from_dict(Package, p) for p in data]
+            return None if data is None else [Package.from_dict(p) for p in data]
     raw = read(str(DPKG_STATUS))
     packages = None if raw is None else parse_dpkg_status(raw.decode("utf-8", "replace"))
-    cache.cache_put(
-        key, json.dumps(None if packages is None else [dataclasses.asdict(p) for p in packages])
-    )
+    cache.cache_put(key, json.dumps(None if packages is None else [p.to_dict() for p in packages]))
     return packages
 
 

@@ -340,9 +340,7 @@ def _action(
     environment = environments.get(record.environment_digest or "")
     tools = [code]
     if environment is not None and environment.count():
-        tools.append(
-            _environment(builder, str(record.environment_digest), environment, mine, entities)
-        )
+        tools.append(_environment(builder, record, environment, mine, entities))
     outputs = [entities[f.name] for f in mine if f.role == "output"]
     description = f"'{record.command}' in {record.working_directory or '.'}"
     if record.reason:
@@ -418,30 +416,29 @@ _PURL_TYPES = {"conda": "conda", "dpkg": "deb", "pip": "pypi", "r": "cran", "jul
 
 def _environment(
     builder: _Crate,
-    digest: str,
+    record: Record,
     environment: Environment,
     mine: list[CrateFile],
     entities: dict[str, Any],
 ) -> ContextEntity:
-    """The software environment a run used, by manager, each manager's packages with their versions."""
-    short = digest.removeprefix("sha256:")[:12]
+    """The software environment a run used: a ``SoftwareApplication`` made of one ``Collection`` per
+    manager, whose parts are the packages (``SoftwareApplication`` with ``softwareVersion``)."""
+    digest = str(record.environment_digest)
+    hexdigest = digest.removeprefix("sha256:")
     groups = []
     for manager in environment.managers():
         title = MANAGER_TITLES.get(manager, manager)
         packages = [
             builder.entity(
-                f"#package-{manager}-{quote(p.name, safe='')}-{quote(p.version, safe='')}"
-                + (
-                    f"-{quote(p.build or p.architecture or '', safe='')}"
-                    if p.build or p.architecture
-                    else ""
-                ),
+                page,
                 "SoftwareApplication",
                 name=p.name,
+                url=page,
                 softwareVersion=p.version + (f"={p.build}" if p.build else ""),
-                identifier=_purl(manager, p.name, p.version, p.architecture),
+                identifier=_purl(manager, p.name, p.version, p.build, p.architecture),
             )
             for p in environment.packages[manager]
+            for page in [_package_page(manager, p.name, p.version, p.build, p.architecture, p.url)]
         ]
         what = (
             f"conda environment '{environment.conda_name}'"
@@ -450,29 +447,66 @@ def _environment(
         )
         groups.append(
             builder.entity(
-                f"#environment-{short}-{manager}",
-                "SoftwareApplication",
+                f"#environment-{hexdigest[:12]}-{manager}",
+                "Collection",
                 name=f"{what}: {len(packages)} packages",
-                softwareRequirements=packages,
+                hasPart=packages,
             )
         )
     recipes = [entities[f.name] for f in mine if f.role == "environment"]
+    # As for the code: an address under the public repository when there is one (RO-Crate asks
+    # software for an absolute URI), else a local identifier.
+    repository = public_repository(record.code.remote)
+    local = f"#environment-{hexdigest[:12]}"
     return builder.entity(
-        f"#environment-{short}",
+        f"{repository}{local}" if repository else local,
         "SoftwareApplication",
         name=f"software environment {digest}",
-        description="the packages the run's environment held, by manager (paperlink env re-creates it)",
+        description="the packages of the run's environment, by manager (paperlink env re-creates it)",
+        softwareVersion=digest,
         identifier=digest,
+        url=repository,
         hasPart=groups,
         subjectOf=_one(recipes) if recipes else None,
     )
 
 
-def _purl(manager: str, name: str, version: str, architecture: str | None) -> str:
+def _package_page(
+    manager: str,
+    name: str,
+    version: str,
+    build: str | None,
+    architecture: str | None,
+    url: str | None,
+) -> str:
+    """An http address for a package version (RO-Crate asks software for one): where conda fetched it,
+    else the index's page of the package with the version as fragment."""
+    if url and url.startswith(("https://", "http://")):
+        return url
+    n, v = quote(name, safe=""), quote(version, safe="")
+    if manager == "pip":
+        return f"https://pypi.org/project/{n}/{v}/"
+    if manager == "dpkg":
+        return f"https://snapshot.debian.org/binary/{n}/#{v}" + (
+            f"_{quote(architecture, safe='')}" if architecture else ""
+        )
+    if manager == "r":
+        return f"https://cran.r-project.org/package={n}#{v}"
+    if manager == "julia":
+        return f"https://juliahub.com/ui/Packages/General/{n}#{v}"
+    return f"https://anaconda.org/search?q={n}#{v}" + (f"={quote(build, safe='')}" if build else "")
+
+
+def _purl(
+    manager: str, name: str, version: str, build: str | None, architecture: str | None
+) -> str:
+    """The package URL (https://github.com/package-url/purl-spec) of a package."""
     kind = _PURL_TYPES.get(manager, manager)
     namespace = "debian/" if kind == "deb" else ""
     text = f"pkg:{kind}/{namespace}{quote(name, safe='')}@{quote(version, safe='')}"
-    return text + (f"?arch={architecture}" if architecture else "")
+    qualifiers = [f"arch={quote(architecture, safe='')}"] if architecture else []
+    qualifiers += [f"build={quote(build, safe='')}"] if build else []
+    return text + ("?" + "&".join(qualifiers) if qualifiers else "")
 
 
 def _inputs(

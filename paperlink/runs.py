@@ -415,9 +415,9 @@ class RunCapture:
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
         if self._environment is not None:
-            environment = self._environment.finish(record.packages)
-            if environment.count() or environment.files:
-                record.environment_digest = self.store.put_environment(environment)
+            record.environment_digest = self._environment.store_environment(
+                self.store, record.packages
+            )
         self._store_finished(record, {"stdout": stdout, "stderr": stderr})
         self.cache.flush()
         return record

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from paperlink.envpackages import Environment
+from paperlink.envpackages import Environment, digest_of
 from paperlink.errors import (
     RecordImmutable,
     RecordNotFound,
@@ -729,8 +729,8 @@ class RecordStore:
     # -- environments -------------------------------------------------------------------------------
     def put_environment(self, environment: Environment) -> str:
         """Keep ``environment`` once under its digest (idempotent); returns the digest."""
-        digest = environment.digest()
-        text = environment.to_json().encode()
+        canonical = environment.to_json()
+        digest, text = digest_of(canonical), canonical.encode()
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO environments (digest, size, data) VALUES (?, ?, ?)",

@@ -381,6 +381,10 @@ def record_page(
     }
 
 
+def _public_source(source: str) -> str:
+    return source.rsplit("/", 1)[-1] if source.startswith("/") else source
+
+
 def environment_view(
     store: RecordStore, record: Record
 ) -> tuple[list[dict[str, Any]], list[EnvironmentFile], str | None]:
@@ -396,7 +400,8 @@ def environment_view(
         {
             "manager": manager,
             "title": MANAGER_TITLES.get(manager, manager),
-            "source": environment.sources.get(manager, ""),
+            # A folder on the author's machine is named by its last part: the site may be public.
+            "source": _public_source(environment.sources.get(manager, "")),
             "packages": environment.packages[manager],
         }
         for manager in environment.managers()

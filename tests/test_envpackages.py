@@ -1,0 +1,273 @@
+"""A run's environment beyond its interpreter: conda (conda's documented conda-meta format), the host's
+dpkg (judged by the real dpkg-query), R (a real Rscript), lock files; kept once per environment by digest,
+cached by mtimes, re-created by 'paperlink env' and compared by 'paperlink diff'."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from helpers import REPO_ROOT, git, require, run_cli
+
+from paperlink.config import find_project
+from paperlink.envpackages import Environment, read_conda_meta
+from paperlink.envscan import EnvironmentCapture, capture_parts
+from paperlink.errors import ConfigError
+from paperlink.records import Record
+from paperlink.store import RecordStore
+
+CHANNEL = "https://conda.anaconda.org/conda-forge/linux-64"
+SCHEMA = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
+
+
+def conda_record(name: str, version: str, build: str, md5: str) -> dict[str, object]:
+    """One conda-meta/<name>-<version>-<build>.json as conda writes it (the documented PrefixRecord)."""
+    fn = f"{name}-{version}-{build}.conda"
+    return {
+        "name": name,
+        "version": version,
+        "build": build,
+        "build_number": 0,
+        "channel": CHANNEL,
+        "subdir": "linux-64",
+        "fn": fn,
+        "url": f"{CHANNEL}/{fn}",
+        "md5": md5,
+        "sha256": hashlib.sha256(fn.encode()).hexdigest(),
+        "depends": ["libgcc-ng >=12"],
+        "files": [f"lib/lib{name}.so"],
+        "paths_data": {"paths": [], "paths_version": 1},
+        "requested_spec": name,
+        "size": 1234,
+        "timestamp": 1700000000000,
+    }
+
+
+def make_prefix(root: Path, packages: list[tuple[str, str, str]]) -> Path:
+    prefix = root / "miniforge" / "envs" / "analysis"
+    meta = prefix / "conda-meta"
+    meta.mkdir(parents=True, exist_ok=True)
+    (meta / "history").write_text("==> 2024-01-01 00:00:00 <==\n# cmd: conda create -n analysis\n")
+    for name, version, build in packages:
+        md5 = hashlib.md5(f"{name}{version}".encode()).hexdigest()
+        record = conda_record(name, version, build, md5)
+        (meta / f"{name}-{version}-{build}.json").write_text(json.dumps(record))
+    return prefix
+
+
+def environment_of(label: str) -> Environment:
+    project = find_project()
+    with RecordStore(project.store_path) as store:
+        record = store.get(label)
+        assert record.environment_digest is not None
+        return store.get_environment(record.environment_digest)
+
+
+def test_conda_prefix_packages_are_recorded_and_re_created_as_an_explicit_spec(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = make_prefix(
+        tmp_path, [("numpy", "1.26.4", "py311h64a7726_0"), ("zlib", "1.3.1", "h4ab18f5_1")]
+    )
+    monkeypatch.setenv("CONDA_PREFIX", str(prefix))
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "analysis")
+    run_cli("run", "--label", "c1", "--", sys.executable, "make_figure.py", "c1")
+    environment = environment_of("c1")
+    assert environment.conda_name == "analysis" and environment.conda_platform == "linux-64"
+    numpy = environment.packages["conda"][0]
+    assert (numpy.name, numpy.version, numpy.build, numpy.channel) == (
+        "numpy", "1.26.4", "py311h64a7726_0", CHANNEL,
+    )  # fmt: skip
+    spec = run_cli("env", "c1", "--format", "conda").output.splitlines()
+    assert spec[spec.index("@EXPLICIT") - 1] == "# platform: linux-64"
+    md5 = hashlib.md5(b"numpy1.26.4").hexdigest()
+    assert f"{CHANNEL}/numpy-1.26.4-py311h64a7726_0.conda#{md5}" in spec
+    shown = run_cli("show", "c1").output
+    assert "conda" in shown and "'analysis'" in shown and "2 packages" in shown
+    listed = run_cli("show", "c1", "--packages").output
+    assert "zlib" in listed and "h4ab18f5_1" in listed
+
+
+def test_host_dpkg_packages_are_those_dpkg_query_lists(project_dir: Path, tmp_path: Path) -> None:
+    require(shutil.which("dpkg-query"), "no dpkg-query")
+    run_cli("run", "--label", "d1", "--", sys.executable, "make_figure.py", "d1")
+    listed = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}=${Version}\n"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    installed = {line.split()[1] for line in listed.splitlines() if line.startswith("ii")}
+    environment = environment_of("d1")
+    assert {f"{p.name}={p.version}" for p in environment.packages["dpkg"]} == installed
+    out = tmp_path / "apt.sh"
+    run_cli("env", "d1", "--format", "apt", "-o", str(out))
+    pins = {word for word in out.read_text().split() if "=" in word and not word.startswith("-")}
+    assert pins == installed
+    # sh parses it: one command line (with `set -n` nothing runs).
+    assert subprocess.run(["sh", "-n", str(out)], check=False).returncode == 0
+
+
+def test_lock_and_environment_files_are_found_with_their_sha256(project_dir: Path) -> None:
+    files = {
+        "requirements-dev.txt": "pytest==8.0\n",
+        "environment.yml": "name: analysis\ndependencies: [numpy]\n",
+        "uv.lock": "version = 1\n",
+        "containers/Singularity.def": "Bootstrap: docker\nFrom: debian:12\n",
+        "containers/Dockerfile": "FROM debian:12\n",
+        ".venv/requirements.txt": "ignored==1\n",  # a hidden folder: not the project's
+        "figures/pixi.lock": "ignored\n",  # an output folder
+    }
+    for path, text in files.items():
+        (project_dir / path).parent.mkdir(parents=True, exist_ok=True)
+        (project_dir / path).write_text(text)
+    run_cli("run", "--label", "l1", "--", sys.executable, "make_figure.py", "l1")
+    found = {f.path: f.sha256 for f in environment_of("l1").files}
+    expected = {
+        path: hashlib.sha256(text.encode()).hexdigest()
+        for path, text in files.items()
+        if not path.startswith((".venv", "figures"))
+    }
+    assert found == expected
+
+
+def test_r_packages_are_recorded_when_the_command_runs_rscript(project_dir: Path) -> None:
+    rscript = shutil.which("Rscript")
+    require(rscript, "no Rscript (Debian package r-base-core)")
+    run_cli("run", "--label", "r1", "--", "Rscript", "-e", "cat('done')")
+    listed = subprocess.run(
+        [str(rscript), "-e", "ip <- installed.packages(); cat(paste0(ip[, 'Package'], '=', "
+         "ip[, 'Version']), sep='\\n')"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    environment = environment_of("r1")
+    assert {f"{p.name}={p.version}" for p in environment.packages["r"]} == set(listed)
+    assert "base" in {p.name for p in environment.packages["r"]}
+    # A Python run does not ask R.
+    run_cli("run", "--label", "py", "--", sys.executable, "make_figure.py", "py")
+    assert "r" not in environment_of("py").packages
+
+
+def test_a_thousand_runs_in_one_environment_store_it_once(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = make_prefix(tmp_path, [("numpy", "1.26.4", "py311h64a7726_0")])
+    monkeypatch.setenv("CONDA_PREFIX", str(prefix))
+    for n in range(3):
+        run_cli("run", "--label", f"run{n}", "--", sys.executable, "make_figure.py", f"f{n}")
+    project = find_project()
+    with RecordStore(project.store_path) as store:
+        digests = {store.get(f"run{n}").environment_digest for n in range(3)}
+        assert len(digests) == 1
+        # 1,000 more captures of the same environment through the capture path (real scans, cached).
+        pip = store.get("run0").packages
+        for _ in range(1000):
+            capture = EnvironmentCapture(store, project_dir, ["python3"], dict(os.environ),
+                                         skip_dirs=project.output_dirs)  # fmt: skip
+            capture.start()
+            assert capture.store_environment(store, pip) in digests
+    db = sqlite3.connect(project.store_path)
+    assert db.execute("SELECT count(*) FROM environments").fetchone() == (1,)
+    db.close()
+
+
+def test_warm_capture_answers_from_the_cache_and_a_changed_prefix_is_scanned_again(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    prefix = make_prefix(tmp_path, [("numpy", "1.26.4", "py311h64a7726_0")])
+    environ = {"CONDA_PREFIX": str(prefix), "PATH": os.environ["PATH"]}
+    project = find_project()
+
+    def capture() -> Environment:
+        with RecordStore(project.store_path) as store:
+            run = EnvironmentCapture(store, project_dir, ["python3"], environ, parts=["conda"])
+            run.start()
+            return run.finish()
+
+    assert [p.version for p in capture().packages["conda"]] == ["1.26.4"]
+    # Rewritten in place, the folder's mtime does not change: the cache answers (no scan reads it).
+    meta = prefix / "conda-meta"
+    stamp = meta.stat().st_mtime_ns
+    record = meta / "numpy-1.26.4-py311h64a7726_0.json"
+    record.write_text(json.dumps(conda_record("numpy", "9.9", "x", "0" * 32)))
+    os.utime(meta, ns=(stamp, stamp))
+    assert [p.version for p in capture().packages["conda"]] == ["1.26.4"]
+    # conda installs by adding files: the folder's mtime moves, and the prefix is read again.
+    (meta / "zlib-1.3.1-h4ab18f5_1.json").write_text(
+        json.dumps(conda_record("zlib", "1.3.1", "h4ab18f5_1", "1" * 32))
+    )
+    os.utime(meta, ns=(stamp + 10**9, stamp + 10**9))
+    assert {p.name: p.version for p in capture().packages["conda"]} == {
+        "numpy": "9.9",
+        "zlib": "1.3.1",
+    }
+
+
+def test_diff_shows_package_differences_grouped_by_manager(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = make_prefix(
+        tmp_path, [("numpy", "1.26.4", "py311h64a7726_0"), ("zlib", "1.3.1", "h4ab18f5_1")]
+    )
+    monkeypatch.setenv("CONDA_PREFIX", str(prefix))
+    (project_dir / "requirements.txt").write_text("numpy==1.26.4\n")
+    run_cli("run", "--label", "before", "--", sys.executable, "make_figure.py", "a")
+    (prefix / "conda-meta" / "numpy-1.26.4-py311h64a7726_0.json").unlink()
+    make_prefix(
+        tmp_path, [("numpy", "2.0.0", "py311h1461e7f_0"), ("scipy", "1.13.0", "py311h517d4fd_1")]
+    )
+    (project_dir / "requirements.txt").write_text("numpy==2.0.0\n")
+    run_cli("run", "--label", "after", "--", sys.executable, "make_figure.py", "b")
+    text = run_cli("diff", "before", "after").output
+    conda = text.split("packages (conda):\n", 1)[1].split("\n")
+    assert conda[:2] == [
+        "  numpy: 1.26.4=py311h64a7726_0  ->  2.0.0=py311h1461e7f_0",
+        "  scipy: (none)  ->  1.13.0=py311h517d4fd_1",
+    ]
+    assert "environment files:\n  requirements.txt: sha256:" in text
+    assert "packages (Debian packages (dpkg))" not in text  # the same host: no dpkg difference
+
+
+def test_capture_can_be_turned_off_and_unknown_parts_are_refused(project_dir: Path) -> None:
+    with (project_dir / "paperlink.toml").open("a") as settings:
+        settings.write("\n[environment]\ncapture = []\n")
+    git(project_dir, "commit", "-qam", "no environment capture")
+    run_cli("run", "--label", "off", "--", sys.executable, "make_figure.py", "off")
+    with RecordStore(find_project().store_path) as store:
+        record = store.get("off")
+    assert record.environment_digest is None and record.packages  # pip as before
+    assert "environment_digest" not in json.loads(record.to_json())
+    with pytest.raises(ConfigError, match=r"(?s)'rpm'.*conda, dpkg, files, r, julia"):
+        capture_parts({"environment": {"capture": ["dpkg", "rpm"]}})
+
+
+def test_env_says_which_formats_a_record_has(project_dir: Path) -> None:
+    run_cli("run", "--label", "h", "--", sys.executable, "make_figure.py", "h")
+    result = run_cli("env", "h", "--format", "dockerfile", ok=False)
+    assert result.exit_code == 2
+    assert "ran on no container image" in result.output and "requirements" in result.output
+    pins = run_cli("env", "h", "--format", "requirements").output.splitlines()
+    record_packages = environment_of("h").packages["pip"]
+    assert [f"{p.name}=={p.version}" for p in record_packages] == pins[1:]
+
+
+def test_a_record_with_an_environment_follows_the_schema_and_reads_back() -> None:
+    raw = json.loads((REPO_ROOT / "tests/data/record-v1-environment.json").read_text())
+    jsonschema.validate(raw, SCHEMA)
+    record = Record.from_dict(raw)
+    assert record.environment_digest == raw["environment_digest"]
+    assert json.loads(record.to_json()) == raw
+
+
+def test_conda_meta_records_that_are_not_packages_are_passed_over(tmp_path: Path) -> None:
+    prefix = make_prefix(tmp_path, [("python", "3.11.9", "hb806964_0_cpython")])
+    (prefix / "conda-meta" / "broken.json").write_text("{not json")
+    (prefix / "conda-meta" / "other.json").write_text('["a list"]')
+    packages, platform = read_conda_meta(prefix)
+    assert [p.name for p in packages] == ["python"] and platform == "linux-64"
