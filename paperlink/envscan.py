@@ -280,7 +280,9 @@ class EnvironmentCapture:
                 return known or None
         environment = self.finish(pip)
         digest = (
-            store.put_environment(environment) if environment.count() or environment.files else None
+            store.put_environment(environment)
+            if environment.count() or environment.files or environment.image
+            else None
         )
         if key is not None:
             self.cache.cache_put(key, digest or "")

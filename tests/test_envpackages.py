@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image
 from helpers import REPO_ROOT, git, require, run_cli
 
 from paperlink.config import find_project
@@ -271,3 +272,101 @@ def test_conda_meta_records_that_are_not_packages_are_passed_over(tmp_path: Path
     (prefix / "conda-meta" / "other.json").write_text('["a list"]')
     packages, platform = read_conda_meta(prefix)
     assert [p.name for p in packages] == ["python"] and platform == "linux-64"
+
+
+DPKG_STATUS = """\
+Package: base-files
+Essential: yes
+Status: install ok installed
+Priority: required
+Section: admin
+Installed-Size: 341
+Maintainer: Santiago Vila <sanvila@debian.org>
+Architecture: amd64
+Multi-Arch: foreign
+Version: 12.4+deb12u5
+Description: Debian base system miscellaneous files
+ This package contains the basic filesystem hierarchy of a Debian system.
+
+Package: libc6
+Status: install ok installed
+Priority: optional
+Section: libs
+Architecture: amd64
+Multi-Arch: same
+Source: glibc
+Version: 2.36-9+deb12u7
+Description: GNU C Library: Shared libraries
+
+Package: vim-tiny
+Status: deinstall ok config-files
+Priority: important
+Architecture: amd64
+Version: 2:9.0.1378-2
+Description: removed, only its configuration files remain
+
+Package: tzdata
+Status: install ok installed
+Architecture: all
+Version: 2024a-0+deb12u1
+Description: time zone and daylight-saving time data
+"""
+
+
+@pytest.mark.docker
+def test_a_container_run_records_the_images_dpkg_packages_without_running_it(
+    container_project: ContainerProject, tmp_path: Path
+) -> None:
+    status = tmp_path / "status"
+    status.write_text(DPKG_STATUS)
+    tag = "paperlink-test/dpkg-status:1"
+    image_id = build_image(
+        tag, f"FROM {BUSYBOX_TAG}\nCOPY status /var/lib/dpkg/status\n", {"status": status}
+    )
+    try:
+        for label in ("boxed", "boxed-again"):
+            run_cli("run", "--image", tag, "--label", label, "--", "sh", "make.sh")
+        environment = environment_of("boxed")
+        assert [(p.name, p.version, p.architecture) for p in environment.packages["dpkg"]] == [
+            ("base-files", "12.4+deb12u5", "amd64"),
+            ("libc6", "2.36-9+deb12u7", "amd64"),
+            ("tzdata", "2024a-0+deb12u1", "all"),
+        ]
+        assert environment.sources["dpkg"] == f"image {image_id}"
+        assert "pip" not in environment.packages  # the host's Python is not the image's
+        with RecordStore(find_project().store_path) as store:
+            assert (
+                store.get("boxed-again").environment_digest == store.get("boxed").environment_digest
+            )
+        dockerfile = run_cli("env", "boxed", "--format", "dockerfile").output.splitlines()
+        assert dockerfile[1] == f"FROM {image_id}"
+        apt = run_cli("env", "boxed", "--format", "apt").output
+        assert "libc6=2.36-9+deb12u7" in apt and "vim-tiny" not in apt
+        # Read from a created container that never ran, and removed: none is left of this image.
+        left = subprocess.run(
+            ["docker", "ps", "-a", "-q", "--filter", f"ancestor={image_id}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert left.strip() == ""
+        # The image dpkg status was read once: the second run found it cached under the image ID.
+        db = sqlite3.connect(find_project().store_path)
+        keys = [
+            row[0]
+            for row in db.execute("SELECT key FROM tool_cache WHERE key LIKE 'env:dpkg:image:%'")
+        ]
+        db.close()
+        assert keys == [f"env:dpkg:image:{image_id}"]
+    finally:
+        subprocess.run(["docker", "rmi", "-f", image_id], capture_output=True, check=False)
+
+
+@pytest.mark.docker
+def test_an_image_without_dpkg_records_no_debian_packages(
+    container_project: ContainerProject,
+) -> None:
+    run_cli("run", "--image", BUSYBOX_TAG, "--label", "plain", "--", "sh", "make.sh")
+    environment = environment_of("plain")
+    assert "dpkg" not in environment.packages
+    assert run_cli("env", "plain", "--format", "dockerfile").output.splitlines()[1] == (
+        f"FROM {container_project.image_id}"
+    )
