@@ -18,15 +18,15 @@ import pytest
 from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image
 from helpers import REPO_ROOT, git, require, run_cli
 
-from paperlink.config import find_project
-from paperlink.envpackages import Environment, read_conda_meta
-from paperlink.envscan import EnvironmentCapture, capture_parts
+from paperlink.core.config import find_project
+from paperlink.core.envpackages import Environment, read_conda_meta
+from paperlink.core.records import Record
+from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError
-from paperlink.records import Record
-from paperlink.store import RecordStore
+from paperlink.recorder.envscan import EnvironmentCapture, capture_parts
 
 CHANNEL = "https://conda.anaconda.org/conda-forge/linux-64"
-SCHEMA = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
 
 
 def conda_record(name: str, version: str, build: str, md5: str) -> dict[str, object]:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from helpers import paperlink_process, run_cli
 
+from paperlink.core.records import STATUS_FINISHED, Record
+from paperlink.core.store import MIGRATIONS, SCHEMA_VERSION, RecordStore
 from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageError
-from paperlink.records import STATUS_FINISHED, Record
-from paperlink.store import MIGRATIONS, SCHEMA_VERSION, RecordStore
 
 
 def new_record(label: str, start: str = "2026-11-22T10:00:00.000000Z") -> Record:
