@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -370,3 +371,20 @@ def test_an_image_without_dpkg_records_no_debian_packages(
     assert run_cli("env", "plain", "--format", "dockerfile").output.splitlines()[1] == (
         f"FROM {container_project.image_id}"
     )
+
+
+def test_the_viewers_record_page_lists_the_environment_by_manager(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve: Any
+) -> None:
+    prefix = make_prefix(tmp_path, [("numpy", "1.26.4", "py311h64a7726_0")])
+    monkeypatch.setenv("CONDA_PREFIX", str(prefix))
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "analysis")
+    (project_dir / "uv.lock").write_text("version = 1\n")
+    run_cli("run", "--label", "v1", "--", sys.executable, "make_figure.py", "v1")
+    html = serve(project_dir).text("/records/v1")
+    conda = html.split('data-manager="conda"', 1)[1].split("</details>", 1)[0]
+    assert "conda: 1 package" in conda and "numpy" in conda and "py311h64a7726_0" in conda
+    dpkg = html.split('data-manager="dpkg"', 1)[1].split("</details>", 1)[0]
+    assert "Debian packages (dpkg):" in dpkg and '<th scope="row">dpkg</th>' in dpkg
+    assert "<code>uv.lock</code>" in html
+    assert "<small>analysis</small>" in conda  # the prefix by its last folder
