@@ -388,3 +388,45 @@ def test_the_viewers_record_page_lists_the_environment_by_manager(
     assert "Debian packages (dpkg):" in dpkg and '<th scope="row">dpkg</th>' in dpkg
     assert "<code>uv.lock</code>" in html
     assert "<small>analysis</small>" in conda  # the prefix by its last folder
+
+
+def test_store_export_and_import_carry_the_environment(project_dir: Path, tmp_path: Path) -> None:
+    run_cli("run", "--label", "moved", "--", sys.executable, "make_figure.py", "m")
+    exported = tmp_path / "export"
+    run_cli("store", "export", str(exported))
+    other = tmp_path / "other.sqlite"
+    run_cli("--store", str(other), "store", "import", str(exported))
+    original = environment_of("moved")
+    with RecordStore(other) as store:
+        record = store.get("moved")
+        assert record.environment_digest is not None
+        assert store.get_environment(record.environment_digest) == original
+    # An environment changed in the export no longer matches the record's digest: refused.
+    entry = json.loads((exported / "moved.json").read_text())
+    entry["environment"]["packages"]["pip"][0]["version"] = "0.0.0-tampered"
+    (exported / "moved.json").write_text(json.dumps(entry))
+    refused = run_cli("--store", str(tmp_path / "third.sqlite"), "store", "import", str(exported),
+                      ok=False)  # fmt: skip
+    assert refused.exit_code != 0 and "its environment is sha256:" in refused.output
+
+
+def test_a_store_from_before_environments_is_migrated_and_old_records_still_re_create_pip(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "old.sqlite"
+    old = Record.from_json((REPO_ROOT / "tests/data/record-v1.json").read_text())
+    with RecordStore.create(path) as store:
+        store.add_record(old)
+    db = sqlite3.connect(path)  # as paperlink before migration 0005 left it
+    db.execute("DROP TABLE environments")
+    db.execute("DELETE FROM migrations WHERE name = '0005_environments'")
+    db.commit()
+    db.close()
+    with RecordStore(path) as store:
+        digest = store.put_environment(Environment(files=[], image="busybox@sha256:" + "0" * 64))
+        assert store.get_environment(digest).image == "busybox@sha256:" + "0" * 64
+    pins = run_cli("--store", str(path), "env", old.label, "--format", "requirements").output
+    # Sorted by name as pip lists them, case aside.
+    assert pins.splitlines()[1:] == sorted(
+        (f"{n}=={v}" for n, v in old.packages.items()), key=str.lower
+    )
