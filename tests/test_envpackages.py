@@ -427,6 +427,5 @@ def test_a_store_from_before_environments_is_migrated_and_old_records_still_re_c
         assert store.get_environment(digest).image == "busybox@sha256:" + "0" * 64
     pins = run_cli("--store", str(path), "env", old.label, "--format", "requirements").output
     # Sorted by name as pip lists them, case aside.
-    assert pins.splitlines()[1:] == sorted(
-        (f"{n}=={v}" for n, v in old.packages.items()), key=str.lower
-    )
+    by_name = sorted(old.packages.items(), key=lambda item: item[0].lower())
+    assert pins.splitlines()[1:] == [f"{n}=={v}" for n, v in by_name]
