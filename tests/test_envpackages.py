@@ -429,3 +429,22 @@ def test_a_store_from_before_environments_is_migrated_and_old_records_still_re_c
     # Sorted by name as pip lists them, case aside.
     by_name = sorted(old.packages.items(), key=lambda item: item[0].lower())
     assert pins.splitlines()[1:] == [f"{n}=={v}" for n, v in by_name]
+
+
+def test_a_private_channels_token_never_reaches_the_environment(tmp_path: Path) -> None:
+    prefix = make_prefix(tmp_path, [])
+    token = "tk-0123456789abcdef0123"
+    record = conda_record("secretpkg", "1.0", "0", "2" * 32)
+    private = f"https://conda.anaconda.org/t/{token}/lab-channel/linux-64"
+    record["channel"] = private
+    record["url"] = f"{private}/secretpkg-1.0-0.conda"
+    (prefix / "conda-meta" / "secretpkg-1.0-0.json").write_text(json.dumps(record))
+    (prefix / "conda-meta" / "other-1.0-0.json").write_text(
+        json.dumps({**conda_record("other", "1.0", "0", "3" * 32),
+                    "url": f"https://user:{token}@repo.example.org/main/other-1.0-0.conda"})
+    )  # fmt: skip
+    packages, _ = read_conda_meta(prefix)
+    text = Environment(packages={"conda": packages}).to_json()
+    assert token not in text
+    assert "https://conda.anaconda.org/lab-channel/linux-64/secretpkg-1.0-0.conda" in text
+    assert "https://repo.example.org/main/other-1.0-0.conda" in text

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from paperlink.core.records import canonical_json, from_dict
+from paperlink.core.redaction import redact_url
 
 # The managers, in the order `show`, the viewer and `diff` list them.
 MANAGERS = ("conda", "dpkg", "pip", "r", "julia")
@@ -150,11 +151,11 @@ def read_conda_meta(prefix: Path) -> tuple[list[Package], str | None]:
             continue
         if not isinstance(data, dict) or "name" not in data or "version" not in data:
             continue
-        channel = str(data.get("channel") or "") or None
+        channel = _public_url(str(data.get("channel") or "")) or None
         subdir = str(data.get("subdir") or "") or None
         if subdir and subdir != "noarch":
             subdirs.add(subdir)
-        url = str(data.get("url") or "") or None
+        url = _public_url(str(data.get("url") or "")) or None
         if url is None and channel and data.get("fn"):
             url = f"{channel.rstrip('/')}/{data['fn']}"
         found.append(
@@ -168,6 +169,15 @@ def read_conda_meta(prefix: Path) -> tuple[list[Package], str | None]:
             )
         )
     return sort_packages(found), (sorted(subdirs)[0] if subdirs else None)
+
+
+# A private channel's token is part of its URL (…/t/<token>/channel/…): never recorded.
+_CONDA_TOKEN = re.compile(r"/t/[^/]+(?=/)")
+
+
+def _public_url(url: str) -> str:
+    """A channel or package URL without its credentials: the user-info and conda's ``/t/<token>``."""
+    return _CONDA_TOKEN.sub("", redact_url(url))
 
 
 def conda_environment_name(prefix: Path, default_env: str | None) -> str:
