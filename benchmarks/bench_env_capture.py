@@ -69,8 +69,8 @@ def make_project(root: Path, paperlink: list[str], capture_on: bool) -> None:
 
 def in_process(root: Path, prefix: Path, runs: int) -> list[tuple[str, str]]:
     """Cold and warm cost of the capture itself (ms), without process start-up noise."""
-    from paperlink.recorder.envscan import EnvironmentCapture
     from paperlink.core.store import RecordStore
+    from paperlink.recorder.envscan import EnvironmentCapture
 
     environ = {**os.environ, "CONDA_PREFIX": str(prefix)}
     pip = {f"dist{n}": "1.0" for n in range(80)}
