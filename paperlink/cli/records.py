@@ -128,6 +128,7 @@ def run(
 
         prefetch_container_support()
     from paperlink.cli.progress import file_progress
+    from paperlink.recorder.options import ContainerOptions, RunOptions
     from paperlink.recorder.run import capture_run
 
     project, store = _store(ctx)
@@ -140,41 +141,38 @@ def run(
         if message:
             click.echo(f"paperlink: warning: {message}", err=True)
 
-    common: dict[str, Any] = dict(
-        label=label,
-        reason=reason,
-        tags=tags,
-        inputs=inputs,
-        outputs=outputs,
-        source_date_epoch=source_date_epoch,
-        stdout_sink=sys.stdout.buffer,
-        stderr_sink=sys.stderr.buffer,
-        on_start=warn_untracked,
-    )
+    if not (image or dockerfile) and (build_args or network or memory or timeout):
+        raise UsageError(
+            "--build-arg, --network, --memory and --timeout apply to container runs only",
+            hint="add --image REF or --dockerfile PATH",
+        )
     with file_progress() as progress:
+        options = RunOptions(
+            label=label,
+            reason=reason,
+            tags=tags,
+            inputs=inputs,
+            outputs=outputs,
+            source_date_epoch=source_date_epoch,
+            stdout_sink=sys.stdout.buffer,
+            stderr_sink=sys.stderr.buffer,
+            on_progress=progress,
+            on_start=warn_untracked,
+        )
         if image or dockerfile:
             from paperlink.recorder.run import capture_container_run
 
-            record = capture_container_run(
-                project,
-                store,
-                list(command),
+            container = ContainerOptions(
                 image=image,
                 dockerfile=dockerfile,
                 build_args=key_values(build_args, "--build-arg"),
                 network=network,
                 memory=memory,
                 timeout=timeout,
-                on_progress=progress,
-                **common,
             )
+            record = capture_container_run(project, store, list(command), container, options)
         else:
-            if build_args or network or memory or timeout:
-                raise UsageError(
-                    "--build-arg, --network, --memory and --timeout apply to container runs only",
-                    hint="add --image REF or --dockerfile PATH",
-                )
-            record = capture_run(project, store, list(command), on_progress=progress, **common)
+            record = capture_run(project, store, list(command), options)
     outcome = record.outcome
     if not quiet:
         made = ", ".join(o.path for o in record.outputs[:4]) + (

@@ -331,7 +331,7 @@ def verify_table(report: VerifyReport) -> str:
 
 
 def publish_text(result: Any) -> str:
-    """The summary of ``paperlink publish`` (a :class:`paperlink.publish.flow.PublishResult`)."""
+    """The summary of ``paperlink publish`` (a :class:`paperlink.publish.options.PublishResult`)."""
     lines = []
     total = sum(f.size for f in result.files)
     if result.state == "planned":

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,7 +33,7 @@ from paperlink.core.filestate import (
     snapshot_tree,
     store_files,
 )
-from paperlink.core.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.core.hashing import Digests, digest_bytes
 from paperlink.core.records import (
     STATUS_FAILED,
     STATUS_FINISHED,
@@ -71,6 +72,7 @@ from paperlink.recorder.envscan import (
     pinned_image,
 )
 from paperlink.recorder.mpi import describe_mpi
+from paperlink.recorder.options import ContainerOptions, RunOptions
 from paperlink.recorder.parameters import merge_parameters
 from paperlink.recorder.platform import (
     ToolProbe,
@@ -103,8 +105,6 @@ _ALWAYS_SKIPPED = (".git", ".paperlink")
 # none: the record itself matters more than the command's output.
 FULL_DISK_STREAM_BYTES = (64 << 10, 0)
 
-ProgressFactory = Callable[[str], ProgressCallback | None]
-
 
 def new_run_id() -> str:
     """A random (version 4) UUID, made without importing ``uuid``, which is slow to import."""
@@ -127,46 +127,39 @@ class RunCapture:
         self,
         project: Project,
         store: RecordStore,
-        *,
         argv: list[str],
-        kind: str = "command",
-        label: str | None = None,
-        reason: str | None = None,
-        tags: Iterable[str] = (),
-        inputs: Iterable[str | os.PathLike[str]] = (),
-        outputs: Iterable[str | os.PathLike[str]] = (),
+        options: RunOptions | None = None,
+        *,
         environ: Mapping[str, str] | None = None,
-        source_date_epoch: int | None = None,
         executable: str | None = None,
-        on_progress: ProgressFactory | None = None,
         probe: bool = True,
-        links: Mapping[str, str] | None = None,
         container: ContainerRef | None = None,
         image_packages: list[Package] | None = None,
     ) -> None:
+        options = options or RunOptions()
         self.project = project
         self.store = store
         self.argv = list(argv)
-        self.kind = kind
-        self.label = check_label(label) if label is not None else None
-        self.reason = reason
-        self.tags = [check_label(tag) for tag in tags]
-        self.inputs = [Path(p) for p in inputs]
-        self.outputs = [Path(p) for p in outputs]
+        self.kind = options.kind
+        self.label = check_label(options.label) if options.label is not None else None
+        self.reason = options.reason
+        self.tags = [check_label(tag) for tag in options.tags]
+        self.inputs = [Path(p) for p in options.inputs]
+        self.outputs = [Path(p) for p in options.outputs]
         self.environ = dict(os.environ if environ is None else environ)
         # The host's secrets too for a container run: a value can reach the command through its arguments.
         self.redactor = Redactor.from_environ({**os.environ, **self.environ})
-        self.source_date_epoch = source_date_epoch
+        self.source_date_epoch = options.source_date_epoch
         self.executable = executable
         # Probing the host's interpreter and packages is wrong for a command that runs in a container.
         self.probe = probe
-        self.links = dict(links or {})
+        self.links = dict(options.links or {})
         # The image a container run uses; None: the host, which may itself be a container.
         self.container = container
         # The Debian packages of the container run's image (read through the engine), if it has dpkg.
         self.image_packages = image_packages
         self._environment: EnvironmentCapture | None = None
-        self.cache = DigestCache(store, on_progress, root=project.root)
+        self.cache = DigestCache(store, options.on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
         self._skip: set[str] = set()
@@ -583,19 +576,7 @@ def capture_run(
     project: Project,
     store: RecordStore,
     argv: list[str],
-    *,
-    label: str | None = None,
-    reason: str | None = None,
-    tags: Iterable[str] = (),
-    inputs: Iterable[str | os.PathLike[str]] = (),
-    outputs: Iterable[str | os.PathLike[str]] = (),
-    source_date_epoch: int | None = None,
-    stdout_sink: BinaryIO | None = None,
-    stderr_sink: BinaryIO | None = None,
-    on_progress: ProgressFactory | None = None,
-    on_start: Callable[[Record], None] | None = None,
-    kind: str = "command",
-    links: Mapping[str, str] | None = None,
+    options: RunOptions | None = None,
 ) -> Record:
     """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
 
@@ -606,23 +587,11 @@ def capture_run(
         raise UsageError(
             "no command given", hint="put the command after '--': paperlink run -- python3 fig.py"
         )
-    run = RunCapture(
-        project,
-        store,
-        argv=argv,
-        kind=kind,
-        label=label,
-        reason=reason,
-        tags=tags,
-        inputs=inputs,
-        outputs=outputs,
-        source_date_epoch=source_date_epoch,
-        on_progress=on_progress,
-        links=links,
-    )
+    options = options or RunOptions()
+    run = RunCapture(project, store, argv, options)
     record = run.begin()
-    if on_start is not None:
-        on_start(record)
+    if options.on_start is not None:
+        options.on_start(record)
     executable = run._probe.executable if run._probe else None
     if executable is None:
         return run.finish(
@@ -651,7 +620,10 @@ def capture_run(
             error=f"cannot execute {argv[0]}: {exc.strerror}",
         )
     assert child.stdout is not None and child.stderr is not None
-    pumps = [tee(child.stdout, stdout_sink, out_keeper), tee(child.stderr, stderr_sink, err_keeper)]
+    pumps = [
+        tee(child.stdout, options.stdout_sink, out_keeper),
+        tee(child.stderr, options.stderr_sink, err_keeper),
+    ]
     received: list[int] = []
     with _forward_signals(child, received):
         returncode = child.wait()
@@ -707,35 +679,15 @@ def capture_container_run(
     project: Project,
     store: RecordStore,
     argv: list[str],
-    *,
-    image: str | None = None,
-    dockerfile: str | os.PathLike[str] | None = None,
-    build_args: Mapping[str, str] | None = None,
-    network: str | None = None,
-    memory: str | None = None,
-    timeout: float | None = None,
-    engine: Any = None,
-    label: str | None = None,
-    reason: str | None = None,
-    tags: Iterable[str] = (),
-    inputs: Iterable[str | os.PathLike[str]] = (),
-    outputs: Iterable[str | os.PathLike[str]] = (),
-    source_date_epoch: int | None = None,
-    stdout_sink: BinaryIO | None = None,
-    stderr_sink: BinaryIO | None = None,
-    on_progress: ProgressFactory | None = None,
-    on_start: Callable[[Record], None] | None = None,
-    kind: str = "command",
-    links: Mapping[str, str] | None = None,
-    expected_image_id: str | None = None,
+    container: ContainerOptions,
+    options: RunOptions | None = None,
 ) -> Record:
     """Run ``argv`` in a container and record it, with the image's identity in ``record.container``.
 
-    The image is ``image`` (a tag, digest reference or image ID, resolved to its image ID before the run)
-    or built from ``dockerfile``. The project is mounted at the same path inside, the working folder is
+    The image is ``container.image`` (a tag, digest reference or image ID, resolved to its image ID before
+    the run) or built from ``container.dockerfile``. The project is mounted at the same path inside, the working folder is
     kept, the command runs as the calling user with networking off unless ``network`` names one, and
-    ``SOURCE_DATE_EPOCH`` is set as for host runs. ``engine`` is a connected
-    :class:`paperlink.containers.engine.Engine` (default: connect to ``$DOCKER_HOST`` or the standard socket).
+    ``SOURCE_DATE_EPOCH`` is set as for host runs.
     Raises :class:`EngineUnavailable`, :class:`ImageNotFound`, :class:`ContainerError` or
     :class:`UsageError` before anything runs; a container killed for memory or by the timeout, or
     stopped because paperlink was interrupted, still leaves a record saying so.
@@ -748,6 +700,9 @@ def capture_container_run(
             "no command given",
             hint="put the command after '--': paperlink run --image IMG -- python3 fig.py",
         )
+    options = options or RunOptions()
+    image, dockerfile, network = container.image, container.dockerfile, container.network
+    memory, timeout, engine = container.memory, container.timeout, container.engine
     if (image is None) == (dockerfile is None):
         raise UsageError("give either an image or a Dockerfile, not both (or neither)")
     own_engine = engine is None
@@ -756,12 +711,15 @@ def capture_container_run(
     try:
         if dockerfile is not None:
             tag = f"paperlink/{_slug(project.name)}:latest"
-            ref = containers.build_image(engine, Path(dockerfile), tag=tag, build_args=build_args)
+            ref = containers.build_image(
+                engine, Path(dockerfile), tag=tag, build_args=container.build_args
+            )
         else:
             assert image is not None
             ref = containers.resolve_image(engine, image)
-        if expected_image_id is not None and ref.image_id != expected_image_id:
-            raise ImageMismatch(f"{image} is {ref.image_id}, not {expected_image_id}")
+        expected = container.expected_image_id
+        if expected is not None and ref.image_id != expected:
+            raise ImageMismatch(f"{image} is {ref.image_id}, not {expected}")
         image_id = str(ref.image_id)
         image_env = containers.image_environment(containers.inspect_image(engine, image_id))
         image_packages = None
@@ -776,33 +734,25 @@ def capture_container_run(
             timeout,
             user,
         )
-        if source_date_epoch is None:
+        if options.source_date_epoch is None:
             given = os.environ.get("SOURCE_DATE_EPOCH", "")
-            source_date_epoch = int(given) if given.isdigit() else None
+            options = replace(options, source_date_epoch=int(given) if given.isdigit() else None)
         environ = dict(image_env)
         if "HOME" not in environ:
             environ["HOME"] = "/tmp"  # noqa: S108 - the caller's uid has no home in the image
         run = RunCapture(
             project,
             store,
-            argv=argv,
-            kind=kind,
-            label=label,
-            reason=reason,
-            tags=tags,
-            inputs=inputs,
-            outputs=outputs,
+            argv,
+            options,
             environ=environ,
-            source_date_epoch=source_date_epoch,
-            on_progress=on_progress,
             probe=False,
-            links=links,
             container=ref,
             image_packages=image_packages,
         )
         record = run.begin()
-        if on_start is not None:
-            on_start(record)
+        if options.on_start is not None:
+            options.on_start(record)
         root = str(project.root)
         cwd = Path.cwd()
         workdir = str(cwd) if cwd == project.root or project.root in cwd.parents else root
@@ -823,8 +773,8 @@ def capture_container_run(
                 network=network,
                 memory=memory,
                 timeout=timeout,
-                on_stdout=_sink(stdout_sink, out_keeper),
-                on_stderr=_sink(stderr_sink, err_keeper),
+                on_stdout=_sink(options.stdout_sink, out_keeper),
+                on_stderr=_sink(options.stderr_sink, err_keeper),
                 labels={"dev.paperlink.label": record.label, "dev.paperlink.run_id": record.run_id},
             )
         except ContainerError as exc:

@@ -244,13 +244,14 @@ def _run(
     image_archive: Path | None,
     engine: Any,
 ) -> Record:
+    from paperlink.recorder.options import ContainerOptions, RunOptions
     from paperlink.recorder.run import capture_container_run, capture_run
 
     declared = [str(root / o.path) for o in record.outputs if o.kind == "file"]
     container = record.container
     in_image = container is not None and bool(container.image_id) and not container.inside_container
     with open(os.devnull, "wb") as sink, _working_directory(workdir):
-        common: dict[str, Any] = dict(
+        options = RunOptions(
             reason=f"rerun of {record.label} from its archive",
             outputs=declared,
             source_date_epoch=record.source_date_epoch,
@@ -260,7 +261,7 @@ def _run(
             links={"rerun_of": record.label},
         )
         if not in_image:
-            return capture_run(project, store, list(record.argv), **common)
+            return capture_run(project, store, list(record.argv), options)
         assert container is not None and container.image_id is not None
         from paperlink.containers import engine as containers
 
@@ -272,12 +273,8 @@ def _run(
                 project,
                 store,
                 list(record.argv),
-                image=container.image_id,
-                network=container.network,
-                memory=container.memory_limit,
-                timeout=container.timeout_seconds,
-                engine=engine,
-                **common,
+                ContainerOptions.replaying(container, engine),
+                options,
             )
         finally:
             if own:
