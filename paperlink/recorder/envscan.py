@@ -34,7 +34,7 @@ from paperlink.core.envpackages import (
     sort_packages,
 )
 from paperlink.core.records import ContainerRef
-from paperlink.errors import ConfigError
+from paperlink.errors import ConfigError, StoreFull
 
 # What `[environment] capture` may name; all of them by default.
 CAPTURE_PARTS = ("conda", "dpkg", "files", "r", "julia")
@@ -279,11 +279,14 @@ class EnvironmentCapture:
             if known is not None:
                 return known or None
         environment = self.finish(pip)
-        digest = (
-            store.put_environment(environment)
-            if environment.count() or environment.files or environment.image
-            else None
-        )
+        if not (environment.count() or environment.files or environment.image):
+            digest = None
+        else:
+            try:
+                digest = store.put_environment(environment)
+            except StoreFull:
+                # On a full disk the record itself matters more: it is kept without its environment.
+                return None
         if key is not None:
             self.cache.cache_put(key, digest or "")
         return digest
