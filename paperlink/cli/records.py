@@ -94,6 +94,12 @@ def init(
 @click.option("--memory", metavar="SIZE", help="Container memory limit, e.g. 2g.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Kill after SECONDS.")
 @click.option("--host", "on_host", is_flag=True, help="Run on the host even if an image is set.")
+@click.option(
+    "--sif",
+    type=click.Path(dir_okay=False),
+    help="Record this Apptainer/Singularity image (SIF) as the run's environment (the command runs "
+    "as given; 'apptainer exec IMAGE …' commands and runs inside Apptainer are found without it).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the summary line.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -112,6 +118,7 @@ def run(
     memory: str | None,
     timeout: float | None,
     on_host: bool,
+    sif: str | None,
     quiet: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -132,7 +139,12 @@ def run(
     from paperlink.recorder.run import capture_run
 
     project, store = _store(ctx)
-    image = image or (None if dockerfile or on_host else project.default_image)
+    if sif and (image or dockerfile):
+        raise UsageError(
+            "--sif names an Apptainer image; --image and --dockerfile run in a Docker one",
+            hint="give one of them",
+        )
+    image = image or (None if dockerfile or on_host or sif else project.default_image)
 
     def warn_untracked(record: Any) -> None:
         from paperlink.core.project import untracked_warning
@@ -158,6 +170,7 @@ def run(
             stderr_sink=sys.stderr.buffer,
             on_progress=progress,
             on_start=warn_untracked,
+            sif=sif,
         )
         if image or dockerfile:
             from paperlink.recorder.run import capture_container_run

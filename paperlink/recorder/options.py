@@ -41,6 +41,8 @@ class RunOptions:
     stderr_sink: BinaryIO | None = None
     on_progress: ProgressFactory | None = None
     on_start: Callable[[Record], None] | None = None
+    # The Apptainer/Singularity image (SIF) a host run uses (``--sif``); see recorder.sif_environment.
+    sif: str | os.PathLike[str] | None = None
 
 
 @dataclass

@@ -152,6 +152,16 @@ def rerun_record(
     archive holds another image, :class:`EngineUnavailable` when no engine answers.
     """
     original = store.get(label)
+    if original.container is not None and original.container.sif is not None:
+        import shlex
+
+        from paperlink.recorder.sif_environment import rerun_command
+
+        raise RerunError(
+            f"record '{label}' ran in SIF image {original.container.sif.path}, and paperlink does "
+            "not start Apptainer itself",
+            hint="re-execute it with: " + shlex.join(rerun_command(original, project.root)),
+        )
     warnings: list[str] = []
     code = original.code
     if code.vcs != "git" or not code.commit:

@@ -43,6 +43,7 @@ from paperlink.core.records import (
     Executable,
     FileDigest,
     Outcome,
+    Platform,
     Record,
     StreamInfo,
     check_label,
@@ -135,6 +136,7 @@ class RunCapture:
         probe: bool = True,
         container: ContainerRef | None = None,
         image_packages: list[Package] | None = None,
+        platform: Platform | None = None,
     ) -> None:
         options = options or RunOptions()
         self.project = project
@@ -156,6 +158,10 @@ class RunCapture:
         self.links = dict(options.links or {})
         # The image a container run uses; None: the host, which may itself be a container.
         self.container = container
+        self.sif = options.sif  # named with --sif (recorder.sif_environment finds the others)
+        # A container run's own platform (the image's OS, architecture, interpreter); None: the host's.
+        self.platform = platform
+        self.on_progress = options.on_progress
         # The Debian packages of the container run's image (read through the engine), if it has dpkg.
         self.image_packages = image_packages
         self._environment: EnvironmentCapture | None = None
@@ -165,6 +171,7 @@ class RunCapture:
         self._skip: set[str] = set()
         self._doubt: dict[str, str] = {}
         self._probe: _Probe | None = None
+        self._host_packages = True  # whether the probed packages are the command's
         self._t0 = 0.0
 
     # -- before ---------------------------------------------------------------------------------------
@@ -238,11 +245,21 @@ class RunCapture:
             self._probe = _Probe(
                 self.store, self.executable or _resolve(self.argv, self.environ), self.environ
             )
-        self._environment = self._environment_capture()
         # The job and the rank are paperlink's own (a container run's environ is the image's).
         host_environ = self.environ if self.container is None else os.environ
         job = capture_job(host_environ)
         mpi = describe_mpi(self.argv, host_environ, cache=self.store, probe=self.probe)
+        container = self.container or self._sif_container() or detect_host_container()
+        host = collect_platform()
+        if self.platform is None and container is not None and container.sif is not None:
+            from paperlink.recorder.sif_environment import sif_in_command, sif_platform
+
+            if sif_in_command(self.argv) is not None:
+                # 'apptainer exec IMAGE CMD': CMD runs in the image, so the platform is the image's,
+                # and the host's Python packages are not its packages.
+                self.platform = sif_platform(container.sif, project.root, self.store)
+                self._host_packages = False
+        self._environment = self._environment_capture()
         record = Record(
             label=label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
@@ -258,13 +275,14 @@ class RunCapture:
             parameters=parameters,
             parameter_sources=parameter_sources,
             inputs=inputs,
-            platform=collect_platform(),
+            platform=self.platform or host,
+            host=host if self.platform is not None else None,
             environment=recorded_environment(self.environ, project.env_allow, self.redactor),
             start_time=format_time(start),
             reason=reason,
             tags=tags,
             source_date_epoch=epoch,
-            container=self.container or detect_host_container(),
+            container=container,
             job=job,
             mpi=mpi,
             links=dict(self.links),
@@ -294,11 +312,27 @@ class RunCapture:
             self.argv,
             self.environ,
             parts=parts,
-            host=ref is None,  # a container run uses the image's packages, not the host's
+            # A container run (or 'apptainer exec IMAGE') uses the image's packages, not the host's.
+            host=ref is None and self._host_packages,
             skip_dirs=self.project.output_dirs,
             image=pinned_image(ref) if ref else None,
             image_packages=self.image_packages,
             image_source=f"image {ref.image_id}" if ref else None,
+        )
+
+    def _sif_container(self) -> ContainerRef | None:
+        if self.container is not None:
+            return None
+        if self.sif is None and not _maybe_sif(self.argv):
+            return None  # the common case, without importing the SIF reader
+        from paperlink.recorder.sif_environment import sif_container
+
+        return sif_container(
+            self.argv,
+            sif=self.sif,
+            root=self.project.root,
+            store=self.store,
+            on_progress=self.on_progress,
         )
 
     def _epoch(self, commit_time: str | None, start: Any) -> int:
@@ -407,6 +441,8 @@ class RunCapture:
         )
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
+            if not self._host_packages:
+                record.packages = {}
         if self._environment is not None:
             record.environment_digest = self._environment.store_environment(
                 self.store, record.packages
@@ -517,6 +553,12 @@ def _parse_parameters(path: Path, content: bytes) -> dict[str, Any]:
     return flat
 
 
+def _maybe_sif(argv: list[str]) -> bool:
+    """Whether the run may use an Apptainer/Singularity image: a cheap test before importing sif_environment."""
+    wrapped = bool(argv) and Path(argv[0]).name in ("apptainer", "singularity")
+    return wrapped or any(os.environ.get(f"{n}_CONTAINER") for n in ("APPTAINER", "SINGULARITY"))
+
+
 def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if not argv:
         return None
@@ -579,6 +621,9 @@ def capture_run(
     options: RunOptions | None = None,
 ) -> Record:
     """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
+
+    ``options.sif`` names the Apptainer/Singularity image the command uses
+    (:mod:`paperlink.recorder.sif_environment` also finds one on the command line or around paperlink).
 
     A command that cannot be found (127) or executed (126) still leaves a failed record. Raises
     :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
@@ -721,13 +766,19 @@ def capture_container_run(
         if expected is not None and ref.image_id != expected:
             raise ImageMismatch(f"{image} is {ref.image_id}, not {expected}")
         image_id = str(ref.image_id)
-        image_env = containers.image_environment(containers.inspect_image(engine, image_id))
+        attrs = containers.inspect_image(engine, image_id)
+        image_env = containers.image_environment(attrs)
         image_packages = None
         if "dpkg" in capture_parts(project.settings):
             image_packages = image_dpkg_packages(
                 store, image_id, lambda path: containers.read_image_file(engine, image_id, path)
             )
         user = f"{os.getuid()}:{os.getgid()}"
+        from paperlink.recorder.image_platform import image_platform
+
+        platform, interpreter = image_platform(
+            engine, image_id, attrs, argv, root=project.root, user=user, cache=store
+        )
         ref.network, ref.memory_limit, ref.timeout_seconds, ref.user = (
             network,
             memory,
@@ -748,9 +799,12 @@ def capture_container_run(
             environ=environ,
             probe=False,
             container=ref,
+            executable=interpreter.path if interpreter else None,
+            platform=platform,
             image_packages=image_packages,
         )
         record = run.begin()
+        record.executable.version = interpreter.version if interpreter else None
         if options.on_start is not None:
             options.on_start(record)
         root = str(project.root)

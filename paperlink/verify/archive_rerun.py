@@ -47,6 +47,14 @@ def rerun_from_archive(
     :func:`paperlink.recorder.rerun.rerun_record` for an image run.
     """
     label = record.label
+    if record.container is not None and record.container.sif is not None:
+        # On the host it would run outside the image it ran in; Apptainer is the user's to start.
+        raise RerunError(
+            f"record '{label}' ran in SIF image {record.container.sif.path}, and paperlink does not "
+            "start Apptainer itself",
+            hint=f"re-execute it in that image ('paperlink rerun {label}' prints the apptainer exec "
+            "command; the archive's README shows it too)",
+        )
     if record.code.vcs != "git" or not record.code.commit:
         raise RerunError(
             f"record '{label}' has no git commit, so the archive holds no code to re-run it with"
