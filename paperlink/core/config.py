@@ -153,6 +153,7 @@ TABLES: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "latex": {"public_url": (str,), "base_url": (str,)},
     "containers": {"engine": (str,)},
+    "environment": {"capture": (list,)},
 }
 _TYPE_NAMES = {str: "string", list: "list", int: "integer", float: "number", dict: "table"}
 

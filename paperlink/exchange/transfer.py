@@ -20,10 +20,11 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from paperlink.core.config import atomic_write_text
+from paperlink.core.envpackages import Environment
 from paperlink.core.records import Record, canonical_json
 from paperlink.core.store import RecordStore, StoreLocation
 from paperlink.core.store.urls import is_server_url
-from paperlink.errors import PaperlinkError, RecordNotFound, UsageError
+from paperlink.errors import PaperlinkError, RecordNotFound, StoreError, UsageError
 
 FORMAT = "paperlink-record-export"
 VERSION = 1
@@ -58,7 +59,7 @@ def export_entry(store: RecordStore, label: str) -> dict[str, Any]:
         for name in _STREAMS
         if (parts := store.get_stream(label, name))
     }
-    return {
+    entry: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "record": record.to_dict(),
@@ -66,6 +67,10 @@ def export_entry(store: RecordStore, label: str) -> dict[str, Any]:
         "blobs": blobs,
         "streams": streams,
     }
+    if record.environment_digest:
+        # Only when there is one: an export of a record without keeps the bytes it had.
+        entry["environment"] = store.get_environment(record.environment_digest).to_dict()
+    return entry
 
 
 def export_file_name(label: str) -> str:
@@ -194,6 +199,15 @@ def admit_run(
 def _add(store: RecordStore, record: Record, entry: dict[str, Any]) -> None:
     for sha256, data in entry.get("blobs", {}).items():
         store.put_blob(base64.b64decode(data), sha256)
+    if isinstance(entry.get("environment"), dict):
+        environment = Environment.from_dict(entry["environment"])
+        if environment.digest() != record.environment_digest:
+            raise StoreError(
+                f"record '{record.label}': its environment is {environment.digest()} but the record "
+                f"names {record.environment_digest}",
+                hint="the export was changed after it was written; export it again from its store",
+            )
+        store.put_environment(environment)
     publication = record.publication
     record.publication = None  # an annotation, as the store keeps it, so it can still change
     store.add_record(record)

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from paperlink.core.envpackages import Environment, digest_of
 from paperlink.core.store.backend import Backend, Writer
 from paperlink.errors import RecordNotFound, StoreFull, StoreReadOnly
 
@@ -54,6 +55,28 @@ class StoredContents:
             "SELECT part, data FROM streams WHERE label=? AND stream=?", (label, stream)
         )
         return {part: zlib.decompress(data) for part, data in rows}
+
+    def put_environment(self, environment: Environment) -> str:
+        """Keep ``environment`` once under its digest (idempotent); returns the digest."""
+        canonical = environment.to_json()
+        digest, text = digest_of(canonical), canonical.encode()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO environments (digest, size, data) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (digest, len(text), zlib.compress(text, 6)),
+            )
+        return digest
+
+    def get_environment(self, digest: str) -> Environment:
+        """The environment stored under ``digest``; raises :class:`RecordNotFound`."""
+        rows = self._backend.read("SELECT data FROM environments WHERE digest=?", (digest,))
+        if not rows:
+            raise RecordNotFound(
+                f"no environment {digest} in {self.location}",
+                hint="the record came from another store: import it with 'paperlink store import'",
+            )
+        return Environment.from_json(zlib.decompress(rows[0][0]).decode())
 
     def cached_digests(self, paths: Iterable[str]) -> dict[str, DigestRow]:
         """Cached ``(size, mtime_ns, ctime_ns, inode, device, sha256, md5, sha1)`` by absolute path."""

@@ -135,11 +135,21 @@ def _migration_digest_cache_ctime(db: SchemaWriter) -> None:
     )
 
 
+def _migration_environments(db: SchemaWriter) -> None:
+    # One row per environment, named by the sha256 of its canonical JSON: runs refer to it by digest.
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS environments (digest TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+        "data BLOB NOT NULL, created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+    )
+
+
 # Named migrations, applied in order, each in one transaction with the row that records it. A new one is
 # one function here, for both back ends.
 MIGRATIONS: list[tuple[str, Callable[[SchemaWriter], None]]] = [
     ("0001_initial", _migration_initial),
     ("0002_list_index", _migration_list_index),
     ("0003_digest_cache_ctime", _migration_digest_cache_ctime),
+    # 0004 is the tracing branch's running-row index; migrations are applied by name, missing ones in order.
+    ("0005_environments", _migration_environments),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
