@@ -18,7 +18,7 @@ from typing import Any
 from paperlink.core.records import Record, check_label
 from paperlink.core.safenames import safe_member_name
 from paperlink.errors import UnsafeArchive, UsageError
-from paperlink.publish.bundle import flat, flat_name
+from paperlink.publish.bundle_files import flat, flat_name
 from paperlink.publish.published import download
 
 CRATE = "ro-crate-metadata.json"

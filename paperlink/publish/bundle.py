@@ -10,25 +10,29 @@ Names are flat (Zenodo allows no ``/``), unique and readable: ``<label>__<path w
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from paperlink.core.config import Project, atomic_write_bytes
 from paperlink.core.envpackages import Environment
-from paperlink.core.envrecipes import FORMAT_FILES, available_formats, render_environment
 from paperlink.core.hashing import digest_file
 from paperlink.core.records import FileDigest, Record, fit_file_name
 from paperlink.core.safenames import safe_member_name
 from paperlink.core.store import RecordStore
-from paperlink.errors import BundleError, CaptureError, UsageError
+from paperlink.errors import BundleError, UsageError
+from paperlink.publish.bundle_files import (
+    Bundle,
+    BundleFile,
+    flat,
+    flat_name,
+    portable_path,
+    portable_record,
+)
+from paperlink.publish.bundle_sources import add_code, add_environment, add_image
 from paperlink.publish.readme import CHECKSUMS, checksums, render_readme
 from paperlink.publish.rocrate import build_crate, organization_urls
 
@@ -37,56 +41,6 @@ SiteWriter = Callable[[RecordStore, Path, Path, Path | None], object]
 
 MAX_FILES = 100  # Zenodo's per-record limit (zenodo-api.md §9)
 MAX_TOTAL_BYTES = 50 * 10**9
-
-
-@dataclass
-class BundleFile:
-    name: str
-    role: str  # output | record | code | diff | image | site | rocrate | readme | pdf | checksums
-    path: Path
-    size: int
-    md5: str
-    sha256: str
-    labels: list[str] = field(default_factory=list)
-    source: str | None = None  # the project path of an output, image or PDF
-    commit: str | None = None  # for code archives
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "role": self.role,
-            "size": self.size,
-            "md5": self.md5,
-            "sha256": self.sha256,
-            "labels": list(self.labels),
-            "source": self.source,
-        }
-
-
-@dataclass
-class Bundle:
-    records: list[Record]
-    files: list[BundleFile]
-    warnings: list[str]
-
-    @property
-    def total_size(self) -> int:
-        return sum(f.size for f in self.files)
-
-
-def flat(text: str) -> str:
-    """A label or path as part of a flat file name (labels may hold ``/`` too). The result is a plain
-    name a reviewer's ``verify --doi`` accepts (:func:`paperlink.core.safenames.safe_member_name`): ``\\``
-    becomes ``__`` as ``/`` does, control characters ``_``, and a leading dot ``_``."""
-    name = text.strip("/").replace("/", "__").replace("\\", "__")
-    name = re.sub(r"[\x00-\x1f\x7f]", "_", name)
-    return "_" + name[1:] if name.startswith(".") else name
-
-
-def flat_name(label: str, path: str) -> str:
-    """The archive's name for output ``path`` of record ``label``: valid UTF-8 (``path`` is the record's
-    text form of a name that is not) and at most 255 bytes, so that it can be a file in ``--to DIR``."""
-    return fit_file_name(f"{flat(label)}__{flat(path)}")
 
 
 def build_bundle(
@@ -184,10 +138,10 @@ def build_bundle(
         name = f"{flat(record.label)}.record.json"
         add(stage(name, (archived.to_json(indent=2) + "\n").encode()), name, "record",
             [record.label])  # fmt: skip
-        _add_code(project, store, record, add, stage, code_done, diffs_done, warnings)
-        _add_environment(store, record, add, stage, environments, files)
+        add_code(project, store, record, add, stage, code_done, diffs_done, warnings)
+        add_environment(store, record, add, stage, environments, files)
         if include_image:
-            _add_image(project, record, image_archive, save_image, add, images_done, warnings)
+            add_image(project, record, image_archive, save_image, add, images_done, warnings)
     if pdf is not None:
         if not pdf.is_file():
             raise UsageError(f"--pdf {pdf}: no such file")
@@ -226,55 +180,6 @@ def build_bundle(
 
 
 SITE_ARCHIVE = "provenance-site.zip"
-
-
-def portable_path(root: Path, path: Path) -> str:
-    """A file as the archive names it: relative to the project, else by its name alone, never by where
-    it lies on the author's machine."""
-    absolute = Path(os.path.abspath(path))
-    try:
-        return absolute.relative_to(root).as_posix()
-    except ValueError:
-        return absolute.name
-
-
-def portable_record(root: Path, record: Record) -> Record:
-    """The record as the archive holds it: without its publication (the mutable part: the archive holds
-    what the run recorded), and with the author's folders in its paths (the environment, the executable)
-    written relative: the project's folder as ``.``, the home folder as ``~``."""
-    data = record.to_dict()
-    data["publication"] = None
-    prefixes = [(str(root), ".")]
-    real = os.path.realpath(root)
-    if real != str(root):
-        prefixes.append((real, "."))
-    home = record.environment.get("HOME") or str(Path.home())
-    if home.rstrip("/"):
-        prefixes.append((home.rstrip("/"), "~"))
-    # Longest first: the project usually lies inside the home folder.
-    prefixes.sort(key=lambda item: -len(item[0]))
-    prefixes = [(prefix, short) for prefix, short in prefixes if prefix.strip("/")]
-    pattern = re.compile("|".join(f"{re.escape(prefix)}(?=/|:|$)" for prefix, _ in prefixes))
-    replacement = dict(prefixes)
-
-    def rewrite(value: Any) -> Any:
-        if isinstance(value, str) and prefixes:
-            return pattern.sub(lambda m: replacement[m.group(0)], value)
-        if isinstance(value, list):
-            return [rewrite(v) for v in value]
-        if isinstance(value, dict):
-            return {k: rewrite(v) for k, v in value.items()}
-        return value
-
-    portable = Record.from_dict(rewrite(data))
-    container = portable.container
-    if container is not None and container.sif is not None:
-        # A SIF image outside the project is named by its file name, as the archive's copy is.
-        if Path(container.sif.path).is_absolute():
-            container.sif.path = Path(container.sif.path).name
-        if container.reference is not None and Path(container.reference).is_absolute():
-            container.reference = Path(container.reference).name
-    return portable
 
 
 def write_site_archive(
@@ -326,175 +231,3 @@ def write_site_archive(
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
         partial.replace(target)
-
-
-def _add_environment(
-    store: RecordStore,
-    record: Record,
-    add: Callable[..., BundleFile],
-    stage: Callable[[str, bytes], Path],
-    environments: dict[str, Environment],
-    files: list[BundleFile],
-) -> None:
-    """The files that re-create ``record``'s environment (``paperlink env``), once per environment:
-    ``environment-<digest>.requirements.txt``, ``.conda-explicit.txt``, ``.apt-install.sh``, ``.Dockerfile``."""
-    digest = record.environment_digest
-    if not digest:
-        return
-    if digest in environments:
-        for item in files:
-            if item.role == "environment" and item.source == digest:
-                item.labels.append(record.label)
-        return
-    environment = store.get_environment(digest)
-    environments[digest] = environment
-    short = digest.removeprefix("sha256:")[:12]
-    for fmt in available_formats(environment):
-        name = f"environment-{short}.{FORMAT_FILES[fmt]}"
-        text = render_environment(
-            environment,
-            fmt,
-            label=record.label,
-            requirements_name=f"environment-{short}.{FORMAT_FILES['requirements']}",
-        )
-        add(stage(name, text.encode()), name, "environment", [record.label], source=digest)
-
-
-def _add_code(
-    project: Project,
-    store: RecordStore,
-    record: Record,
-    add: Callable[..., BundleFile],
-    stage: Callable[[str, bytes], Path],
-    code_done: dict[str, BundleFile],
-    diffs_done: dict[str, BundleFile],
-    warnings: list[str],
-) -> None:
-    code = record.code
-    if code.vcs != "git" or not code.commit:
-        warnings.append(
-            f"record '{record.label}' has no recorded git commit; its code is not archived"
-        )
-        return
-    if code.commit in code_done:
-        code_done[code.commit].labels.append(record.label)
-    else:
-        short = code.commit[:12]
-        name = f"code-{short}.tar.gz"
-        try:
-            data = subprocess.run(
-                ["git", "-C", str(project.root), "archive", "--format=tar.gz",
-                 f"--prefix={project.name}-{short}/", code.commit],
-                capture_output=True, check=True,
-            ).stdout  # fmt: skip
-        except (OSError, subprocess.CalledProcessError) as exc:
-            stderr = getattr(exc, "stderr", b"") or b""
-            warnings.append(
-                f"record '{record.label}': commit {short} is not in the repository at "
-                f"{project.root} ({stderr.decode(errors='replace').strip() or exc}); "
-                "its code is not archived"
-            )
-            return
-        code_done[code.commit] = add(stage(name, data), name, "code", [record.label],
-                                     commit=code.commit)  # fmt: skip
-    if code.diff_sha256:
-        if code.diff_sha256 in diffs_done:  # runs from the same dirty tree share one file
-            diffs_done[code.diff_sha256].labels.append(record.label)
-            return
-        diff = store.get_blob(code.diff_sha256)
-        name = f"{flat(record.label)}.code.diff"
-        diffs_done[code.diff_sha256] = add(stage(name, diff), name, "diff", [record.label])
-
-
-def _add_image(
-    project: Project,
-    record: Record,
-    image_archive: Path | None,
-    save_image: Callable[[Record], FileDigest | None] | None,
-    add: Callable[..., BundleFile],
-    images_done: dict[str, BundleFile],
-    warnings: list[str],
-) -> None:
-    container = record.container
-    if container is None or (container.inside_container and not container.reference):
-        return
-    if container.sif is not None:
-        _add_sif(project, record, add, images_done, warnings)
-        return
-    archive = container.archive
-    path: Path | None = None
-    if archive is not None and archive.path:
-        candidate = Path(archive.path)
-        candidate = candidate if candidate.is_absolute() else project.root / candidate
-        if candidate.is_file():
-            path = candidate
-    if path is None and image_archive is not None:
-        path = image_archive
-    if path is None and save_image is not None and (saved := save_image(record)) is not None:
-        # No archive yet: saved from the engine now (and recorded), so the archive holds the image.
-        container.archive = archive = saved
-        path = project.root / saved.path
-    if path is None:
-        warnings.append(
-            f"record '{record.label}' ran in image {container.reference or container.image_id} but "
-            "no image archive is available, so the archive cannot re-create its environment; save "
-            "one with 'paperlink image save' or pass --image-archive FILE (or --no-image to skip)"
-        )
-        return
-    key = str(path.resolve())
-    if key in images_done:
-        images_done[key].labels.append(record.label)
-        return
-    try:
-        item = add(path, f"image-{flat(path.name)}", "image", [record.label],
-                   source=portable_path(project.root, path))  # fmt: skip
-    except CaptureError as exc:
-        raise BundleError(f"record '{record.label}': image archive {exc}") from exc
-    if (
-        archive is not None
-        and archive.sha256
-        and path != image_archive
-        and item.sha256 != archive.sha256
-    ):
-        raise BundleError(
-            f"record '{record.label}': image archive {path} is sha256:{item.sha256[:12]}… but the "
-            f"record says sha256:{archive.sha256[:12]}…",
-            hint="save the image again with 'paperlink image save'",
-        )
-    images_done[key] = item
-
-
-def _add_sif(
-    project: Project,
-    record: Record,
-    add: Callable[..., BundleFile],
-    images_done: dict[str, BundleFile],
-    warnings: list[str],
-) -> None:
-    """The SIF image itself is the archive of a run's environment: added as it is, once, and only when
-    its bytes are the ones the run used."""
-    from paperlink.recorder.sif_environment import sif_path
-
-    assert record.container is not None and record.container.sif is not None
-    sif = record.container.sif
-    path = sif_path(record, project.root)
-    if path is None:
-        warnings.append(
-            f"record '{record.label}' ran in SIF image {sif.path} but it is not on this machine, so "
-            "the archive cannot re-create its environment; copy the image back there (or --no-image "
-            "to skip)"
-        )
-        return
-    key = str(path.resolve())
-    if key in images_done:
-        images_done[key].labels.append(record.label)
-        return
-    item = add(path, f"image-{flat(path.name)}", "image", [record.label],
-               source=portable_path(project.root, path))  # fmt: skip
-    if item.sha256 != sif.sha256:
-        raise BundleError(
-            f"record '{record.label}': SIF image {path} is sha256:{item.sha256[:12]}… but the run used "
-            f"sha256:{sif.sha256[:12]}…; the image changed after the run",
-            hint="restore the image the run used, or re-run in the new one, then publish again",
-        )
-    images_done[key] = item

@@ -26,7 +26,8 @@ from paperlink.core.records import (
 )
 from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError, SecretFound
-from paperlink.publish.bundle import Bundle, build_bundle
+from paperlink.publish.bundle import build_bundle
+from paperlink.publish.bundle_files import Bundle
 from paperlink.publish.options import PublishOptions, PublishResult, UploadProgress, file_report
 from paperlink.publish.selection import choose_records
 from paperlink.publish.state import PublishState, exclusive, publication_key

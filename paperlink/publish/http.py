@@ -18,11 +18,12 @@ from collections.abc import Callable
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
-from paperlink.errors import ZenodoAuthError, ZenodoError, ZenodoValidationError
+from paperlink.errors import ZenodoAuthError, ZenodoError
+from paperlink.publish.answers import display_url, parse_errors, refused
 from paperlink.version import __version__
 
 ProgressCallback = Callable[[int, int], None]
@@ -79,23 +80,6 @@ def _short_body(response: requests.Response) -> str:
     if "<html" in text[:200].lower():
         return "(an HTML error page)"
     return text[:300]
-
-
-def parse_errors(body: Any) -> list[tuple[str, str]]:
-    """Field errors from either era: ``messages`` (a list, current) or ``message`` (a string, old)."""
-    found: list[tuple[str, str]] = []
-    if not isinstance(body, dict):
-        return found
-    for entry in body.get("errors") or []:
-        if not isinstance(entry, dict):
-            continue
-        where = str(entry.get("field") or "(record)")
-        messages = entry.get("messages")
-        if isinstance(messages, list):
-            found.extend((where, str(m)) for m in messages)
-        elif entry.get("message"):
-            found.append((where, str(entry["message"])))
-    return found
 
 
 class ArchiveClient:
@@ -183,7 +167,7 @@ class ArchiveClient:
         so the caller can look before sending again.
         """
         url = self._url(url)
-        what = what or f"{method} {_display(url)}"
+        what = what or f"{method} {display_url(url)}"
         deadline = deadline or (time.monotonic() + self.max_retry_seconds)
         attempt = 0
         while True:
@@ -209,7 +193,7 @@ class ArchiveClient:
                 self._pause(wait, deadline, what, f"{reason(exc)}")
                 continue
             except requests.RequestException as exc:
-                raise ZenodoError(f"{what} failed: {reason(exc)}", url=_display(url)) from None
+                raise ZenodoError(f"{what} failed: {reason(exc)}", url=display_url(url)) from None
             if response.status_code < 400:
                 self._respect_rate_limit(response, deadline)
                 return response
@@ -223,10 +207,10 @@ class ArchiveClient:
                 "/deposit/depositions"
             ):
                 raise ZenodoError(
-                    f"{what}: {_display(url)} answered HTTP {response.status_code}: this server "
+                    f"{what}: {display_url(url)} answered HTTP {response.status_code}: this server "
                     "offers no Zenodo deposit API",
                     status=response.status_code,
-                    url=_display(url),
+                    url=display_url(url),
                     hint="for a plain InvenioRDM server use its records API (--api records, or "
                     "--api auto to detect it); check the API base (e.g. https://zenodo.org/api), or "
                     "use --to DIR for a local archive",
@@ -267,7 +251,7 @@ class ArchiveClient:
         left = deadline - time.monotonic()
         if wait > left:
             raise ZenodoError(
-                f"{what} on {_display(self.base_url)} kept failing ({why}); gave up after retrying "
+                f"{what} on {display_url(self.base_url)} kept failing ({why}); gave up after retrying "
                 f"for {self.max_retry_seconds:.0f} s",
                 hint=f"the server is busy or unreachable (check the address and your network); "
                 f"{self.again}",
@@ -289,7 +273,7 @@ class ArchiveClient:
                 f"{what}: permission denied (HTTP {status})"
                 + (f": {server_message}" if server_message else ""),
                 status=status,
-                url=_display(url),
+                url=display_url(url),
                 body=_short_body(response),
                 hint="check that the token is valid for this server (sandbox and production need "
                 "their own) and has the deposit:write and deposit:actions scopes",
@@ -298,7 +282,7 @@ class ArchiveClient:
         return ZenodoError(
             f"{what}: HTTP {status}: {detail}",
             status=status,
-            url=_display(url),
+            url=display_url(url),
             body=_short_body(response),
         )
 
@@ -413,28 +397,6 @@ class ArchiveClient:
         self._pause(self._wait_time(attempt, None), deadline, what, why)
 
 
-def refused(
-    what: str,
-    errors: list[tuple[str, str]],
-    *,
-    status: int | None,
-    url: str,
-    body: str | None = None,
-) -> ZenodoValidationError:
-    """The error for field errors (a 400, or an InvenioRDM draft saved with an ``errors`` list)."""
-    lines = "\n".join(f"  {field}: {message}" for field, message in errors)
-    answered = f" (HTTP {status})" if status else ""
-    return ZenodoValidationError(
-        f"{what}: the server refused the deposition{answered}:\n{lines}",
-        errors,
-        status=status,
-        url=_display(url),
-        body=body,
-        hint="fix these fields (CITATION.cff, .zenodo.json or [publish] in paperlink.toml) "
-        "and run the command again",
-    )
-
-
 def resolve_doi(doi: str, resolver: str = DOI_RESOLVER, *, timeout: float = 30.0) -> str:
     """The page ``doi`` resolves to: the resolver's redirects followed, without a token.
 
@@ -450,25 +412,19 @@ def resolve_doi(doi: str, resolver: str = DOI_RESOLVER, *, timeout: float = 30.0
                 response.close()
         except requests.RequestException as exc:
             raise ZenodoError(
-                f"cannot resolve DOI {doi} at {_display(resolver)}: {reason(exc)}",
-                url=_display(url),
+                f"cannot resolve DOI {doi} at {display_url(resolver)}: {reason(exc)}",
+                url=display_url(url),
                 hint="check the network, or give the record's URL (https://HOST/records/ID) "
                 "or the server with --zenodo-url",
             ) from None
     if not response.history and response.status_code >= 400:
         raise ZenodoError(
-            f"DOI {doi} is not known to {_display(resolver)} (HTTP {response.status_code})",
+            f"DOI {doi} is not known to {display_url(resolver)} (HTTP {response.status_code})",
             status=response.status_code,
-            url=_display(url),
+            url=display_url(url),
             hint="check the DOI; a DOI reserved for an unpublished draft resolves only once published",
         )
     return str(response.url)
-
-
-def _display(url: str) -> str:
-    """A URL without any query string, so nothing sensitive that might be in one is shown."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def reason(exc: BaseException) -> str:

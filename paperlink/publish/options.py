@@ -14,7 +14,7 @@ from paperlink.publish.api import PRODUCTION_URL
 from paperlink.publish.bundle import SiteWriter
 
 if TYPE_CHECKING:
-    from paperlink.publish.bundle import Bundle
+    from paperlink.publish.bundle_files import Bundle
 
 UploadProgress = Callable[[str, int, int], None]
 

@@ -33,7 +33,7 @@ _ROLES = {
 
 
 class ArchiveFile(Protocol):
-    """What the README needs of an archived file (``bundle.BundleFile`` has it)."""
+    """What the README needs of an archived file (``bundle_files.BundleFile`` has it)."""
 
     @property
     def name(self) -> str: ...
@@ -71,7 +71,7 @@ def render_readme(
     files: Sequence[ArchiveFile],
     metadata: dict[str, Any],
 ) -> str:
-    """README.md of the archive of ``records`` (as archived: see ``bundle.portable_record``)."""
+    """README.md of the archive of ``records`` (as archived: see ``bundle_files.portable_record``)."""
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # noqa: S701 - Markdown and shell, not HTML: shell words are quoted by |sh

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from paperlink.errors import ZenodoAuthError, ZenodoError
+from paperlink.publish.answers import parse_errors, refused
 from paperlink.publish.api import (
     Deposit,
     ProgressCallback,
@@ -22,7 +23,7 @@ from paperlink.publish.api import (
     confirm_upload,
     normalise_md5,
 )
-from paperlink.publish.http import ArchiveClient, parse_errors, refused
+from paperlink.publish.http import ArchiveClient
 from paperlink.publish.rdm_metadata import rdm_record
 
 ACCEPT = {"Accept": "application/vnd.inveniordm.v1+json"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from paperlink.core.records import format_time, utc_now
 from paperlink.core.store import RecordStore
 from paperlink.errors import UsageError
-from paperlink.publish.bundle import Bundle
+from paperlink.publish.bundle_files import Bundle
 from paperlink.publish.options import PublishResult, UploadProgress, annotate, file_report
 from paperlink.version import __version__
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from paperlink.core.records import Publication, format_time, utc_now
 from paperlink.core.store import RecordStore
 from paperlink.errors import UsageError, ZenodoError
-from paperlink.publish.bundle import Bundle
+from paperlink.publish.bundle_files import Bundle
 from paperlink.publish.options import (
     PublishOptions,
     PublishResult,
