@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -36,16 +37,19 @@ from paperlink.environment import (
 from paperlink.errors import CaptureError, ContainerError, ExitCode, ImageMismatch, UsageError
 from paperlink.filestate import DigestCache, FileState, changed_paths, doubtful, snapshot_tree
 from paperlink.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.overlap import attribute, other_runs
 from paperlink.records import (
     STATUS_FAILED,
     STATUS_FINISHED,
     STATUS_INTERRUPTED,
     STATUS_KILLED,
+    Ambiguity,
     ContainerRef,
     Executable,
     FileDigest,
     Outcome,
     Record,
+    TraceInfo,
     check_label,
     format_time,
     parse_time,
@@ -54,6 +58,7 @@ from paperlink.records import (
 from paperlink.signals import SignalTrap
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, tee
+from paperlink.tracing import Tracer, traced_children
 
 PARAMETER_SUFFIXES = (
     ".json",
@@ -109,6 +114,7 @@ class RunCapture:
         probe: bool = True,
         links: Mapping[str, str] | None = None,
         container: ContainerRef | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.project = project
         self.store = store
@@ -133,6 +139,13 @@ class RunCapture:
         self._doubt: dict[str, str] = {}
         self._probe: _Probe | None = None
         self._t0 = 0.0
+        # Traces the command (paperlink run --trace); None after begin() if tracing is not possible here.
+        self.tracer = tracer
+        self._running_at_start: set[str] = set()
+        self._blobs: list[tuple[bytes, str]] = []
+        self._cache_rows: list[
+            tuple[str, str]
+        ] = []  # tool-cache entries learnt, written at the end
 
     # -- before ---------------------------------------------------------------------------------------
     def begin(self) -> Record:
@@ -146,17 +159,14 @@ class RunCapture:
                 f"declared input not found: {', '.join(missing)}",
                 hint="check the --input paths (relative to the current folder)",
             )
-        self._before = snapshot_tree(project.root, project.output_dirs)
-        self._before = {p: s for p, s in self._before.items() if not p.startswith(_ALWAYS_SKIPPED)}
-        doubt_paths = [project.root / p for p in doubtful(self._before)]
-        for path, found in self.cache.digests(doubt_paths).items():
-            if isinstance(found, Digests):
-                self._doubt[project.relative(path)] = found.sha256
+        if self.tracer is None:
+            self._snapshot_before()
         code = snapshot_code(project.root, tuple(project.output_dirs))
+        trace = self._trace_info()  # after the git snapshot: the permission check ran meanwhile
         if code.diff:
             code.version.diff_sha256 = digest_bytes(code.diff).sha256
             code.version.diff_size = len(code.diff)
-            self.store.put_blob(code.diff, code.version.diff_sha256)
+            self._blobs.append((code.diff, code.version.diff_sha256))
         script, parameter_files, values = self._script_and_parameters()
         if script is not None:
             code.version.main_script = self._file_digest(script, role="script")
@@ -167,7 +177,7 @@ class RunCapture:
             inputs.append(item)
             content = path.read_bytes()
             if item.sha256:
-                self.store.put_blob(content, item.sha256)
+                self._blobs.append((content, item.sha256))
             for key, value in _parse_parameters(path, content).items():
                 parameters[key] = redact_parameter(key, value, self.environ)
         epoch = self._epoch(code.version.commit_time, start)
@@ -199,12 +209,42 @@ class RunCapture:
             container=self.container or detect_host_container(),
             links=dict(self.links),
             paperlink_version=__version__,
+            declared_outputs=[project.relative(p) for p in self.outputs],
+            trace=trace,
         )
-        record.label = self.store.start_record(record, label_is_default=self.label is None)
+        # Runs of the project going on now may write into the same folders (paperlink.overlap).
+        self._running_at_start = self.store.running_labels()
+        with self.store.transaction():  # one transaction: blobs and the running row
+            for data, sha256 in self._blobs:
+                self.store.put_blob(data, sha256)
+            record.label = self.store.start_record(record, label_is_default=self.label is None)
+        self._blobs = []
         if self._probe is not None:
             self._probe.start()
         self.record = record
         return record
+
+    def _snapshot_before(self) -> None:
+        project = self.project
+        self._before = snapshot_tree(project.root, project.output_dirs)
+        self._before = {p: s for p, s in self._before.items() if not p.startswith(_ALWAYS_SKIPPED)}
+        doubt_paths = [project.root / p for p in doubtful(self._before)]
+        for path, found in self.cache.digests(doubt_paths).items():
+            if isinstance(found, Digests):
+                self._doubt[project.relative(path)] = found.sha256
+
+    def _trace_info(self) -> TraceInfo | None:
+        """What the record says of tracing; falls back to comparing the output folders when strace is
+        missing or ptrace is refused."""
+        if self.tracer is None:
+            return None
+        problem = self.tracer.problem()
+        info = TraceInfo(tool=self.tracer.version)
+        if problem is not None:
+            info.error = f"not traced: {problem}; the outputs are the files that changed in the output folders"
+            self.tracer = None
+            self._snapshot_before()
+        return info
 
     def _epoch(self, commit_time: str | None, start: Any) -> int:
         if self.source_date_epoch is not None:
@@ -287,47 +327,198 @@ class RunCapture:
         end = utc_now()
         record.end_time = format_time(end)
         record.duration_seconds = round(time.perf_counter() - self._t0, 6)
-        root = self.project.root
-        after = snapshot_tree(root, self.project.output_dirs)
-        after = {p: s for p, s in after.items() if not p.startswith(_ALWAYS_SKIPPED)}
-
-        def rehash(rel: str) -> str | None:
-            found = self.cache.digests([root / rel])[root / rel]
-            return found.sha256 if isinstance(found, Digests) else None
-
-        paths = changed_paths(self._before, after, self._doubt, rehash)
+        paths = self._traced_outputs(record) if self.tracer is not None else self._changed_outputs()
         declared = [*self.outputs, *(Path(p) for p in extra_outputs)]
         for path in declared:
             for item in _expand(path):
                 rel = self.project.relative(item)
                 if rel not in paths:
                     paths.append(rel)
-        outputs = [self._output_digest(rel) for rel in paths]
-        record.outputs = sorted(outputs, key=lambda item: item.path)
+        outputs = self._output_digests(paths)
         record.outcome = Outcome(
             status=status, exit_status=exit_status, signal=signal_number, error=error
         )
-        if stdout is not None:
-            record.outcome.stdout = stdout.info()
-            self.store.put_stream(record.label, "stdout", stdout.parts())
-        if stderr is not None:
-            record.outcome.stderr = stderr.info()
-            self.store.put_stream(record.label, "stderr", stderr.parts())
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
-        self.store.finish_record(record)
-        self.cache.flush()
+        changed = {item.path: _change_time(self._absolute(item.path)) for item in outputs}
+        own = [*record.declared_outputs, *(self.project.relative(p) for p in extra_outputs)]
+        # One transaction: which outputs are this run's is decided with every other run's record as it is
+        # now, and written before another run can decide from this one's.
+        with self.store.transaction():
+            rows = self.store.overlapping(record.start_time, self._running_at_start, record.label)
+            others = other_runs(rows, record.project, self._running_at_start)
+            share = attribute(changed, own_declared=own, traced=self.tracer is not None,
+                              others=others)  # fmt: skip
+            record.outputs = sorted(
+                (item for item in outputs if item.path not in share.dropped),
+                key=lambda item: item.path,
+            )
+            record.ambiguous = [Ambiguity(path, runs) for path, runs in share.ambiguous.items()]
+            for label, shared in share.notify.items():
+                self.store.mark_ambiguous(label, shared, by=record.label)
+            if stdout is not None:
+                record.outcome.stdout = stdout.info()
+                self.store.put_stream(record.label, "stdout", stdout.parts())
+            if stderr is not None:
+                record.outcome.stderr = stderr.info()
+                self.store.put_stream(record.label, "stderr", stderr.parts())
+            if self._probe is not None:
+                self._probe.remember()
+            for key, value in self._cache_rows:
+                self.store.cache_put(key, value)
+            self.store.finish_record(record)
+            self.cache.flush()
         return record
 
-    def _output_digest(self, rel: str) -> FileDigest:
-        path = Path(rel) if Path(rel).is_absolute() else self.project.root / rel
-        if not path.exists() and not path.is_symlink():
-            return FileDigest(path=rel, kind="missing", error="declared output was not written")
-        if path.is_symlink():
-            return FileDigest(path=rel, kind="symlink", target=os.readlink(path))
-        if not path.is_file():
-            return FileDigest(path=rel, kind="unreadable", error="not a regular file")
-        return self._file_digest(path)
+    def _absolute(self, rel: str) -> Path:
+        return Path(rel) if Path(rel).is_absolute() else self.project.root / rel
+
+    def _changed_outputs(self) -> list[str]:
+        """Files created or changed in the output folders since :meth:`begin`."""
+        root = self.project.root
+        after = snapshot_tree(root, self.project.output_dirs)
+        after = {p: s for p, s in after.items() if not p.startswith(_ALWAYS_SKIPPED)}
+        # Doubtful files that look unchanged are hashed again, all in one call to the cache.
+        again = [p for p in self._doubt if self._before.get(p) == after.get(p) and p in after]
+        now = self.cache.digests([root / p for p in again])
+
+        def rehash(rel: str) -> str | None:
+            found = now.get(root / rel)
+            return found.sha256 if isinstance(found, Digests) else None
+
+        return changed_paths(self._before, after, self._doubt, rehash)
+
+    def _traced_outputs(self, record: Record) -> list[str]:
+        """The files the traced command wrote (its outputs); the project files it read become inputs."""
+        from paperlink.tracing import sort_files
+
+        assert self.tracer is not None and record.trace is not None
+        info = record.trace
+        trace = self.tracer.collect(str(Path.cwd()))
+        if not trace.started:
+            info.error = "strace recorded nothing: the command was not traced; only --output files are outputs"
+            return []
+        home = self.environ.get("HOME")
+        caches = [self.environ.get("XDG_CACHE_HOME") or (f"{home}/.cache" if home else "")]
+        files = sort_files(trace, self.project.root, skip=_ALWAYS_SKIPPED,
+                           cache_dirs=[c for c in caches if c])  # fmt: skip
+        left_out: list[str] = []
+        named = _utf8_only(files.outputs, left_out, "written")
+        info.processes = trace.processes
+        info.executed = _utf8_only(list(trace.executed), left_out, "executed")
+        info.deleted = [
+            self.project.relative(p) for p in _utf8_only(files.deleted, left_out, "deleted")
+        ]
+        system = _utf8_only(files.system, left_out, "read outside the project")
+        summary = _summarise_system(self.store, system, self._cache_rows)
+        info.system_files = summary.files
+        info.debian_packages = summary.debian_packages
+        info.python_modules = summary.python_modules
+        info.other_folders = summary.other_folders
+        known = {item.path for item in record.inputs}
+        if record.code.main_script is not None:
+            known.add(record.code.main_script.path)
+        reads = [
+            Path(p)
+            for p in _utf8_only(files.inputs, left_out, "read")
+            if self.project.relative(p) not in known
+        ]
+        changed = set(files.changed_inputs)
+        record.inputs.extend(self._read_digests(reads, changed))
+        info.left_out = left_out
+        return [self.project.relative(p) for p in named]
+
+    def _read_digests(self, paths: list[Path], changed: set[str]) -> list[FileDigest]:
+        found = self.cache.digests([p for p in paths if p.is_file() and str(p) not in changed])
+        items = []
+        for path in paths:
+            rel = self.project.relative(path)
+            digests = found.get(path)
+            if str(path) in changed:
+                items.append(FileDigest(path=rel, kind="overwritten", role="read",
+                                        error="the run wrote it after reading it: what it read is gone"))  # fmt: skip
+            elif digests is None:
+                items.append(FileDigest(path=rel, kind="missing", role="read",
+                                        error="removed after the run read it"))  # fmt: skip
+            else:
+                items.append(_digest_item(rel, digests, role="read"))
+        return items
+
+    def _output_digests(self, rels: list[str]) -> list[FileDigest]:
+        """Digests of the outputs, all files in one call to the cache (one query, hashed in parallel)."""
+        items: dict[str, FileDigest] = {}
+        files: dict[str, Path] = {}
+        for rel in rels:
+            path = self._absolute(rel)
+            try:
+                st = path.lstat()
+            except OSError:
+                items[rel] = FileDigest(
+                    path=rel, kind="missing", error="declared output was not written"
+                )
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                items[rel] = FileDigest(path=rel, kind="symlink", target=os.readlink(path))
+            elif not stat.S_ISREG(st.st_mode):
+                items[rel] = FileDigest(path=rel, kind="unreadable", error="not a regular file")
+            else:
+                files[rel] = path
+        found = self.cache.digests(list(files.values()))
+        for rel, path in files.items():
+            items[rel] = _digest_item(rel, found[path])
+        return [items[rel] for rel in rels]
+
+
+def _digest_item(rel: str, found: Digests | CaptureError, role: str | None = None) -> FileDigest:
+    if isinstance(found, CaptureError):
+        return FileDigest(path=rel, kind="unreadable", error=found.message, role=role)
+    return FileDigest(path=rel, size=found.size, sha256=found.sha256, md5=found.md5,
+                      sha1=found.sha1, role=role)  # fmt: skip
+
+
+def _change_time(path: Path) -> int:
+    """When the file last changed (ctime: no program can set it back), 0 when it is not there."""
+    try:
+        return path.lstat().st_ctime_ns
+    except OSError:
+        return 0
+
+
+def _utf8_only(paths: list[str], left_out: list[str], what: str) -> list[str]:
+    """The paths a record can hold: its JSON is UTF-8, and a name that is not is noted, not stored."""
+    kept = []
+    dropped = 0
+    for path in paths:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            dropped += 1
+            continue
+        kept.append(path)
+    if dropped:
+        left_out.append(f"{dropped} file(s) {what} whose names are not valid UTF-8")
+    return kept
+
+
+def _summarise_system(store: RecordStore, paths: list[str], pending: list[tuple[str, str]]) -> Any:
+    """Files read outside the project by owning Debian package (cached by dpkg's state: what is learnt
+    goes to ``pending``, for the run's transaction), Python module and folder."""
+    from paperlink.tracing import DPKG_STATUS, debian_owners, summarise_system
+
+    try:
+        stamp = os.stat(DPKG_STATUS).st_mtime_ns
+    except OSError:
+        return summarise_system(paths, {})
+    keys = {path: f"dpkg:{stamp}:{path}" for path in paths}
+    cached = store.cache_get_many(keys.values())
+    owners = {path: cached[key] for path, key in keys.items() if key in cached}
+    missing = [path for path in paths if keys[path] not in cached]
+    if missing:
+        learnt = debian_owners(missing)
+        for path in missing:
+            owners[path] = learnt.get(path, "")
+            pending.append((keys[path], owners[path]))
+    return summarise_system(paths, {p: o for p, o in owners.items() if o})
 
 
 def _expand(path: Path) -> list[Path]:
@@ -391,11 +582,15 @@ class _Probe:
         self._version_probe = ToolProbe(executable, environ) if executable else None
         self._package_probe = ToolProbe(python or sys.executable, environ)
         self._store = store
-        self._version_key = self._version_probe.cache_keys()[0] if self._version_probe else None
-        self._packages_key = self._package_probe.cache_keys()[1]
-        self._version = store.cache_get(self._version_key) if self._version_key else None
-        cached = store.cache_get(self._packages_key)
-        self._packages: dict[str, str] | None = json.loads(cached) if cached else None
+        keys = self._version_probe.cache_keys() if self._version_probe else None
+        self._version_key = keys[0] if keys else None
+        # For a Python command both probes ask the same interpreter: its keys are computed once.
+        same = keys is not None and python == executable
+        self._packages_key = keys[1] if same and keys else self._package_probe.cache_keys()[1]
+        cached = store.cache_get_many(k for k in (self._version_key, self._packages_key) if k)
+        self._version = cached.get(self._version_key) if self._version_key else None
+        packages = cached.get(self._packages_key)
+        self._packages: dict[str, str] | None = json.loads(packages) if packages else None
         self._thread: threading.Thread | None = None
         self._found_version: str | None = None
 
@@ -414,12 +609,18 @@ class _Probe:
     def result(self) -> tuple[str | None, dict[str, str]]:
         if self._thread is not None:
             self._thread.join()
-            if self._found_version is not None and self._version_key:
+            if self._found_version is not None:
                 self._version = self._found_version
-                self._store.cache_put(self._version_key, self._found_version)
-            if self._packages is not None:
-                self._store.cache_put(self._packages_key, json.dumps(self._packages))
         return (self._version or None), dict(self._packages or {})
+
+    def remember(self) -> None:
+        """Cache what the thread found (in the caller's transaction)."""
+        if self._thread is None:
+            return
+        if self._found_version is not None and self._version_key:
+            self._store.cache_put(self._version_key, self._found_version)
+        if self._packages is not None:
+            self._store.cache_put(self._packages_key, json.dumps(self._packages))
 
 
 def capture_run(
@@ -439,16 +640,22 @@ def capture_run(
     on_start: Callable[[Record], None] | None = None,
     kind: str = "command",
     links: Mapping[str, str] | None = None,
+    trace: bool = False,
 ) -> Record:
     """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
 
-    A command that cannot be found (127) or executed (126) still leaves a failed record. Raises
-    :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
+    With ``trace`` the command runs under strace: its outputs are the files it wrote, wherever they are,
+    and the project files it read are inputs (``record.trace.error`` says why not, if it could not be
+    traced: the outputs are then found as without it). A command that cannot be found (127) or executed
+    (126) still leaves a failed record. Raises :class:`CaptureError` or :class:`UsageError` for bad
+    arguments before anything runs.
     """
     if not argv:
         raise UsageError(
             "no command given", hint="put the command after '--': paperlink run -- python3 fig.py"
         )
+    # Made first: whether ptrace is permitted is checked while begin() reads the code and the platform.
+    tracer = Tracer(os.environ) if trace else None
     run = RunCapture(
         project,
         store,
@@ -462,6 +669,7 @@ def capture_run(
         source_date_epoch=source_date_epoch,
         on_progress=on_progress,
         links=links,
+        tracer=tracer,
     )
     record = run.begin()
     if on_start is not None:
@@ -475,9 +683,13 @@ def capture_run(
         )
     limit = project.max_stream_bytes
     out_keeper, err_keeper = StreamKeeper(limit), StreamKeeper(limit)
+    command = [executable, *argv[1:]]
+    # A program that cannot be executed is left to Popen, which says why (126/127), as untraced.
+    if run.tracer is not None and Path(executable).is_file() and os.access(executable, os.X_OK):
+        command = run.tracer.command(command)
     try:
         child = subprocess.Popen(
-            [executable, *argv[1:]],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=run.environ,
@@ -496,7 +708,7 @@ def capture_run(
     assert child.stdout is not None and child.stderr is not None
     pumps = [tee(child.stdout, stdout_sink, out_keeper), tee(child.stderr, stderr_sink, err_keeper)]
     received: list[int] = []
-    with _forward_signals(child, received):
+    with _forward_signals(child, received, traced=command[0] != executable):
         returncode = child.wait()
     for pump in pumps:
         pump.join()
@@ -525,14 +737,22 @@ class _forward_signals(SignalTrap):
     terminal already sends to the child, in the same process group) does not kill paperlink before it has
     recorded how the child ended."""
 
-    def __init__(self, child: subprocess.Popen[bytes], received: list[int]) -> None:
+    def __init__(
+        self, child: subprocess.Popen[bytes], received: list[int], *, traced: bool = False
+    ) -> None:
         super().__init__(received)
         self.child = child
+        self.traced = traced  # the child is strace, which leaves fatal signals to the command (-I3)
 
     def handle(self, number: int) -> None:
         if number != signal.SIGINT or not sys.stdin.isatty():
-            with contextlib.suppress(OSError):
-                self.child.send_signal(number)
+            if not self.traced:
+                with contextlib.suppress(OSError):
+                    self.child.send_signal(number)
+                return
+            for pid in traced_children(self.child.pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, number)
 
 
 def capture_container_run(

@@ -23,6 +23,7 @@ from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageE
 from paperlink.records import (
     STATUS_INCOMPLETE,
     STATUS_RUNNING,
+    Ambiguity,
     FileDigest,
     Publication,
     Record,
@@ -135,6 +136,20 @@ class RunningProcess(NamedTuple):
     pid: int | None
     boot_id: str | None
     proc_start: int | None
+
+
+class OverlapRow(NamedTuple):
+    """What another run shows of itself to a run that overlapped it (:mod:`paperlink.overlap`)."""
+
+    label: str
+    stored_status: str  # as written: 'running' until it finishes
+    status: str  # as it is: 'incomplete' when a running row's process is gone
+    start_time: str
+    started_since: bool
+    project: str
+    traced: bool
+    declared: list[str]
+    claimed: list[str]  # its outputs and ambiguous paths
 
 
 def _boot_id() -> str:
@@ -266,7 +281,15 @@ class RecordStore:
     # -- transactions -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock now, waiting for it if need be."""
+        """One write transaction: ``BEGIN IMMEDIATE`` takes the write lock now, waiting for it if need be.
+
+        Inside another transaction it is a savepoint: a run writes its record, streams and caches in one
+        transaction, through the same methods that write them one at a time.
+        """
+        if self._db.in_transaction:
+            with self._savepoint():
+                yield self._db
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -281,6 +304,17 @@ class RecordStore:
         except sqlite3.Error as exc:
             self._db.execute("ROLLBACK")
             raise StoreError(f"cannot write to the record store {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._db.execute("SAVEPOINT paperlink_nested")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO paperlink_nested")
+            self._db.execute("RELEASE paperlink_nested")
+            raise
+        self._db.execute("RELEASE paperlink_nested")
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
@@ -388,6 +422,14 @@ class RecordStore:
                 ref.repo_digests = sorted({*ref.repo_digests, *extra.get("repo_digests", [])})
                 if extra.get("archive"):
                     ref.archive = from_dict(FileDigest, extra["archive"])
+            elif name == "ambiguous":
+                # Learnt when a later run that overlapped this one finished (paperlink.overlap).
+                for path, runs in sorted(_loads(payload).get("outputs", {}).items()):
+                    known = record.ambiguity(path)
+                    if known is None:
+                        record.ambiguous.append(Ambiguity(path=path, runs=sorted(runs)))
+                    else:
+                        known.runs = sorted({*known.runs, *runs})
         return record
 
     def _not_found(self, label: str) -> RecordNotFound:
@@ -452,6 +494,15 @@ class RecordStore:
             for row in self._read(sql, params)
         ]
 
+    def running_labels(self) -> set[str]:
+        """Labels of the records whose run is going on now (running, with its process there)."""
+        return {
+            p.label
+            for p in self.running_processes()
+            if _effective_status(STATUS_RUNNING, p.host, p.pid, p.boot_id, p.proc_start)
+            == STATUS_RUNNING
+        }
+
     def running_processes(self) -> list[RunningProcess]:
         """Where each record still marked running runs (host, pid, boot, process start)."""
         rows = self._read(
@@ -459,6 +510,53 @@ class RecordStore:
             (STATUS_RUNNING,),
         )
         return [RunningProcess(*row) for row in rows]
+
+    def overlapping(self, since: str, labels: Iterable[str], exclude: str) -> list[OverlapRow]:
+        """Records other than ``exclude`` that started at or after ``since`` or are among ``labels``
+        (those running when a run started): the runs that may have overlapped it. One indexed query."""
+        wanted = sorted(set(labels) - {exclude})
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(
+            "SELECT label, status, start_time, host, pid, boot_id, proc_start, "  # noqa: S608
+            "json_extract(data, '$.project'), "
+            "json_extract(data, '$.trace.tool') IS NOT NULL "
+            "AND json_extract(data, '$.trace.error') IS NULL, "
+            "json_extract(data, '$.declared_outputs'), "
+            "(SELECT json_group_array(json_extract(o.value, '$.path')) "
+            " FROM json_each(records.data, '$.outputs') o), "
+            "(SELECT json_group_array(json_extract(a.value, '$.path')) "
+            " FROM json_each(records.data, '$.ambiguous') a) "
+            "FROM records WHERE label != ? AND (start_time >= ?"
+            + (f" OR label IN ({marks})" if wanted else "")  # only placeholders
+            + ")",
+            (exclude, since, *wanted),
+        )
+        found = []
+        for label, status, start, host, pid, boot, proc_start, project, traced, *lists in rows:
+            declared, outputs, ambiguous = (json.loads(item) if item else [] for item in lists)
+            found.append(
+                OverlapRow(
+                    label=label,
+                    stored_status=status,
+                    status=_effective_status(status, host, pid, boot, proc_start),
+                    start_time=start,
+                    started_since=start >= since,
+                    project=project or "",
+                    traced=bool(traced),
+                    declared=[str(item) for item in declared],
+                    claimed=[str(item) for item in [*outputs, *ambiguous] if item],
+                )
+            )
+        return found
+
+    def mark_ambiguous(self, label: str, paths: Iterable[str], by: str) -> None:
+        """Note on finished record ``label`` that run ``by`` may also have written ``paths``."""
+        with self.transaction():
+            current = self.get_annotation(label, "ambiguous") or {}
+            outputs: dict[str, list[str]] = current.get("outputs", {})
+            for path in paths:
+                outputs[path] = sorted({*outputs.get(path, []), by})
+            self.set_annotation(label, "ambiguous", {"outputs": outputs})
 
     # -- the mutable parts --------------------------------------------------------------------------
     def add_tags(self, label: str, tags: Iterable[str]) -> None:
@@ -550,6 +648,20 @@ class RecordStore:
     def cache_get(self, key: str) -> str | None:
         rows = self._read("SELECT value FROM tool_cache WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
+
+    def cache_get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        """Cached values by key, for many keys in a few queries."""
+        wanted = list(keys)
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._read(
+                f"SELECT key, value FROM tool_cache WHERE key IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                found[key] = value
+        return found
 
     def cache_put(self, key: str, value: str) -> None:
         with self.transaction() as db:
