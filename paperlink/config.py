@@ -39,6 +39,7 @@ class Project:
     max_stream_bytes: int = DEFAULT_MAX_STREAM_BYTES
     default_image: str | None = None
     source_date_epoch: int | None = None
+    trace: bool = False  # paperlink run traces the command (strace) unless told --no-trace
     settings: dict[str, Any] = field(default_factory=dict)  # the whole table, for later features
     config_path: Path | None = None
 
@@ -133,6 +134,7 @@ def _load(root: Path, config_path: Path, data: dict[str, Any]) -> Project:
         max_stream_bytes=get("max_stream_bytes", int, DEFAULT_MAX_STREAM_BYTES),
         default_image=get("image", str, None),
         source_date_epoch=get("source_date_epoch", int, None),
+        trace=get("trace", bool, False),
         settings=data,
         config_path=config_path,
     )

@@ -521,6 +521,22 @@ def _summarise_system(store: RecordStore, paths: list[str], pending: list[tuple[
     return summarise_system(paths, {p: o for p, o in owners.items() if o})
 
 
+def run_warnings(record: Record) -> list[str]:
+    """What the user should know after a run: tracing that fell back, outputs it cannot claim alone."""
+    warnings = []
+    if record.trace is not None and record.trace.error:
+        warnings.append(record.trace.error)
+    if record.trace is not None:
+        warnings.extend(f"{note}: left out of the record" for note in record.trace.left_out)
+    for item in record.ambiguous:
+        warnings.append(
+            f"{item.path} is ambiguous: run(s) {', '.join(item.runs)} of this project ran at the same "
+            "time and may have written it; the record does not claim it alone (declare outputs with "
+            "--output, or run with --trace)"
+        )
+    return warnings
+
+
 def _expand(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink())
