@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,6 +111,8 @@ def _small_file(path: Path) -> bool:
 
 
 def _diff(top: Path, base: str, untracked: list[str]) -> bytes:
+    import tempfile  # only for a dirty tree: not on a clean run's start-up path
+
     git_dir = _git(top, "rev-parse", "--absolute-git-dir").stdout.decode().strip()
     with tempfile.TemporaryDirectory(prefix="paperlink-index-") as tmp:
         index = str(Path(tmp) / "index")

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from paperlink import __version__
 from paperlink.codeversion import snapshot_code
@@ -58,7 +58,9 @@ from paperlink.records import (
 from paperlink.signals import SignalTrap
 from paperlink.store import RecordStore
 from paperlink.streams import StreamKeeper, tee
-from paperlink.tracing import Tracer, traced_children
+
+if TYPE_CHECKING:  # tracing compiles its parser's patterns: only traced runs import it
+    from paperlink.tracing import Tracer
 
 PARAMETER_SUFFIXES = (
     ".json",
@@ -670,8 +672,12 @@ def capture_run(
         raise UsageError(
             "no command given", hint="put the command after '--': paperlink run -- python3 fig.py"
         )
-    # Made first: whether ptrace is permitted is checked while begin() reads the code and the platform.
-    tracer = Tracer(os.environ) if trace else None
+    tracer = None
+    if trace:
+        from paperlink.tracing import Tracer
+
+        # Made first: whether ptrace is permitted is checked while begin() reads the code and platform.
+        tracer = Tracer(os.environ)
     run = RunCapture(
         project,
         store,
@@ -766,6 +772,8 @@ class _forward_signals(SignalTrap):
                 with contextlib.suppress(OSError):
                     self.child.send_signal(number)
                 return
+            from paperlink.tracing import traced_children
+
             for pid in traced_children(self.child.pid):
                 with contextlib.suppress(OSError):
                     os.kill(pid, number)

@@ -9,7 +9,6 @@ Finished records are immutable but for their tags, reason and annotations (a tri
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 import socket
@@ -433,6 +432,8 @@ class RecordStore:
         return record
 
     def _not_found(self, label: str) -> RecordNotFound:
+        import difflib  # only for this message: not on every command's start-up path
+
         labels = [
             row[0]
             for row in self._read("SELECT label FROM records ORDER BY start_time DESC LIMIT 5000")

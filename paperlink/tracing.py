@@ -19,7 +19,6 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -159,6 +158,8 @@ class Tracer:
         return self._problem
 
     def command(self, argv: list[str]) -> list[str]:
+        import tempfile
+
         assert self.strace is not None
         self._folder = tempfile.mkdtemp(prefix="paperlink-trace-")
         return strace_command(self.strace, self._output(), argv, seccomp=self.seccomp)
