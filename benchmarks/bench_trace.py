@@ -60,7 +60,9 @@ def main() -> None:
         "paperlink is not on PATH (bash scripts/setup.sh)"
     )
     if not args.reprozip:
-        sys.exit("reprozip is not on PATH: pip install reprozip (a reference only), or --reprozip PATH")
+        sys.exit(
+            "reprozip is not on PATH: pip install reprozip (a reference only), or --reprozip PATH"
+        )
     python = str(Path(sys.executable))
     compiler = shutil.which("cc") or sys.exit("no C compiler (Debian: apt-get install gcc)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -70,7 +72,9 @@ def main() -> None:
         root.mkdir()
         (root / "figure.py").write_text(FIGURE)
         (root / "area.c").write_text(PROGRAM)
-        subprocess.run([paperlink, "init"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [paperlink, "init"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL
+        )
         (root / "results").mkdir(exist_ok=True)
         workloads = [
             ("python3 + numpy, one figure", [python, "figure.py"]),
@@ -79,20 +83,22 @@ def main() -> None:
         ]
         rows = []
         for name, argv in workloads:
-            first = time_command([paperlink, "run", "-q", "--trace", "--", *argv], cwd=root, env=env)
+            first = time_command(
+                [paperlink, "run", "-q", "--trace", "--", *argv], cwd=root, env=env
+            )
             time_command([paperlink, "run", "-q", "--", *argv], cwd=root, env=env)
             bare, plain, traced, reprozip = [], [], [], []
             for index in range(args.runs):
                 bare.append(time_command(argv, cwd=root, env=env))
                 plain.append(time_command([paperlink, "run", "-q", "--", *argv], cwd=root, env=env))
                 traced.append(
-                    time_command([paperlink, "run", "-q", "--trace", "--", *argv], cwd=root, env=env)
+                    time_command(
+                        [paperlink, "run", "-q", "--trace", "--", *argv], cwd=root, env=env
+                    )
                 )
                 out = Path(tmp) / f"rz{index}"
-                reprozip.append(
-                    time_command([args.reprozip, "trace", "--overwrite", "-d", str(out), *argv],
-                                 cwd=root, env=env)  # fmt: skip
-                )
+                rz = [args.reprozip, "trace", "--overwrite", "-d", str(out), *argv]
+                reprozip.append(time_command(rz, cwd=root, env=env))
             b = median(bare)
             rows += [
                 (name, "bare", f"{b * 1000:.0f}", "-"),

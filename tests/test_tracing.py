@@ -75,7 +75,9 @@ def make_traced_project(root: Path) -> None:
     (root / "sub").mkdir()
 
 
-def test_trace_records_exactly_the_files_read_and_written(project_dir: Path, tmp_path: Path) -> None:
+def test_trace_records_exactly_the_files_read_and_written(
+    project_dir: Path, tmp_path: Path
+) -> None:
     make_traced_project(project_dir)
     outside = tmp_path / "far.txt"
     result = run_cli("run", "--trace", "--label", "t", "--", "python3", "work.py", str(outside))
@@ -143,7 +145,9 @@ def test_non_utf8_file_name_is_left_out_and_said(project_dir: Path) -> None:
         "open(b'figures/\\xff\\xfe.svg', 'w').close()\nopen('figures/ok.svg', 'w').close()\n"
     )
     result = run_cli("run", "--trace", "--label", "odd", "--", "python3", "odd.py")
-    assert "1 file(s) written whose names are not valid UTF-8: left out of the record" in result.output
+    assert (
+        "1 file(s) written whose names are not valid UTF-8: left out of the record" in result.output
+    )
     record = record_of("odd")
     assert [o.path for o in record.outputs] == ["figures/ok.svg"]
 
@@ -317,7 +321,7 @@ def test_ambiguous_figure_is_reported_by_latex_verify_and_the_viewer(
     assert items["A:results/a.txt"]["status"] == "OK"
     viewer = serve(project_dir)
     html = viewer.text("/records/A")
-    assert 'ran at the same time and may have written it' in html and 'href="/records/B"' in html
+    assert "ran at the same time and may have written it" in html and 'href="/records/B"' in html
 
 
 def test_attribution_rules() -> None:
@@ -359,10 +363,13 @@ def burst(root: Path, *options: str) -> Iterator[Record]:
         (root / f"data/in{i}.txt").write_text(f"input {i}\n")
     procs = [
         subprocess.Popen(
-            paperlink_argv("run", "-q", "--label", f"run{i}", *options, "--", sys.executable,
-                           "each.py", str(i)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            paperlink_argv(
+                "run", "-q", "--label", f"run{i}", *options, "--", sys.executable, "each.py", str(i)
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
         for i in range(RUNS)
     ]
     for proc in procs:
