@@ -13,15 +13,14 @@ too, through an annotation: records are append-only, what is learnt later is att
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from paperlink.filestate import DOUBT_WINDOW_NS
 from paperlink.records import STATUS_RUNNING, time_ns
 from paperlink.store import OverlapRow
 
 
-@dataclass(frozen=True)
-class OtherRun:
+class OtherRun(NamedTuple):
     """Another run of the project that overlapped this one, as the store shows it now."""
 
     label: str
@@ -33,16 +32,17 @@ class OtherRun:
     declared: tuple[str, ...] = ()  # its --output paths (files or folders)
 
 
-@dataclass
 class Attribution:
-    keep: list[str] = field(default_factory=list)  # candidates that stay outputs of this run
-    ambiguous: dict[str, list[str]] = field(
-        default_factory=dict
-    )  # path -> labels of the other runs
-    dropped: dict[str, str] = field(default_factory=dict)  # path -> the run that declared it
-    notify: dict[str, list[str]] = field(
-        default_factory=dict
-    )  # finished label -> its paths to mark
+    """Which candidates a run keeps, which are ambiguous, and what the earlier runs must be told.
+
+    (Plain classes here: a dataclass costs a millisecond of every run's start-up to define.)
+    """
+
+    def __init__(self) -> None:
+        self.keep: list[str] = []  # candidates that stay outputs of this run
+        self.ambiguous: dict[str, list[str]] = {}  # path -> labels of the other runs
+        self.dropped: dict[str, str] = {}  # path -> the run that declared it
+        self.notify: dict[str, list[str]] = {}  # finished label -> its paths to mark
 
 
 def declares(declared: Iterable[str], path: str) -> bool:
