@@ -58,6 +58,8 @@ _RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>\s?(.*)$")
 _CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(.*)$", re.S)
 _FD = re.compile(r"^(?:AT_FDCWD|-?\d+)<(.*)>$")
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)")
+_FLAT = re.compile(r'(?:[^"\\{}\[\]()]|\\x[0-9a-fA-F]{2}|"(?:\\x[0-9a-fA-F]{2})*"(?:\.\.\.)?)*')
+_ALL_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2})*")  # what -xx prints: every byte escaped
 _SIMPLE_ESCAPES = {"n": 10, "t": 9, "r": 13, "v": 11, "f": 12, "\\": 92, '"': 34}
 
 
@@ -207,6 +209,8 @@ def unescape(token: str) -> bytes | None:
 
 
 def _unescape_body(body: str) -> bytes:
+    if _ALL_HEX.fullmatch(body):
+        return bytes.fromhex(body.replace("\\x", ""))
     out = bytearray()
     pos = 0
     for match in _ESCAPE.finditer(body):
@@ -225,6 +229,9 @@ def _unescape_body(body: str) -> bytes:
 
 def split_args(text: str) -> list[str]:
     """Top-level comma-separated arguments; strings, structs ``{}``, arrays ``[]`` and ``<path>`` stay whole."""
+    if _FLAT.fullmatch(text):
+        # No struct or array, every string escaped byte by byte (-xx): no comma can hide in one.
+        return [part.strip() for part in text.split(",")]
     args: list[str] = []
     depth = 0
     quoted = False

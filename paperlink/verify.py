@@ -2,8 +2,8 @@
 the archive and, on request, in a re-execution.
 
 :func:`verify_manuscript` scans the manuscript, resolves each reference to its record's output and runs the
-checks asked for; each check gives OK, MISMATCH, MISSING, AMBIGUOUS, NOT ARCHIVED or ERROR with a reason that says
-what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
+checks asked for; each check gives OK, MISMATCH, MISSING, AMBIGUOUS, NOT ARCHIVED or ERROR with a reason
+that says what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
 """
 
 from __future__ import annotations
