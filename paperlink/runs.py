@@ -145,9 +145,8 @@ class RunCapture:
         self.tracer = tracer
         self._running_at_start: set[str] = set()
         self._blobs: list[tuple[bytes, str]] = []
-        self._cache_rows: list[
-            tuple[str, str]
-        ] = []  # tool-cache entries learnt, written at the end
+        # Tool-cache entries learnt during the run, written in its last transaction.
+        self._cache_rows: list[tuple[str, str]] = []
 
     # -- before ---------------------------------------------------------------------------------------
     def begin(self) -> Record:
@@ -392,7 +391,7 @@ class RunCapture:
 
     def _traced_outputs(self, record: Record) -> list[str]:
         """The files the traced command wrote (its outputs); the project files it read become inputs."""
-        from paperlink.tracing import sort_files
+        from paperlink.tracefiles import sort_files, summarise_system_cached, utf8_only
 
         assert self.tracer is not None and record.trace is not None
         info = record.trace
@@ -405,14 +404,14 @@ class RunCapture:
         files = sort_files(trace, self.project.root, skip=_ALWAYS_SKIPPED,
                            cache_dirs=[c for c in caches if c])  # fmt: skip
         left_out: list[str] = []
-        named = _utf8_only(files.outputs, left_out, "written")
+        named = utf8_only(files.outputs, left_out, "written")
         info.processes = trace.processes
-        info.executed = _utf8_only(list(trace.executed), left_out, "executed")
+        info.executed = utf8_only(list(trace.executed), left_out, "executed")
         info.deleted = [
-            self.project.relative(p) for p in _utf8_only(files.deleted, left_out, "deleted")
+            self.project.relative(p) for p in utf8_only(files.deleted, left_out, "deleted")
         ]
-        system = _utf8_only(files.system, left_out, "read outside the project")
-        summary = _summarise_system(self.store, system, self._cache_rows)
+        system = utf8_only(files.system, left_out, "read outside the project")
+        summary = summarise_system_cached(self.store, system, self._cache_rows)
         info.system_files = summary.files
         info.debian_packages = summary.debian_packages
         info.python_modules = summary.python_modules
@@ -422,7 +421,7 @@ class RunCapture:
             known.add(record.code.main_script.path)
         reads = [
             Path(p)
-            for p in _utf8_only(files.inputs, left_out, "read")
+            for p in utf8_only(files.inputs, left_out, "read")
             if self.project.relative(p) not in known
         ]
         changed = set(files.changed_inputs)
@@ -484,43 +483,6 @@ def _change_time(path: Path) -> int:
         return path.lstat().st_ctime_ns
     except OSError:
         return 0
-
-
-def _utf8_only(paths: list[str], left_out: list[str], what: str) -> list[str]:
-    """The paths a record can hold: its JSON is UTF-8, and a name that is not is noted, not stored."""
-    kept = []
-    dropped = 0
-    for path in paths:
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            dropped += 1
-            continue
-        kept.append(path)
-    if dropped:
-        left_out.append(f"{dropped} file(s) {what} whose names are not valid UTF-8")
-    return kept
-
-
-def _summarise_system(store: RecordStore, paths: list[str], pending: list[tuple[str, str]]) -> Any:
-    """Files read outside the project by owning Debian package (cached by dpkg's state: what is learnt
-    goes to ``pending``, for the run's transaction), Python module and folder."""
-    from paperlink.tracing import DPKG_STATUS, debian_owners, summarise_system
-
-    try:
-        stamp = os.stat(DPKG_STATUS).st_mtime_ns
-    except OSError:
-        return summarise_system(paths, {})
-    keys = {path: f"dpkg:{stamp}:{path}" for path in paths}
-    cached = store.cache_get_many(keys.values())
-    owners = {path: cached[key] for path, key in keys.items() if key in cached}
-    missing = [path for path in paths if keys[path] not in cached]
-    if missing:
-        learnt = debian_owners(missing)
-        for path in missing:
-            owners[path] = learnt.get(path, "")
-            pending.append((keys[path], owners[path]))
-    return summarise_system(paths, {p: o for p, o in owners.items() if o})
 
 
 def run_warnings(record: Record) -> list[str]:
