@@ -371,8 +371,8 @@ class RunCapture:
             self.cache.flush()
         return record
 
-    def _absolute(self, rel: str) -> Path:
-        return Path(rel) if Path(rel).is_absolute() else self.project.root / rel
+    def _absolute(self, rel: str) -> str:
+        return rel if rel.startswith("/") else f"{self.project.root}/{rel}"
 
     def _changed_outputs(self) -> list[str]:
         """Files created or changed in the output folders since :meth:`begin`."""
@@ -452,7 +452,7 @@ class RunCapture:
         for rel in rels:
             path = self._absolute(rel)
             try:
-                st = path.lstat()
+                st = os.lstat(path)
             except OSError:
                 items[rel] = FileDigest(
                     path=rel, kind="missing", error="declared output was not written"
@@ -463,10 +463,10 @@ class RunCapture:
             elif not stat.S_ISREG(st.st_mode):
                 items[rel] = FileDigest(path=rel, kind="unreadable", error="not a regular file")
             else:
-                files[rel] = path
+                files[rel] = Path(path)
         found = self.cache.digests(list(files.values()))
-        for rel, path in files.items():
-            items[rel] = _digest_item(rel, found[path])
+        for rel, file in files.items():
+            items[rel] = _digest_item(rel, found[file])
         return [items[rel] for rel in rels]
 
 
@@ -477,10 +477,10 @@ def _digest_item(rel: str, found: Digests | CaptureError, role: str | None = Non
                       sha1=found.sha1, role=role)  # fmt: skip
 
 
-def _change_time(path: Path) -> int:
+def _change_time(path: str) -> int:
     """When the file last changed (ctime: no program can set it back), 0 when it is not there."""
     try:
-        return path.lstat().st_ctime_ns
+        return os.lstat(path).st_ctime_ns
     except OSError:
         return 0
 

@@ -9,6 +9,7 @@ Finished records are immutable but for their tags, reason and annotations (a tri
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -371,6 +372,8 @@ class RecordStore:
 
     def finish_record(self, record: Record) -> None:
         """Write the final state of a running record (once; it is immutable afterwards)."""
+        data = _record_data(record)  # what record.digest() hashes: serialised once for both
+        digest = "sha256:" + hashlib.sha256(data.encode()).hexdigest()
         try:
             with self.transaction() as db:
                 cursor = db.execute(
@@ -381,8 +384,8 @@ class RecordStore:
                         record.end_time,
                         record.duration_seconds,
                         record.outcome.exit_status,
-                        _record_data(record),
-                        record.digest(),
+                        data,
+                        digest,
                         record.label,
                         STATUS_RUNNING,
                     ),

@@ -108,7 +108,8 @@ def test_trace_is_the_default_when_the_project_says_so(project_dir: Path) -> Non
     config.write_text(config.read_text() + "trace = true\n")
     run_cli("run", "--label", "on", "--", "python3", "make_figure.py", "on")
     run_cli("run", "--no-trace", "--label", "off", "--", "python3", "make_figure.py", "off")
-    assert record_of("on").trace is not None and record_of("on").trace.error is None  # type: ignore[union-attr]
+    traced = record_of("on").trace
+    assert traced is not None and traced.error is None
     assert record_of("off").trace is None
 
 
