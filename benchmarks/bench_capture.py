@@ -1,6 +1,7 @@
 """Capture overhead: `paperlink run -- python3 script.py` against bare `python3 script.py`.
 
-The script writes one small figure (an SVG) into figures/. Goal (issue 2): under 150 ms added (median).
+The script writes one small figure (an SVG) into figures/. Goal (issue 12): at most 50 ms added (median;
+issue 2 asked for under 150 ms).
 Runs are interleaved so both see the same machine state; the first paperlink run (which fills the caches
 of the interpreter's version and packages) is reported on its own. When Sumatra's `smt` is on PATH (or
 --smt names it), `smt run` is measured the same way as the issue's reference. To get it:
@@ -42,7 +43,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "script.py").write_text(SCRIPT)
-        env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+        # Python's bytecode caches as a user has them (a test environment may turn them off).
+        base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = {**base, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
                "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
         for argv in (
             ["git", "init", "-q"],
@@ -51,12 +54,16 @@ def main() -> None:
             ["git", "commit", "-qm", "x"],
         ):
             subprocess.run(argv, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
-        first = time_command([paperlink, "run", "-q", "--", python, "script.py"], cwd=root)
+        first = time_command(
+            [paperlink, "run", "-q", "--", python, "script.py"], cwd=root, env=base
+        )
         bare, wrapped = [], []
         for _ in range(args.runs):
-            bare.append(time_command([python, "script.py"], cwd=root))
+            bare.append(time_command([python, "script.py"], cwd=root, env=base))
             wrapped.append(
-                time_command([paperlink, "run", "-q", "--", python, "script.py"], cwd=root)
+                time_command(
+                    [paperlink, "run", "-q", "--", python, "script.py"], cwd=root, env=base
+                )
             )
         rows = [
             ("python3 script.py (bare)", f"{median(bare) * 1000:.0f}", "-", "1.0x"),
@@ -72,13 +79,15 @@ def main() -> None:
                          [args.smt, "init", "bench"]):  # fmt: skip
                 subprocess.run(argv, cwd=smt_root, env=env, check=True, stdout=subprocess.DEVNULL)
             smt = [
-                time_command([args.smt, "run", "-e", python, "-m", "script.py"], cwd=smt_root)
+                time_command(
+                    [args.smt, "run", "-e", python, "-m", "script.py"], cwd=smt_root, env=base
+                )
                 for _ in range(5)
             ]
             rows.append(("smt run script.py (Sumatra)", f"{median(smt) * 1000:.0f}",
                          f"{(median(smt) - median(bare)) * 1000:.0f}", f"{median(smt) / median(bare):.1f}x"))  # fmt: skip
     print_table(
-        f"Capture overhead, median of {args.runs} (goal: under 150 ms added)",
+        f"Capture overhead, median of {args.runs} (goal: at most 50 ms added)",
         ("command", "ms", "added ms", "vs bare"),
         rows,
     )

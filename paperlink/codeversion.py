@@ -16,7 +16,6 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -212,6 +211,8 @@ def _sha256_of(path: Path) -> str | None:
 
 
 def _diff(top: Path, base: str, untracked: list[str]) -> bytes:
+    import tempfile  # only for a dirty tree: not on a clean run's start-up path
+
     git_dir = _git(top, "rev-parse", "--absolute-git-dir").stdout.decode().strip()
     with tempfile.TemporaryDirectory(prefix="paperlink-index-") as tmp:
         index = str(Path(tmp) / "index")

@@ -9,7 +9,7 @@ Finished records are immutable but for their tags, reason and annotations (a tri
 from __future__ import annotations
 
 import contextlib
-import difflib
+import hashlib
 import json
 import os
 import socket
@@ -30,6 +30,7 @@ from paperlink.errors import (
 from paperlink.records import (
     STATUS_INCOMPLETE,
     STATUS_RUNNING,
+    Ambiguity,
     FileDigest,
     Publication,
     Record,
@@ -139,11 +140,18 @@ def _migration_digest_cache_ctime(db: sqlite3.Connection) -> None:
     )
 
 
+def _migration_running_index(db: sqlite3.Connection) -> None:
+    # Every run asks which runs are going on (paperlink.overlap): a partial index holds just those rows,
+    # so the question costs the same with a hundred records or a hundred thousand.
+    db.execute("CREATE INDEX records_running ON records (status) WHERE status = 'running'")
+
+
 # Named migrations, applied in order, each in one transaction with the row that records it.
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
     ("0001_initial", _migration_initial),
     ("0002_list_index", _migration_list_index),
     ("0003_digest_cache_ctime", _migration_digest_cache_ctime),
+    ("0004_running_index", _migration_running_index),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -169,6 +177,20 @@ class RunningProcess(NamedTuple):
     pid: int | None
     boot_id: str | None
     proc_start: int | None
+
+
+class OverlapRow(NamedTuple):
+    """What another run shows of itself to a run that overlapped it (:mod:`paperlink.overlap`)."""
+
+    label: str
+    stored_status: str  # as written: 'running' until it finishes
+    status: str  # as it is: 'incomplete' when a running row's process is gone
+    start_time: str
+    started_since: bool
+    project: str
+    traced: bool
+    declared: list[str]
+    claimed: list[str]  # its outputs and ambiguous paths
 
 
 def _boot_id() -> str:
@@ -359,6 +381,8 @@ class RecordStore:
 
         Raises :class:`StoreReadOnly` on a store that cannot be written, :class:`StoreFull` when its file
         system is full, :class:`StoreError` for other SQLite failures; nothing of the transaction stays.
+        Inside another transaction it is a savepoint: a run writes its record, streams and caches in one
+        transaction, through the same methods that write them one at a time.
         """
         if self.read_only in (_FULL, _FILE_SIZE_LIMIT):
             raise self._full(self.read_only)
@@ -368,6 +392,10 @@ class RecordStore:
                 hint="make it writable (remount it read-write, 'chattr -i', chmod u+w) or copy it and "
                 "point --store at the copy; list, show, diff, verify, serve and site work read-only",
             )
+        if self._db.in_transaction:
+            with self._savepoint():
+                yield self._db
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -439,6 +467,25 @@ class RecordStore:
                 "a record fits"
             ) from exc
 
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        try:
+            self._db.execute("SAVEPOINT paperlink_nested")
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from exc
+        try:
+            yield
+            self._db.execute("RELEASE paperlink_nested")
+        except BaseException as exc:
+            # A full disk can make SQLite roll back the whole transaction, savepoint and all.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK TO paperlink_nested")
+                    self._db.execute("RELEASE paperlink_nested")
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                raise self._write_error(exc) from exc
+            raise
+
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
             return self._db.execute(sql, tuple(params)).fetchall()
@@ -491,6 +538,8 @@ class RecordStore:
     ) -> None:
         """Write the final state of a running record (once; it is immutable afterwards), with its
         ``streams`` (``{"stdout": {"head": …, "tail": …}, …}``) in the same transaction."""
+        data = _record_data(record)  # what record.digest() hashes: serialised once for both
+        digest = "sha256:" + hashlib.sha256(data.encode()).hexdigest()
         try:
             with self.transaction() as db:
                 for stream, parts in (streams or {}).items():
@@ -503,8 +552,8 @@ class RecordStore:
                         record.end_time,
                         record.duration_seconds,
                         record.outcome.exit_status,
-                        _record_data(record),
-                        record.digest(),
+                        data,
+                        digest,
                         record.label,
                         STATUS_RUNNING,
                     ),
@@ -550,9 +599,19 @@ class RecordStore:
                 ref.repo_digests = sorted({*ref.repo_digests, *extra.get("repo_digests", [])})
                 if extra.get("archive"):
                     ref.archive = from_dict(FileDigest, extra["archive"])
+            elif name == "ambiguous":
+                # Learnt when a later run that overlapped this one finished (paperlink.overlap).
+                for path, runs in sorted(_loads(payload).get("outputs", {}).items()):
+                    known = record.ambiguity(path)
+                    if known is None:
+                        record.ambiguous.append(Ambiguity(path=path, runs=sorted(runs)))
+                    else:
+                        known.runs = sorted({*known.runs, *runs})
         return record
 
     def _not_found(self, label: str) -> RecordNotFound:
+        import difflib  # only for this message: not on every command's start-up path
+
         labels = [
             row[0]
             for row in self._read("SELECT label FROM records ORDER BY start_time DESC LIMIT 5000")
@@ -624,13 +683,69 @@ class RecordStore:
             for row in self._read(sql, params)
         ]
 
+    def running_labels(self) -> set[str]:
+        """Labels of the records whose run is going on now (running, with its process there)."""
+        return {
+            p.label
+            for p in self.running_processes()
+            if _effective_status(STATUS_RUNNING, p.host, p.pid, p.boot_id, p.proc_start)
+            == STATUS_RUNNING
+        }
+
     def running_processes(self) -> list[RunningProcess]:
         """Where each record still marked running runs (host, pid, boot, process start)."""
         rows = self._read(
-            "SELECT label, host, pid, boot_id, proc_start FROM records WHERE status=?",
-            (STATUS_RUNNING,),
+            "SELECT label, host, pid, boot_id, proc_start FROM records "
+            "WHERE status='running'",  # a literal, matching the partial index records_running
         )
         return [RunningProcess(*row) for row in rows]
+
+    def overlapping(self, since: str, labels: Iterable[str], exclude: str) -> list[OverlapRow]:
+        """Records other than ``exclude`` that started at or after ``since`` or are among ``labels``
+        (those running when a run started): the runs that may have overlapped it. One indexed query."""
+        wanted = sorted(set(labels) - {exclude})
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(
+            "SELECT label, status, start_time, host, pid, boot_id, proc_start, "  # noqa: S608
+            "json_extract(data, '$.project'), "
+            "json_extract(data, '$.trace.tool') IS NOT NULL "
+            "AND json_extract(data, '$.trace.error') IS NULL, "
+            "json_extract(data, '$.declared_outputs'), "
+            "(SELECT json_group_array(json_extract(o.value, '$.path')) "
+            " FROM json_each(records.data, '$.outputs') o), "
+            "(SELECT json_group_array(json_extract(a.value, '$.path')) "
+            " FROM json_each(records.data, '$.ambiguous') a) "
+            "FROM records WHERE label != ? AND (start_time >= ?"
+            + (f" OR label IN ({marks})" if wanted else "")  # only placeholders
+            + ")",
+            (exclude, since, *wanted),
+        )
+        found = []
+        for label, status, start, host, pid, boot, proc_start, project, traced, *lists in rows:
+            declared, outputs, ambiguous = (json.loads(item) if item else [] for item in lists)
+            found.append(
+                OverlapRow(
+                    label=label,
+                    stored_status=status,
+                    status=_effective_status(status, host, pid, boot, proc_start),
+                    start_time=start,
+                    started_since=start >= since,
+                    project=project or "",
+                    traced=bool(traced),
+                    declared=[str(item) for item in declared],
+                    claimed=[str(item) for item in [*outputs, *ambiguous] if item],
+                )
+            )
+        return found
+
+    def mark_ambiguous(self, label: str, paths: Iterable[str], by: str) -> None:
+        """Note on finished record ``label`` that run ``by`` may also have written ``paths``."""
+        with self.transaction():
+            current = self.get_annotation(label, "ambiguous") or {}
+            outputs: dict[str, list[str]] = current.get("outputs", {})
+            for path in paths:
+                outputs[path] = sorted({*outputs.get(path, []), by})
+            self.set_annotation(label, "ambiguous", {"outputs": outputs})
 
     # -- the mutable parts --------------------------------------------------------------------------
     def add_tags(self, label: str, tags: Iterable[str]) -> None:
@@ -748,6 +863,20 @@ class RecordStore:
         rows = self._read("SELECT value FROM tool_cache WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
 
+    def cache_get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        """Cached values by key, for many keys in a few queries."""
+        wanted = list(keys)
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._read(
+                f"SELECT key, value FROM tool_cache WHERE key IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                found[key] = value
+        return found
+
     def cache_put(self, key: str, value: str) -> None:
         self._cache_write(
             "INSERT OR REPLACE INTO tool_cache (key, value) VALUES (?, ?)", [(key, value)]
@@ -756,7 +885,11 @@ class RecordStore:
     def _cache_write(self, sql: str, rows: list[Any]) -> None:
         # A cache only saves work: on a read-only or full store `verify` and `serve` go on without it,
         # and a run keeps the room it reserved for its record.
-        if self.read_only is None:
+        # Inside a caller's transaction a failure is the caller's: a full disk may have rolled it all back.
+        if self._db.in_transaction:
+            with self.transaction() as db:
+                db.executemany(sql, rows)
+        elif self.read_only is None:
             with contextlib.suppress(StoreFull, StoreReadOnly), self.transaction() as db:
                 db.executemany(sql, rows)
 

@@ -246,6 +246,7 @@ def test_older_store_is_migrated_in_place(tmp_path: Path) -> None:
     # Make it a store of the first release: only migration 0001 applied.
     db = sqlite3.connect(path)
     db.execute("DROP INDEX records_for_list")
+    db.execute("DROP INDEX records_running")
     db.execute("DELETE FROM migrations WHERE name != '0001_initial'")
     db.commit()
     db.close()
@@ -257,3 +258,14 @@ def test_older_store_is_migrated_in_place(tmp_path: Path) -> None:
     names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")]
     db.close()
     assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_running_runs_are_found_through_their_own_index(tmp_path: Path) -> None:
+    # Every run asks which runs are going on: the answer must not scan every record of a large store.
+    with RecordStore.create(tmp_path / "s.sqlite") as store:
+        plan = store._db.execute(
+            "EXPLAIN QUERY PLAN SELECT label, host, pid, boot_id, proc_start FROM records "
+            "WHERE status='running'"
+        ).fetchall()
+        assert "USING INDEX records_running" in str(plan)
+        assert store.running_labels() == set()

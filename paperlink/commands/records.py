@@ -94,6 +94,11 @@ def init(
 @click.option("--memory", metavar="SIZE", help="Container memory limit, e.g. 2g.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Kill after SECONDS.")
 @click.option("--host", "on_host", is_flag=True, help="Run on the host even if an image is set.")
+@click.option(
+    "--trace/--no-trace",
+    default=None,
+    help="Trace the command with strace: exactly the files it read and wrote (default: [project] trace).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the summary line.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -112,6 +117,7 @@ def run(
     memory: str | None,
     timeout: float | None,
     on_host: bool,
+    trace: bool | None,
     quiet: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -151,6 +157,11 @@ def run(
         stderr_sink=sys.stderr.buffer,
         on_start=warn_untracked,
     )
+    if trace and (image or dockerfile):
+        raise UsageError(
+            "--trace traces a command on the host, not in a container",
+            hint="add --host to run it on the host, or leave out --trace",
+        )
     with file_progress() as progress:
         if image or dockerfile:
             from paperlink.runs import capture_container_run
@@ -174,7 +185,10 @@ def run(
                     "--build-arg, --network, --memory and --timeout apply to container runs only",
                     hint="add --image REF or --dockerfile PATH",
                 )
-            record = capture_run(project, store, list(command), on_progress=progress, **common)
+            traced = project.trace if trace is None else trace
+            record = capture_run(
+                project, store, list(command), on_progress=progress, trace=traced, **common
+            )
     outcome = record.outcome
     if not quiet:
         made = ", ".join(o.path for o in record.outputs[:4]) + (
@@ -187,6 +201,10 @@ def run(
         )
         if outcome.error:
             click.echo(f"paperlink: {outcome.error}", err=True)
+    from paperlink.runs import run_warnings
+
+    for warning in run_warnings(record):
+        click.echo(f"paperlink: warning: {warning}", err=True)
     ctx.exit(outcome.exit_status or 0)
 
 
