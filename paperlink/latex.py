@@ -512,7 +512,7 @@ def ambiguity_warnings(
             warnings.append(
                 f"{where}{entry.path} of record '{entry.label}' is ambiguous: run(s) "
                 f"{', '.join(shared.runs)} ran at the same time and may have written it; re-run it "
-                "alone or with 'paperlink run --trace'"
+                "alone or with 'paperlink run --trace -- COMMAND'"
             )
     return warnings
 

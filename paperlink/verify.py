@@ -239,7 +239,7 @@ class Verifier:
                         AMBIGUOUS,
                         f"record '{record.label}' does not claim {output.path} alone: run(s) "
                         f"{', '.join(shared.runs)} of the project ran at the same time and may have "
-                        "written it; re-run it alone or with 'paperlink run --trace', then run "
+                        "written it; re-run it alone or with 'paperlink run --trace -- COMMAND', then run "
                         "'paperlink latex'",
                     )
                 )
