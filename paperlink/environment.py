@@ -12,7 +12,6 @@ import getpass
 import hashlib
 import json
 import os
-import platform
 import re
 import socket
 import subprocess
@@ -111,18 +110,19 @@ def redact_parameter(name: str, value: Any, environ: Mapping[str, str]) -> Any:
 
 
 def collect_platform() -> Platform:
-    uname = platform.uname()
+    # os.uname and sys.version, not the platform module: importing it costs a run more than this.
+    uname = os.uname()
     return Platform(
         hostname=socket.gethostname(),
         user=_user(),
-        os=uname.system,
+        os=uname.sysname,
         os_release=_os_release(),
         kernel=f"{uname.release} {uname.version}",
         machine=uname.machine,
         cpu_model=_cpu_model(),
         cpu_cores=os.cpu_count() or 0,
         memory_bytes=_memory_bytes(),
-        python_version=platform.python_version(),
+        python_version=sys.version.split()[0],  # as platform.python_version() gives it
         python_executable=sys.executable,
     )
 
@@ -138,10 +138,16 @@ def _os_release() -> str:
     try:
         text = Path("/etc/os-release").read_text()
     except OSError:
-        return platform.platform()
+        return _platform_name()
     for line in text.splitlines():
         if line.startswith("PRETTY_NAME="):
             return line.split("=", 1)[1].strip().strip('"')
+    return _platform_name()
+
+
+def _platform_name() -> str:
+    import platform
+
     return platform.platform()
 
 
@@ -153,6 +159,8 @@ def _cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform
+
     return platform.processor()
 
 

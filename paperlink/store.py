@@ -43,6 +43,8 @@ BUSY_TIMEOUT_SECONDS = 120.0
 # Room a run keeps in the write-ahead log from its start (see reserve_space): a finished record and its
 # streams cut short fit in it even when the command fills the disk.
 RESERVE_BYTES = 1 << 20
+# With this many times RESERVE_BYTES free, a run does not reserve (see RecordStore.reserve_space).
+ROOMY_FACTOR = 256
 # Result codes from sqlite3.h (the sqlite3 module names them only from Python 3.11 on).
 _SQLITE_READONLY = 8
 _SQLITE_FULL = 13
@@ -447,7 +449,14 @@ class RecordStore:
         small cache, rolled back, leaves ``size`` bytes of log that later commits need no new disk space
         for. ``paperlink run`` calls it before the command starts, so the record can be finished after a
         command that filled the disk. Raises :class:`StoreFull` when there is not that much room now.
+
+        With far more room than that and no file size limit it writes nothing: a megabyte through the
+        log on every run is a good part of the capture overhead, and the command would have to fill
+        :data:`ROOMY_FACTOR` times as much first. (A user quota is not seen here; over one, the record
+        is kept with its streams cut short, see paperlink.runs.)
         """
+        if self._roomy(size):
+            return
         try:
             with contextlib.suppress(_RollBack), self.transaction() as db:
                 (pages,) = db.execute("PRAGMA cache_size").fetchone()
@@ -466,6 +475,16 @@ class RecordStore:
                 f"its file system has less than {size >> 10} KiB free, too little to be sure "
                 "a record fits"
             ) from exc
+
+    def _roomy(self, size: int) -> bool:
+        import resource
+
+        try:
+            fs = os.statvfs(self.path.parent)
+        except OSError:
+            return False
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        return limit == resource.RLIM_INFINITY and fs.f_bavail * fs.f_frsize >= ROOMY_FACTOR * size
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
