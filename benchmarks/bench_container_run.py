@@ -78,7 +78,7 @@ def main() -> None:
             rows["plain"].append(timed(plain, project, env))
             rows["paperlink"].append(timed(recorded, project, env))
             rows["host"].append(timed(host, project, env))
-        from paperlink.containers import connect_engine, resolve_image
+        from paperlink.containers.engine import connect_engine, resolve_image
 
         engine = connect_engine()
         identity = []

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import print_table, time_command
 
-from paperlink.hashing import digest_file
+from paperlink.core.hashing import digest_file
 
 
 def main() -> None:

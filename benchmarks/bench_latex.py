@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from paperlink.config import find_project
-from paperlink.hashing import digest_file
-from paperlink.latex import write_latex
-from paperlink.project import init_project
-from paperlink.records import FileDigest, Outcome, Record
-from paperlink.store import RecordStore
+from paperlink.core.config import find_project
+from paperlink.core.hashing import digest_file
+from paperlink.core.project import init_project
+from paperlink.core.records import FileDigest, Outcome, Record
+from paperlink.core.store import RecordStore
+from paperlink.latex.generate import write_latex
 
 REFERENCE = (
     "issue 4 reference: goal <= 1.15x; the TeX-side MD5 check of 50 figures costs < 1 %; Sumatra's "

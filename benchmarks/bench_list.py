@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import median, print_table, time_command
 
-from paperlink.records import FileDigest, Record, format_time
-from paperlink.store import RecordStore, _record_data
+from paperlink.core.records import FileDigest, Record, format_time
+from paperlink.core.store import RecordStore, _record_data
 
 
 def fill(store: RecordStore, count: int) -> None:

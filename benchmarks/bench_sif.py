@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import print_table, time_command
 
-from paperlink.sif import read_sif
+from paperlink.containers.sif import read_sif
 
 ROOT = Path(__file__).resolve().parent.parent
 SIF_SOURCE = Path("/usr/share/gocode/src/github.com/sylabs/sif")

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table
 from slurmcluster import SlurmCluster
 
-from paperlink.config import find_project
-from paperlink.store import RecordStore
+from paperlink.core.config import find_project
+from paperlink.core.store import RecordStore
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = """\

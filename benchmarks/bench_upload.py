@@ -1,4 +1,4 @@
-"""Upload throughput and peak memory: paperlink's ZenodoClient.upload vs curl -T vs a plain requests.put,
+"""Upload throughput and peak memory: paperlink's DepositAPI.upload_file vs curl -T vs a plain requests.put,
 on Zenodo's deposit API (bucket PUT) and on InvenioRDM's records API (register, PUT content, commit).
 
 Starts the fake Zenodo server (tests/fakes/zenodo_server.py) on 127.0.0.1, makes a file (default 1 GiB),
@@ -33,10 +33,10 @@ TOKEN = "bench-token-0123456789"
 def child(method: str, api: str, dep_id: str, path: str, md5: str) -> None:
     sys.path.insert(0, str(ROOT))
     if method == "records":
-        from paperlink.invenio import RecordsAPI
-        from paperlink.zenodo import ZenodoClient
+        from paperlink.publish.http import ArchiveClient
+        from paperlink.publish.records_api import RecordsAPI
 
-        with ZenodoClient(api, TOKEN) as client:
+        with ArchiveClient(api, TOKEN) as client:
             records = RecordsAPI(client)
             draft = records.create(
                 f"bench {os.getpid()}"
@@ -46,12 +46,14 @@ def child(method: str, api: str, dep_id: str, path: str, md5: str) -> None:
             seconds = time.perf_counter() - start
         assert uploaded.md5 == md5
     elif method == "paperlink":
-        from paperlink.zenodo import ZenodoClient
+        from paperlink.publish.deposit import DepositAPI
+        from paperlink.publish.http import ArchiveClient
 
-        with ZenodoClient(api, TOKEN) as client:
-            deposition = client.get_deposition(dep_id)
+        with ArchiveClient(api, TOKEN) as client:
+            deposits = DepositAPI(client)
+            deposition = deposits.get_deposition(dep_id)
             start = time.perf_counter()
-            done = client.upload(deposition, "big.bin", path, md5=md5)
+            done = deposits.upload_file(deposition, "big.bin", path, md5=md5)
             seconds = time.perf_counter() - start
         assert done.md5 == md5
     else:
@@ -216,13 +218,14 @@ def main() -> None:
         port = int(server.stdout.readline().split()[1])
         api = f"http://127.0.0.1:{port}/api"
         sys.path.insert(0, str(ROOT))
-        from paperlink.zenodo import ZenodoClient
+        from paperlink.publish.deposit import DepositAPI
+        from paperlink.publish.http import ArchiveClient
 
-        with ZenodoClient(api, TOKEN) as client:
-            deposition = client.create_deposition("bench")
+        with ArchiveClient(api, TOKEN) as client:
+            deposition = DepositAPI(client).create_deposition("bench")
         bucket = deposition["links"]["bucket"]
         methods: dict[str, list[str]] = {
-            "paperlink ZenodoClient.upload": [
+            "paperlink DepositAPI.upload_file": [
                 sys.executable,
                 __file__,
                 "--child",

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import median, print_table, time_command
 
-from paperlink.hashing import digest_file
-from paperlink.records import FileDigest, Record, format_time, utc_now
-from paperlink.store import RecordStore
+from paperlink.core.hashing import digest_file
+from paperlink.core.records import FileDigest, Record, format_time, utc_now
+from paperlink.core.store import RecordStore
 
 
 def main() -> None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from paperlink.version import __version__
 
 if TYPE_CHECKING:
-    from paperlink.api import capture, record
+    from paperlink.recorder.python_api import capture, record
 
 __all__ = ["__version__", "capture", "record"]
 
@@ -27,7 +27,7 @@ __all__ = ["__version__", "capture", "record"]
 def __getattr__(name: str) -> Any:
     # Imported on first use so that `paperlink run` starts without loading the whole library.
     if name in ("record", "capture"):
-        from paperlink import api
+        from paperlink.recorder import python_api as api
 
         return getattr(api, name)
     raise AttributeError(f"module 'paperlink' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from paperlink.cli import main
+from paperlink.cli.main import main
 
 main()

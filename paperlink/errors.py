@@ -8,6 +8,7 @@ what to do next.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -89,6 +90,14 @@ class RecordNotFound(PaperlinkError):
     exit_code = ExitCode.NOT_FOUND
 
 
+class UnresolvedReference(RecordNotFound):
+    """A reference that names no output, or more than one, or a ``digest=`` that does not hold."""
+
+    def __init__(self, code: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
 class RecordImmutable(StoreError):
     """A finished record may only change its tags and reason."""
 
@@ -113,6 +122,10 @@ class RunNotRecorded(PaperlinkError):
 
 class CaptureError(PaperlinkError):
     """A run could not be captured (unreadable output, bad input path)."""
+
+
+class SifError(CaptureError):
+    """A file that is not a SIF image this reader understands."""
 
 
 class RerunError(CaptureError):
@@ -161,6 +174,22 @@ class ZenodoError(PaperlinkError):
         self.body = body
 
 
+class ZenodoValidationError(ZenodoError):
+    """The server refused the metadata or the deposition; ``errors`` lists ``(field, message)`` pairs.
+
+    Its own exit code: the fix is in the metadata files, and retrying the same command cannot help."""
+
+    exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str, errors: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.errors = errors
+
+
+class ZenodoAuthError(ZenodoError):
+    """The token was refused (401 or 403)."""
+
+
 class UnsafeArchive(PaperlinkError):
     """An archive server, an archive's file or a record holds a name or data paperlink refuses to use:
     a file name that could point outside paperlink's folder (``../x``, ``/x``, ``a\\b``, NUL, a leading
@@ -205,3 +234,7 @@ class VerificationFailed(PaperlinkError):
 
 class ViewerError(PaperlinkError):
     """The web viewer or the static site could not be started or written."""
+
+
+class BundleError(PaperlinkError):
+    """A file the archive needs is missing, changed since it was recorded, or cannot be made."""

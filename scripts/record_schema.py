@@ -1,6 +1,6 @@
 """Print a JSON Schema for paperlink's record dataclasses: a starting point when the record format changes.
 
-    python scripts/record_schema.py > /tmp/new.json   # then review it against paperlink/schema/record-v1.json
+    python scripts/record_schema.py > /tmp/new.json   # then review it against paperlink/core/schema/record-v1.json
 
 The committed schema is the contract: a new field is added there by hand (and a new version when a field
 changes meaning); tests/test_records.py checks that every exported record validates against it.
@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from paperlink import records
+from paperlink.core import records
 
 DEFS: dict[str, Any] = {}
 

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from helpers import REPO_ROOT, git, run_cli
 
-from paperlink.config import find_project
-from paperlink.hashing import digest_file
-from paperlink.records import (
+from paperlink.core.config import find_project
+from paperlink.core.hashing import digest_file
+from paperlink.core.records import (
     CodeVersion,
     ContainerRef,
     FileDigest,
@@ -39,7 +39,7 @@ from paperlink.records import (
     format_time,
     utc_now,
 )
-from paperlink.store import RecordStore
+from paperlink.core.store import RecordStore
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from helpers import git, require
 
-from paperlink.containers import Engine, connect_engine
+from paperlink.containers.engine import Engine, connect_engine
 from paperlink.errors import EngineUnavailable
 
 BUSYBOX_TAG = "paperlink-test/busybox:1"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from paperlink.cli import cli
+from paperlink.cli.main import cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

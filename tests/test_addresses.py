@@ -10,12 +10,12 @@ import jsonschema
 from fixtures_zenodo import FakeZenodo
 from helpers import REPO_ROOT, run_cli
 
-from paperlink import __version__
-from paperlink.records import RECORD_SCHEMA_ID, Record
-from paperlink.resources import template_source
-from paperlink.store import RecordStore
+from paperlink.core.packagedata import template_source
+from paperlink.core.records import RECORD_SCHEMA_ID, Record
+from paperlink.core.store import RecordStore
+from paperlink.version import __version__
 
-SCHEMA = json.loads((REPO_ROOT / "paperlink" / "schema" / "record-v1.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "paperlink" / "core" / "schema" / "record-v1.json").read_text())
 
 
 def test_paperlink_toml_points_to_the_config_reference_in_the_repository(project_dir: Path) -> None:

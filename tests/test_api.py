@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 import paperlink
-from paperlink.store import RecordStore
+from paperlink.core.store import RecordStore
 
 
 def store_of(project_dir: Path) -> RecordStore:

@@ -10,9 +10,9 @@ from fixtures_latex import Built, latexmk
 from fixtures_publish import CITATION
 from helpers import run_cli
 
-from paperlink.bibtex import bib_text
-from paperlink.config import find_project
-from paperlink.store import RecordStore
+from paperlink.core.config import find_project
+from paperlink.core.store import RecordStore
+from paperlink.latex.bibtex import bib_text
 
 pytestmark = pytest.mark.tex
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from helpers import git, paperlink_process, run_cli
 
-from paperlink.config import find_project
-from paperlink.records import Record
-from paperlink.store import RecordStore
+from paperlink.core.config import find_project
+from paperlink.core.records import Record
+from paperlink.core.store import RecordStore
 
 
 def record_of(label: str) -> Record:

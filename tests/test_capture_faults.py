@@ -16,10 +16,10 @@ from pathlib import Path
 import jsonschema
 from helpers import REPO_ROOT, git, paperlink_process, require, run_cli
 
-from paperlink.filestate import DOUBT_WINDOW_NS
-from paperlink.store import RecordStore
+from paperlink.core.filestate import DOUBT_WINDOW_NS
+from paperlink.core.store import RecordStore
 
-SCHEMA = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
 NOT_UTF8 = b"figures/caf\xe9.svg"
 LONG = (
     "figures/" + "é" * 125 + ".svg"

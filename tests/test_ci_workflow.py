@@ -13,7 +13,7 @@ import yaml
 from fixtures_latex import png_bytes
 from helpers import REPO_ROOT, git, run_cli
 
-from paperlink.ciworkflow import render_workflow
+from paperlink.verify.ciworkflow import render_workflow
 
 pytestmark = [pytest.mark.tex, pytest.mark.slow]
 

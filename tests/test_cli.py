@@ -79,7 +79,7 @@ def test_debug_shows_the_traceback(project_dir: Path) -> None:
 
 def test_store_option_points_elsewhere(project_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere.sqlite"
-    from paperlink.store import RecordStore
+    from paperlink.core.store import RecordStore
 
     RecordStore.create(other).close()
     run_cli("--store", str(other), "run", "-q", "--label", "there", "--", "true")
@@ -88,7 +88,7 @@ def test_store_option_points_elsewhere(project_dir: Path, tmp_path: Path) -> Non
 
 
 def test_show_json_is_the_canonical_form(project_dir: Path) -> None:
-    from paperlink.records import Record
+    from paperlink.core.records import Record
 
     run_cli("run", "-q", "--label", "canon", "--", sys.executable, "make_figure.py")
     text = run_cli("show", "canon", "--json").output.rstrip("\n")

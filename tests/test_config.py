@@ -8,12 +8,18 @@ from typing import Any
 import pytest
 from helpers import REPO_ROOT, paperlink_process
 
-from paperlink.config import PROJECT_KEYS, TABLES, find_project, parse_toml, store_path_from_url
-from paperlink.config import _load as load_project
-from paperlink.containers import engine_url
+from paperlink.containers.engine import engine_url
+from paperlink.core.config import (
+    PROJECT_KEYS,
+    TABLES,
+    find_project,
+    parse_toml,
+    store_path_from_url,
+)
+from paperlink.core.config import _load as load_project
+from paperlink.core.metadata import load_metadata
 from paperlink.errors import ConfigError, NotInProjectError
-from paperlink.latex import public_url
-from paperlink.metadata import load_metadata
+from paperlink.latex.generate import public_url
 
 
 def test_pyproject_tool_table_is_a_project(tmp_path: Path) -> None:

@@ -21,10 +21,10 @@ import pytest
 from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image, containers_with_label
 from helpers import REPO_ROOT, git, require, run_cli
 
-from paperlink.containerenv import detect_host_container
-from paperlink.containers import container_ref_from_attrs, context_digest
-from paperlink.records import STATUS_FINISHED, STATUS_INTERRUPTED, STATUS_KILLED
-from paperlink.store import RecordStore
+from paperlink.containers.engine import container_ref_from_attrs, context_digest
+from paperlink.core.records import STATUS_FINISHED, STATUS_INTERRUPTED, STATUS_KILLED
+from paperlink.core.store import RecordStore
+from paperlink.recorder.containerenv import detect_host_container
 
 ATTRS = {
     "Id": "sha256:" + "a" * 64,
@@ -511,7 +511,7 @@ def test_push_records_the_registry_repo_digest(
         data["repo_digest"]
         == f"{registry}/{repository}@{_registry_digest(registry, repository, 'p1')}"
     )
-    from paperlink.imagearchive import recorded_container
+    from paperlink.containers.image_archive import recorded_container
 
     with RecordStore(container_project.root / ".paperlink" / "records.sqlite") as store:
         assert data["repo_digest"] in recorded_container(store, "p1").repo_digests
@@ -536,7 +536,7 @@ def test_save_and_load_check_the_image_id(
     assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]
     loaded = json.loads(run_cli("image", "load", str(archive), "--label", "s1", "--json").stdout)
     assert loaded["loaded"] == [image_id]
-    from paperlink.imagearchive import recorded_container
+    from paperlink.containers.image_archive import recorded_container
 
     with RecordStore(container_project.root / ".paperlink" / "records.sqlite") as store:
         archive_ref = recorded_container(store, "s1").archive

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from paperlink.exchange import export_file_name
-from paperlink.store import RecordStore
+from paperlink.core.store import RecordStore
+from paperlink.exchange.transfer import export_file_name
 
 
 def _show(store: Path, label: str) -> dict[str, object]:

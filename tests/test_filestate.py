@@ -6,15 +6,15 @@ from pathlib import Path
 import pytest
 from helpers import REPO_ROOT
 
-from paperlink.filestate import (
+from paperlink.core.filestate import (
     DOUBT_WINDOW_NS,
     DigestCache,
     FileState,
     changed_paths,
     snapshot_tree,
 )
-from paperlink.hashing import digest_bytes
-from paperlink.store import RecordStore
+from paperlink.core.hashing import digest_bytes
+from paperlink.core.store import RecordStore
 
 
 def test_cache_is_keyed_on_what_a_rewrite_in_place_cannot_restore(tmp_path: Path) -> None:

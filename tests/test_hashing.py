@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from paperlink import hashing
+from paperlink.core import hashing
+from paperlink.core.hashing import algorithm_of, digest_bytes, digest_file
 from paperlink.errors import CaptureError
-from paperlink.hashing import algorithm_of, digest_bytes, digest_file
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pytest
 from fixtures_hostile import HostileArchive
 from helpers import paperlink_process
 
-from paperlink.records import CodeVersion, FileDigest, Record
+from paperlink.core.records import CodeVersion, FileDigest, Record
 
 SVG = b'<svg id="a"/>'
 COMMIT = "a1" * 20

@@ -18,12 +18,13 @@ from fixtures_publish import CITATION, make_study, md5
 from fixtures_zenodo import FakeZenodo
 from helpers import paperlink_process, run_cli
 
-from paperlink.archiveapi import detect_api, open_api
-from paperlink.errors import ZenodoError
-from paperlink.invenio import RecordsAPI
-from paperlink.rdmmetadata import rdm_creator, rdm_record, resource_type
-from paperlink.store import RecordStore
-from paperlink.zenodo import ZenodoClient, ZenodoValidationError
+from paperlink.core.store import RecordStore
+from paperlink.errors import ZenodoError, ZenodoValidationError
+from paperlink.publish.http import ArchiveClient
+from paperlink.publish.published import get_record
+from paperlink.publish.rdm_metadata import rdm_creator, rdm_record, resource_type
+from paperlink.publish.records_api import RecordsAPI
+from paperlink.publish.servers import detect_api, open_api
 
 RDM_ACCEPT = "application/vnd.inveniordm.v1+json"
 MINIMAL_METADATA = {
@@ -38,10 +39,10 @@ def study(project_dir: Path) -> Path:
     return make_study(project_dir)
 
 
-def client_for(server: FakeZenodo, **kwargs: Any) -> ZenodoClient:
+def client_for(server: FakeZenodo, **kwargs: Any) -> ArchiveClient:
     options: dict[str, Any] = {"backoff": 0.05, "max_retry_seconds": 20.0, "timeout": (10.0, 30.0)}
     options.update(kwargs)
-    return ZenodoClient(server.api, server.token, **options)
+    return ArchiveClient(server.api, server.token, **options)
 
 
 def publish(server: FakeZenodo, *args: str, ok: bool = True) -> Any:
@@ -165,7 +166,7 @@ def test_detection_picks_the_api_the_server_offers(zenodo: FakeZenodo) -> None:
         ("/api/user/records", 200),
     ]
     with (
-        ZenodoClient(f"{zenodo.root}/nothing-here", zenodo.token) as client,
+        ArchiveClient(f"{zenodo.root}/nothing-here", zenodo.token) as client,
         pytest.raises(ZenodoError, match="offers neither Zenodo's deposit API") as caught,
     ):
         detect_api(client)
@@ -225,7 +226,7 @@ def test_commit_of_incomplete_content_fails_and_published_files_are_immutable(
             client.call("DELETE", f"{base}/data.bin", what="delete")
         with pytest.raises(ZenodoError, match="HTTP 404"):
             client.call("GET", "records/zzzzz-zzzzz", what="unknown")
-        record = client.get_record(done.id)
+        record = get_record(client, done.id)
     assert done.published and done.doi == draft.doi
     (entry,) = record["files"]
     assert entry["key"] == "data.bin" and entry["checksum"] == f"md5:{md5(path)}"

@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from paperlink.config import find_project
+from paperlink.core.config import find_project
+from paperlink.core.hashing import digest_file
+from paperlink.core.records import ContainerRef, FileDigest, Outcome, Record
+from paperlink.core.store import RecordStore
 from paperlink.errors import LatexError
-from paperlink.hashing import digest_file
-from paperlink.latex import read_pdf_manifest, tex_string
-from paperlink.records import ContainerRef, FileDigest, Outcome, Record
-from paperlink.store import RecordStore
+from paperlink.latex.generate import read_pdf_manifest, tex_string
 
 pytestmark = pytest.mark.tex
 

@@ -16,8 +16,8 @@ import pytest
 from fixtures_latex import compile_tex
 from helpers import require, run_cli
 
+from paperlink.cli.listing import render_list
 from paperlink.errors import UsageError
-from paperlink.listing import render_list
 
 # Labels and a command with everything CSV, TeX and the shell treat specially.
 AWKWARD_LABEL = "fig_50%&$x#'\"{1}~^\\"

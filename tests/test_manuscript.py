@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from paperlink.errors import LatexError
-from paperlink.manuscript import Reference, scan_manuscript, strip_comments
+from paperlink.latex.manuscript import Reference, scan_manuscript, strip_comments
 
 
 @pytest.mark.parametrize(

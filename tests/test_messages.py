@@ -19,7 +19,7 @@ import click
 import pytest
 from helpers import REPO_ROOT
 
-from paperlink.cli import cli
+from paperlink.cli.main import cli
 
 QUOTED = [
     re.compile(r"'(paperlink [^']*)'"),

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import paperlink_process, require, run_cli
 
-from paperlink.mpi import describe_mpi, find_launcher, parse_launch, parse_version
-from paperlink.records import Record
+from paperlink.core.records import Record
+from paperlink.recorder.mpi import describe_mpi, find_launcher, parse_launch, parse_version
 
 # Without mpi4py: each rank says who it is from the variables Open MPI's launcher gives it.
 SIM = """\

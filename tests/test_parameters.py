@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from paperlink.parameters import merge_parameters
+from paperlink.recorder.parameters import merge_parameters
 
 
 @pytest.mark.parametrize(

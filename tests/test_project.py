@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import git, paperlink_process
 
-from paperlink.records import Record
+from paperlink.core.records import Record
 
 
 @pytest.fixture

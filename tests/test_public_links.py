@@ -20,8 +20,8 @@ from fixtures_zenodo import FakeZenodo
 from helpers import run_cli
 from pypdf import PdfReader
 
-from paperlink.config import find_project
-from paperlink.store import RecordStore
+from paperlink.core.config import find_project
+from paperlink.core.store import RecordStore
 
 pytestmark = pytest.mark.tex
 

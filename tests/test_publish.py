@@ -17,12 +17,12 @@ from fixtures_publish import CITATION, GEN, make_study, md5, sha256
 from fixtures_zenodo import FakeZenodo
 from helpers import git, paperlink_process, run_cli
 
-from paperlink.config import find_project
+from paperlink.core.config import find_project
+from paperlink.core.metadata import load_metadata, related_identifier
+from paperlink.core.records import ContainerRef, FileDigest
+from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError
-from paperlink.metadata import load_metadata, related_identifier
-from paperlink.publish import find_token
-from paperlink.records import ContainerRef, FileDigest
-from paperlink.store import RecordStore
+from paperlink.publish.flow import find_token
 
 
 @pytest.fixture
@@ -553,7 +553,7 @@ def test_pdf_is_added(study: Path) -> None:
 
 
 def test_upload_progress_bar_draws_on_a_terminal() -> None:
-    from paperlink.progress import transfer_progress
+    from paperlink.cli.progress import transfer_progress
 
     with transfer_progress(enabled=False) as none:
         assert none is None

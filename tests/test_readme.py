@@ -12,7 +12,7 @@ import pytest
 from helpers import REPO_ROOT
 from test_messages import parse
 
-from paperlink.cli import cli
+from paperlink.cli.main import cli
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 # Options the README names that are not paperlink's, each with why.

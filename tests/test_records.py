@@ -4,8 +4,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from paperlink.errors import UsageError
-from paperlink.records import (
+from paperlink.core.records import (
     ContainerRef,
     FileDigest,
     ParameterSource,
@@ -14,9 +13,12 @@ from paperlink.records import (
     canonical_json,
     check_label,
 )
+from paperlink.errors import UsageError
 
 DATA = Path(__file__).parent / "data"
-SCHEMA = json.loads((Path(__file__).parent.parent / "paperlink/schema/record-v1.json").read_text())
+SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "paperlink/core/schema/record-v1.json").read_text()
+)
 
 
 def sample() -> Record:

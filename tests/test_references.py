@@ -1,4 +1,4 @@
-"""The one resolver of references and digest= pins (paperlink/references.py), and the proof that
+"""The one resolver of references and digest= pins (paperlink/latex/references.py), and the proof that
 ``paperlink latex``, ``paperlink verify``, the viewer and paperlink.sty at compile time all follow it."""
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import pytest
 from fixtures_latex import compile_tex, png_bytes, write_manuscript
 from helpers import paperlink_process, run_cli
 
-from paperlink.config import find_project
-from paperlink.hashing import digest_file
-from paperlink.manuscript import Reference
-from paperlink.records import FileDigest, Outcome, Record
-from paperlink.references import (
+from paperlink.core.config import find_project
+from paperlink.core.hashing import digest_file
+from paperlink.core.records import FileDigest, Outcome, Record
+from paperlink.core.store import RecordStore
+from paperlink.errors import UnresolvedReference
+from paperlink.latex.manuscript import Reference
+from paperlink.latex.references import (
     AMBIGUOUS,
     BAD_DIGEST,
     DIGEST_MISMATCH,
@@ -24,14 +26,12 @@ from paperlink.references import (
     UNKNOWN_FRAGMENT,
     UNKNOWN_LABEL,
     UNKNOWN_PATH,
-    ReferenceError,
     check_digest,
     normalise_path,
     parse_digest,
     resolve,
     resolve_output,
 )
-from paperlink.store import RecordStore
 from paperlink.web.figures import manuscript_figures
 
 
@@ -128,7 +128,7 @@ def test_paths_are_normalised_lexically(written: str, normal: str) -> None:
 def test_failures_say_what_to_write(
     paths: tuple[str, ...], ref: str, code: str, message: str
 ) -> None:
-    with pytest.raises(ReferenceError) as info:
+    with pytest.raises(UnresolvedReference) as info:
         resolve_output(record(*paths), Reference.parse(ref))
     assert (info.value.code, info.value.message) == (code, message)
     assert info.value.hint
@@ -157,7 +157,7 @@ def test_digest_pins_are_bare_or_prefixed_hex(written: str, parsed: tuple[str, s
     if parsed is not None:
         assert parse_digest(ref, written) == parsed
         return
-    with pytest.raises(ReferenceError) as info:
+    with pytest.raises(UnresolvedReference) as info:
         parse_digest(ref, written)
     assert info.value.code == BAD_DIGEST
     assert info.value.message == (
@@ -168,7 +168,7 @@ def test_digest_pins_are_bare_or_prefixed_hex(written: str, parsed: tuple[str, s
 def test_a_digest_pin_names_both_digests_when_it_differs() -> None:
     output = record("figures/a.pdf").outputs[0]
     check_digest(Reference.parse("run"), "SHA256:" + "A" * 64, "run", output)
-    with pytest.raises(ReferenceError) as info:
+    with pytest.raises(UnresolvedReference) as info:
         check_digest(Reference.parse("run"), "1" * 40, "run", output)
     assert (info.value.code, info.value.message) == (
         DIGEST_MISMATCH,
@@ -285,7 +285,7 @@ def _python_outcomes(root: Path, folder: Path) -> list[tuple[str, str]]:
                 digest = _digest_option(option, root)
                 if digest is not None:
                     check_digest(reference, digest, found.label, output)
-            except ReferenceError as exc:
+            except UnresolvedReference as exc:
                 outcomes.append((exc.code, exc.message))
                 continue
             outcomes.append((output.path, ""))

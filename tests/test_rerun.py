@@ -12,9 +12,9 @@ from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image
 from fixtures_rerun import valued_project
 from helpers import git, run_cli
 
-from paperlink.records import FileDigest
-from paperlink.rerun import DIFFERENT, IDENTICAL, MISSING, NEW, compare_outputs
-from paperlink.store import RecordStore
+from paperlink.core.records import FileDigest
+from paperlink.core.store import RecordStore
+from paperlink.recorder.rerun import DIFFERENT, IDENTICAL, MISSING, NEW, compare_outputs
 
 
 def records(root: Path) -> RecordStore:

@@ -20,7 +20,7 @@ from fixtures_docker import BUSYBOX_TAG, ContainerProject
 from fixtures_publish import CITATION, make_study
 from helpers import REPO_ROOT, git, run_cli
 
-from paperlink.rocrate import build_crate, crate_time, spdx_id, split_reference
+from paperlink.publish.rocrate import build_crate, crate_time, spdx_id, split_reference
 
 PROFILES = ("ro-crate-1.1", "process-run-crate-0.5")
 LEVELS = ("required", "recommended")

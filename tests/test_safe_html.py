@@ -12,9 +12,9 @@ import pytest
 from helpers import run_cli
 from selenium.webdriver.common.by import By
 
-from paperlink.config import find_project
-from paperlink.metadata import load_metadata
-from paperlink.zenodo import Deposit
+from paperlink.core.config import find_project
+from paperlink.core.metadata import load_metadata
+from paperlink.publish.api import Deposit
 
 EVIL_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40" '

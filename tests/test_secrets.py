@@ -29,7 +29,7 @@ from fixtures_publish import CITATION
 from fixtures_zenodo import FakeZenodo
 from helpers import REPO_ROOT, git, paperlink_process
 
-from paperlink.records import Record
+from paperlink.core.records import Record
 
 ENV_TOKEN = "ghp_EnvTok3nValue0123456789abcdefABCDEF"
 ENV_API_KEY = "env-api-key-value-77"
@@ -210,7 +210,7 @@ def test_untracked_files_are_listed_and_only_safe_text_goes_into_the_diff(
 ) -> None:
     shown = paperlink_process("show", "leaky", "--json", cwd=leaky)
     data = json.loads(shown.stdout)
-    schema = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
+    schema = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
     jsonschema.validate(data, schema)
     listed = {u["path"]: u for u in data["code"]["untracked_files"]}
     assert set(listed) == {".env.local", "deploy.pem", "params.json", "notes.txt", "big.dat",
@@ -311,7 +311,7 @@ def test_publish_refuses_a_file_holding_a_secret_with_file_and_line(
 
 
 def test_scanner_finds_a_value_across_chunks_and_inside_compressed_files(tmp_path: Path) -> None:
-    from paperlink.secretscan import CHUNK_SIZE, SecretScanner
+    from paperlink.core.secretscan import CHUNK_SIZE, SecretScanner
 
     secret = "s3cr3t-value-across-the-boundary"
     scanner = SecretScanner({secret: "$X_TOKEN"})
@@ -356,13 +356,13 @@ TEXT_CASES = [
 
 @pytest.mark.parametrize(("text", "expected"), TEXT_CASES)
 def test_redaction_rule_on_free_text(text: str, expected: str) -> None:
-    from paperlink.redaction import Redactor
+    from paperlink.core.redaction import Redactor
 
     assert Redactor().text(text) == expected
 
 
 def test_redaction_rule_on_arguments_code_and_known_values(tmp_path: Path) -> None:
-    from paperlink.redaction import Redactor, secret_values
+    from paperlink.core.redaction import Redactor, secret_values
 
     env = {"GITHUB_TOKEN": ENV_TOKEN, "XDG_SESSION_ID": "4", "DB_PWD": "123456789",
            "SSH_AUTH_SOCK": str(tmp_path), "HOME": "/home/me"}  # fmt: skip

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import REPO_ROOT, paperlink_process, require, run_cli
 
-from paperlink.errors import ExitCode
-from paperlink.sif import SifError, read_sif
+from paperlink.containers.sif import read_sif
+from paperlink.errors import ExitCode, SifError
 
 SIF_SOURCE = Path("/usr/share/gocode/src/github.com/sylabs/sif")
 IMAGES = SIF_SOURCE / "test" / "images"

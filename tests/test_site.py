@@ -11,10 +11,10 @@ import pytest
 from fixtures_browser import Study, add_built_record, file_digest, png_bytes
 from helpers import paperlink_process, run_cli
 
-from paperlink.config import find_project
+from paperlink.core.config import find_project
+from paperlink.core.store import RecordStore
 from paperlink.errors import ViewerError
-from paperlink.site import MARKER, write_site
-from paperlink.store import RecordStore
+from paperlink.web.site import MARKER, write_site
 
 
 class _Links(HTMLParser):

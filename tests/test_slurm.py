@@ -16,19 +16,19 @@ import pytest
 from helpers import REPO_ROOT, run_cli
 from slurmcluster import SlurmCluster
 
+from paperlink.core.jobfilter import job_filter
+from paperlink.core.records import MpiRun, Record, SlurmJob
 from paperlink.errors import UsageError
-from paperlink.records import MpiRun, Record, SlurmJob
-from paperlink.slurm import (
+from paperlink.recorder.slurm import (
     capture_job,
     expand_hostlist,
-    job_filter,
     job_from_environment,
     job_label_suffix,
     memory_mib,
     parse_show_job,
 )
 
-SCHEMA = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
 
 # `scontrol show job -o 2` of an array task, as slurm-wlm 22.05.8 prints it (one line, cut for width).
 SHOW_JOB = (
@@ -301,8 +301,8 @@ def test_a_32_task_array_into_one_sqlite_store_loses_nothing(
 def test_viewer_and_show_present_the_job_and_the_mpi_launch(project_dir: Path, serve) -> None:
     from fixtures_browser import add_built_record
 
-    from paperlink.config import find_project
-    from paperlink.store import RecordStore
+    from paperlink.core.config import find_project
+    from paperlink.core.store import RecordStore
 
     built = add_built_record(project_dir, "placeholder")
     built.label, built.run_id = "sweep-7", "5b1e0c9e-0000-4000-8000-00000000000a"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from helpers import paperlink_process, run_cli
 
+from paperlink.core.records import STATUS_FINISHED, Record
+from paperlink.core.store import MIGRATIONS, SCHEMA_VERSION, RecordStore
 from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, UsageError
-from paperlink.records import STATUS_FINISHED, Record
-from paperlink.store import MIGRATIONS, SCHEMA_VERSION, RecordStore
 
 
 def new_record(label: str, start: str = "2026-11-22T10:00:00.000000Z") -> Record:
@@ -273,7 +273,7 @@ def test_running_runs_are_found_through_their_own_index(tmp_path: Path) -> None:
 
 def test_reserve_space_writes_nothing_where_there_is_plenty_of_room(tmp_path: Path) -> None:
     # The small-file-system tests (test_store_faults) show the reservation working where room is short.
-    from paperlink.store import RESERVE_BYTES, ROOMY_FACTOR
+    from paperlink.core.store import RESERVE_BYTES, ROOMY_FACTOR
 
     fs = os.statvfs(tmp_path)
     assert fs.f_bavail * fs.f_frsize >= ROOMY_FACTOR * RESERVE_BYTES, "tmp_path has too little room"

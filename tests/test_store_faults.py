@@ -16,8 +16,8 @@ import pytest
 from fixtures_filesystems import TMPFS, ULIMIT, SmallFileSystem
 from helpers import git, paperlink_process
 
+from paperlink.core.store import RecordStore
 from paperlink.errors import StoreReadOnly
-from paperlink.store import RecordStore
 
 FIGURE = (
     "import pathlib, sys\n"

@@ -17,16 +17,16 @@ from fixtures_latex import compile_tex
 from fixtures_sumatra import SumatraProject
 from helpers import REPO_ROOT, git, paperlink_process, run_cli
 
-from paperlink.config import find_project
-from paperlink.latex import read_pdf_manifest
-from paperlink.manuscript import Reference
-from paperlink.records import ImportedFrom, Record
-from paperlink.references import resolve_output
-from paperlink.store import RecordStore
-from paperlink.sumatra_import import convert_record, sumatra_run_id
-from paperlink.sumatra_store import parse_timestamp
+from paperlink.core.config import find_project
+from paperlink.core.records import ImportedFrom, Record
+from paperlink.core.store import RecordStore
+from paperlink.exchange.sumatra_records import convert_record, sumatra_run_id
+from paperlink.exchange.sumatra_store import parse_timestamp
+from paperlink.latex.generate import read_pdf_manifest
+from paperlink.latex.manuscript import Reference
+from paperlink.latex.references import resolve_output
 
-SCHEMA = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
 
 
 @pytest.fixture

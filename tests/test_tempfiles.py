@@ -11,7 +11,7 @@ from pathlib import Path
 
 from helpers import paperlink_process, run_cli
 
-from paperlink.tempfiles import create_temp, remove_stale
+from paperlink.core.tempfiles import create_temp, remove_stale
 
 
 def temporaries(folder: Path) -> list[str]:

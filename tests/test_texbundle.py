@@ -13,7 +13,7 @@ from click.testing import Result
 from fixtures_latex import TEX_FLAGS, compile_tex, write_manuscript
 from helpers import run_cli
 
-from paperlink.latex import read_pdf_manifest
+from paperlink.latex.generate import read_pdf_manifest
 
 pytestmark = pytest.mark.tex
 
@@ -208,7 +208,7 @@ def test_bundle_refuses_a_non_empty_folder_and_needs_tex(
 def test_the_bundle_guard_finds_local_addresses_and_paths(tmp_path: Path) -> None:
     """The last check before packing: paperlink's own files must name nothing on this machine."""
     from paperlink.errors import LatexError
-    from paperlink.texbundle import _refuse_local_references
+    from paperlink.latex.texbundle import _refuse_local_references
 
     for text in ("\\plkey{url}{http://127.0.0.1:8008/x}", "file:///tmp/a.pdf", f"{tmp_path}/fig.png",
                  "https://localhost/records/a"):  # fmt: skip

@@ -17,12 +17,12 @@ import jsonschema
 import pytest
 from helpers import REPO_ROOT, paperlink_process, require, run_cli
 
-from paperlink.overlap import OtherRun, attribute
-from paperlink.records import Record
-from paperlink.store import RecordStore
-from paperlink.tracing import parse_trace, split_args, unescape
+from paperlink.core.records import Record
+from paperlink.core.store import RecordStore
+from paperlink.recorder.overlap import OtherRun, attribute
+from paperlink.recorder.tracing import parse_trace, split_args, unescape
 
-SCHEMA = json.loads((REPO_ROOT / "paperlink/schema/record-v1.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
 STRACE = shutil.which("strace")
 
 

@@ -6,7 +6,7 @@ import pytest
 from fixtures_rerun import valued_project
 from helpers import paperlink_process, run_cli
 
-from paperlink.hashing import digest_file
+from paperlink.core.hashing import digest_file
 
 
 def manuscript(project_dir: Path, body: str) -> Path:
@@ -118,7 +118,7 @@ def test_verify_against_the_published_archive(project_dir: Path, zenodo, monkeyp
 def test_unreachable_archive_is_an_error_exit_1(project_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import socket
 
-    from paperlink.store import RecordStore
+    from paperlink.core.store import RecordStore
 
     run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
     with socket.socket() as sock:
@@ -174,7 +174,7 @@ def test_doi_that_is_not_one_is_a_usage_error(tmp_path: Path, monkeypatch) -> No
 
 
 def test_locate_understands_dois_and_urls() -> None:
-    from paperlink.reviewer import SANDBOX_API, ZENODO_API, locate
+    from paperlink.verify.review import SANDBOX_API, ZENODO_API, locate
 
     assert locate("10.5281/zenodo.1234") == (ZENODO_API, "1234")
     assert locate("https://doi.org/10.5281/zenodo.99") == (ZENODO_API, "99")
@@ -232,9 +232,9 @@ def test_pdf_without_a_manifest_is_a_clear_error(project_dir: Path) -> None:
 
 
 def test_a_stale_pdf_manifest_is_a_mismatch(project_dir: Path) -> None:
-    from paperlink.config import find_project
-    from paperlink.store import RecordStore
-    from paperlink.verify import Verifier
+    from paperlink.core.config import find_project
+    from paperlink.core.store import RecordStore
+    from paperlink.verify.manuscript import Verifier
 
     run_cli("run", "-q", "--label", "a", "--", sys.executable, "make_figure.py", "a")
     project = find_project(project_dir)

@@ -15,11 +15,12 @@ import pytest
 from fixtures_browser import Study, add_built_record, file_digest, png_bytes
 from helpers import paperlink_process, run_cli
 
-from paperlink.config import find_project
-from paperlink.records import FileDigest
+from paperlink.core.config import find_project
+from paperlink.core.records import FileDigest
 from paperlink.web.app import exposure_warning, is_loopback
 from paperlink.web.links import quote_segment
-from paperlink.web.pages import commit_url, diff_lines, inside_project, script_of
+from paperlink.web.outputs import inside_project
+from paperlink.web.pages import commit_url, diff_lines, script_of
 
 
 # -- pages --------------------------------------------------------------------------------------------

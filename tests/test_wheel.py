@@ -72,7 +72,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = Path(__file__).resolve().parent.parent / "paperlink"
     for init in source.rglob("__init__.py"):
         assert f"paperlink/{init.relative_to(source).as_posix()}" in names
-    for web in ("templates/web", "schema"):
+    for web in ("templates/web", "core/schema"):
         assert any(n.startswith(f"paperlink/{web}/") for n in names)
     site = work / "site"
     done = subprocess.run(
@@ -106,7 +106,7 @@ def _installed_python(site: Path, *args: str, cwd: Path) -> subprocess.Completed
 
 def test_installed_copy_renders_and_compiles(installed: Path, project_dir: Path) -> None:
     where = _installed_python(
-        installed, "-c", "import paperlink.latex as m; print(m.__file__)", cwd=project_dir
+        installed, "-c", "import paperlink.latex.generate as m; print(m.__file__)", cwd=project_dir
     )
     assert where.stdout.strip().startswith(str(installed)), where.stderr
     run = _installed_python(
@@ -156,7 +156,7 @@ def test_manual_compiles_from_the_installed_copy(installed: Path, tmp_path: Path
 
 def test_installed_copy_loads_every_command(installed: Path, tmp_path: Path) -> None:
     """Help lists each command from its own module: every one must import from the wheel alone."""
-    from paperlink.cli import COMMANDS
+    from paperlink.cli.main import COMMANDS
 
     listed = _installed_python(installed, "-m", "paperlink", "--help", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr

@@ -1,23 +1,23 @@
-"""ZenodoClient against the fake deposit-API server process: the calls, the checks and every fault."""
+"""Zenodo's deposit API (DepositAPI on the HTTP core, ArchiveClient) against the fake deposit-API server
+process: the calls, the checks and every fault."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures_zenodo import FakeZenodo
 
-from paperlink import __version__
-from paperlink.errors import ZenodoError
-from paperlink.zenodo import (
-    ZenodoAuthError,
-    ZenodoClient,
-    ZenodoValidationError,
-    deposition_files,
-    is_published,
-)
+from paperlink.errors import ZenodoAuthError, ZenodoError, ZenodoValidationError
+from paperlink.publish.deposit import DepositAPI, deposition_files, is_published
+from paperlink.publish.http import ArchiveClient
+from paperlink.publish.published import download, get_record
+from paperlink.version import __version__
 
 METADATA = {
     "upload_type": "dataset",
@@ -29,14 +29,20 @@ METADATA = {
 }
 
 
-def client_for(server: FakeZenodo, **kwargs: object) -> ZenodoClient:
-    options: dict[str, object] = {
+@contextlib.contextmanager
+def deposit_api(base_url: str, token: str, **options: Any) -> Iterator[DepositAPI]:
+    with ArchiveClient(base_url, token, **options) as client:
+        yield DepositAPI(client)
+
+
+def client_for(server: FakeZenodo, **kwargs: Any) -> contextlib.AbstractContextManager[DepositAPI]:
+    options: dict[str, Any] = {
         "backoff": 0.05,
         "max_retry_seconds": 20.0,
         "timeout": (10.0, 30.0),
     }
     options.update(kwargs)
-    return ZenodoClient(server.api, server.token, **options)  # type: ignore[arg-type]
+    return deposit_api(server.api, server.token, **options)
 
 
 def make_file(tmp_path: Path, name: str = "data.bin", size: int = 3 << 20) -> tuple[Path, str]:
@@ -68,7 +74,7 @@ def test_upload_streams_file_checks_md5_and_reports_progress(
     seen: list[tuple[int, int]] = []
     with client_for(zenodo) as client:
         dep = client.create_deposition("m")
-        done = client.upload(
+        done = client.upload_file(
             dep, "my data (1).bin", path, md5=md5, on_progress=lambda d, t: seen.append((d, t))
         )
         files = client.file_checksums(dep["id"])
@@ -103,7 +109,7 @@ def test_upload_retried_after_server_errors_and_resets(
     zenodo.fault(action, method="PUT", path="/api/files/")
     with client_for(zenodo) as client:
         dep = client.create_deposition("m")
-        done = client.upload(dep, "data.bin", path, md5=md5)
+        done = client.upload_file(dep, "data.bin", path, md5=md5)
     assert done.md5 == md5
     puts = zenodo.requests_to("PUT", "/api/files/")
     assert len(puts) == 2 and puts[-1]["status"] == 201
@@ -144,10 +150,10 @@ def test_lost_publish_answer_is_not_published_twice(zenodo: FakeZenodo, tmp_path
     path, md5 = make_file(tmp_path, size=1000)
     with client_for(zenodo) as client:
         dep = client.create_deposition("m")
-        client.upload(dep, "data.bin", path, md5=md5)
+        client.upload_file(dep, "data.bin", path, md5=md5)
         client.update_metadata(dep["id"], METADATA)
         zenodo.fault("lose", method="POST", path="/actions/publish")
-        done = client.publish(dep["id"])
+        done = client.publish_deposition(dep["id"])
     assert is_published(done) and done["doi"] == f"10.5281/zenodo.{dep['id']}"
     assert len(zenodo.requests_to("POST", "/actions/publish")) == 1
 
@@ -159,7 +165,7 @@ def test_upload_without_md5_in_answer_is_confirmed_from_file_list(
     with client_for(zenodo) as client:
         dep = client.create_deposition("m")
         zenodo.fault("no_md5", method="PUT", path="/api/files/")
-        assert client.upload(dep, "data.bin", path, md5=md5).md5 == md5
+        assert client.upload_file(dep, "data.bin", path, md5=md5).md5 == md5
     assert zenodo.requests_to("GET", f"/depositions/{dep['id']}")
 
 
@@ -169,7 +175,7 @@ def test_corrupted_upload_is_reported(zenodo: FakeZenodo, tmp_path: Path) -> Non
         dep = client.create_deposition("m")
         zenodo.fault("corrupt", method="PUT", path="/api/files/")
         with pytest.raises(ZenodoError, match="corrupted") as caught:
-            client.upload(dep, "data.bin", path, md5=md5)
+            client.upload_file(dep, "data.bin", path, md5=md5)
     assert md5 in str(caught.value)
 
 
@@ -183,7 +189,7 @@ def test_validation_errors_are_reported_field_by_field(
             dep = client.create_deposition("m")
             client.update_metadata(dep["id"], {"title": "ab", "creators": [{"affiliation": "x"}]})
             with pytest.raises(ZenodoValidationError) as caught:
-                client.publish(dep["id"])
+                client.publish_deposition(dep["id"])
     finally:
         zenodo.configure(legacy_errors=False)
     fields = [f for f, _ in caught.value.errors]
@@ -209,7 +215,7 @@ def test_save_time_validation_error(zenodo: FakeZenodo) -> None:
 def test_wrong_token_is_fatal_and_not_retried(zenodo: FakeZenodo) -> None:
     secret = "wr0ng-t0ken-value-123456"
     with (
-        ZenodoClient(zenodo.api, secret, backoff=0.05) as client,
+        deposit_api(zenodo.api, secret, backoff=0.05) as client,
         pytest.raises(ZenodoAuthError) as caught,
     ):
         client.create_deposition("m")
@@ -237,13 +243,13 @@ def test_new_version_carries_files_and_reuses_open_draft(
     path, md5 = make_file(tmp_path, size=1000)
     with client_for(zenodo) as client:
         dep = client.create_deposition("m")
-        client.upload(dep, "data.bin", path, md5=md5)
+        client.upload_file(dep, "data.bin", path, md5=md5)
         client.update_metadata(dep["id"], METADATA)
-        client.publish(dep["id"])
-        draft = client.new_version(dep["id"])
-        again = client.new_version(dep["id"])
+        client.publish_deposition(dep["id"])
+        draft = client.open_new_version(dep["id"])
+        again = client.open_new_version(dep["id"])
         with pytest.raises(ZenodoError, match="HTTP 403"):
-            client.upload(client.get_deposition(dep["id"]), "data.bin", path, md5=md5)
+            client.upload_file(client.get_deposition(dep["id"]), "data.bin", path, md5=md5)
     assert draft["id"] != dep["id"] and draft["conceptrecid"] == dep["conceptrecid"]
     assert again["id"] == draft["id"]
     assert deposition_files(draft) == {"data.bin": (md5, 1000)}
@@ -254,18 +260,18 @@ def test_lost_newversion_answer_finds_the_draft(zenodo: FakeZenodo, tmp_path: Pa
     path, md5 = make_file(tmp_path, size=1000)
     with client_for(zenodo) as client:
         dep = client.create_deposition("m")
-        client.upload(dep, "data.bin", path, md5=md5)
+        client.upload_file(dep, "data.bin", path, md5=md5)
         client.update_metadata(dep["id"], METADATA)
-        client.publish(dep["id"])
+        client.publish_deposition(dep["id"])
         zenodo.fault("lose", method="POST", path="/actions/newversion")
-        draft = client.new_version(dep["id"])
+        draft = client.open_new_version(dep["id"])
     assert len([d for d in zenodo.state() if not d["submitted"]]) == 1
     assert draft["conceptrecid"] == dep["conceptrecid"] and not draft["submitted"]
 
 
 def test_unreachable_server_gives_clear_error() -> None:
     with (
-        ZenodoClient(
+        deposit_api(
             "http://127.0.0.1:9/api", "tok-abcdef", backoff=0.05, max_retry_seconds=0.5
         ) as client,
         pytest.raises(ZenodoError, match="connection failed") as caught,
@@ -297,7 +303,7 @@ def test_spent_rate_budget_waits_for_reset(zenodo: FakeZenodo) -> None:
 
 def test_server_without_deposit_api_is_named(zenodo: FakeZenodo) -> None:
     with (
-        ZenodoClient(f"{zenodo.root}/nothing-here", zenodo.token) as client,
+        deposit_api(f"{zenodo.root}/nothing-here", zenodo.token) as client,
         pytest.raises(ZenodoError, match="offers no Zenodo deposit API"),
     ):
         client.create_deposition("m")
@@ -307,18 +313,18 @@ def test_published_record_files_download_with_md5_check(zenodo: FakeZenodo, tmp_
     path, md5 = make_file(tmp_path, "data.bin", size=3 << 20)
     with client_for(zenodo) as client:
         dep = client.create_deposition("m")
-        client.upload(dep, "data v1.bin", path, md5=md5)
+        client.upload_file(dep, "data v1.bin", path, md5=md5)
         client.update_metadata(dep["id"], METADATA)
-        client.publish(dep["id"])
-        record = client.get_record(dep["id"])
+        client.publish_deposition(dep["id"])
+        record = get_record(client.client, dep["id"])
         (entry,) = record["files"]
         assert entry["key"] == "data v1.bin" and entry["checksum"] == f"md5:{md5}"
         zenodo.fault("truncate", method="GET", path="/content$")
-        got = client.download(
-            dep["id"], "data v1.bin", tmp_path / "copy.bin", md5=entry["checksum"]
+        got = download(
+            client.client, dep["id"], "data v1.bin", tmp_path / "copy.bin", md5=entry["checksum"]
         )
         assert got == md5 and (tmp_path / "copy.bin").read_bytes() == path.read_bytes()
         with pytest.raises(ZenodoError, match=r"the record says 0{32}"):
-            client.download(dep["id"], "data v1.bin", tmp_path / "bad.bin", md5="0" * 32)
+            download(client.client, dep["id"], "data v1.bin", tmp_path / "bad.bin", md5="0" * 32)
     assert not (tmp_path / "bad.bin").exists() and not list(tmp_path.glob(".*.part"))
     assert len(zenodo.requests_to("GET", "/content$")) == 3

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from paperlink.zenodo import SANDBOX_URL, ZenodoClient, deposition_files
+from paperlink.publish.api import SANDBOX_URL
+from paperlink.publish.deposit import DepositAPI, deposition_files
+from paperlink.publish.http import ArchiveClient
 
 pytestmark = [
     pytest.mark.zenodo_live,
@@ -26,11 +28,12 @@ def test_sandbox_draft_upload_and_delete(tmp_path: Path) -> None:
     path = tmp_path / "hello.txt"
     path.write_bytes(b"paperlink live test\n")
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    with ZenodoClient(SANDBOX_URL, token, max_retry_seconds=120) as client:
+    with ArchiveClient(SANDBOX_URL, token, max_retry_seconds=120) as http:
+        client = DepositAPI(http)
         deposition = client.create_deposition("paperlink live test (deleted right away)")
         try:
             assert deposition["metadata"]["prereserve_doi"]["doi"].endswith(str(deposition["id"]))
-            assert client.upload(deposition, "hello.txt", path, md5=md5).md5 == md5
+            assert client.upload_file(deposition, "hello.txt", path, md5=md5).md5 == md5
             assert deposition_files(client.get_deposition(deposition["id"]))["hello.txt"][0] == md5
             updated = client.update_metadata(
                 deposition["id"],

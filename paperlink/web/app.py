@@ -20,9 +20,9 @@ from typing import IO, Any
 from urllib.parse import parse_qs, quote, unquote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from paperlink.core.store import RecordStore
 from paperlink.errors import PaperlinkError, RecordNotFound, ViewerError
-from paperlink.store import RecordStore
-from paperlink.web import figures, pages
+from paperlink.web import figures, outputs, pages
 from paperlink.web.links import Links
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -183,11 +183,11 @@ class ViewerApp:
             item = record.output(path)
             if item is None or item.kind != "file":
                 raise missing
-            located = pages.inside_project(self.root, item.fs_path)
+            located = outputs.inside_project(self.root, item.fs_path)
             if located is None or not located.is_file():
                 raise missing
-            view = pages.output_views(self.root, store, record)[record.outputs.index(item)]
-        if view.state != pages.STATE_OK:
+            view = outputs.output_views(self.root, store, record)[record.outputs.index(item)]
+        if view.state != outputs.STATE_OK:
             # Serving today's file under the run's URL would pass it off as what the run made.
             return self._error(
                 "410 Gone",
@@ -201,7 +201,7 @@ class ViewerApp:
             raise missing from exc
         size = located.stat().st_size
         suffix = located.suffix.lower()
-        kind = pages.IMAGE_TYPES.get(suffix) or mimetypes.guess_type(located.name)[0]
+        kind = outputs.IMAGE_TYPES.get(suffix) or mimetypes.guess_type(located.name)[0]
         headers = [
             ("Content-Length", str(size)),
             ("Content-Security-Policy", FILE_POLICY),

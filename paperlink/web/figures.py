@@ -1,7 +1,7 @@
 """The figures a manuscript uses, each with the record that made it and its state now.
 
-The manuscript is scanned with :func:`paperlink.manuscript.scan_manuscript` and each reference resolved
-with :mod:`paperlink.references`, as ``paperlink verify`` does, so the viewer and ``verify`` agree on which
+The manuscript is scanned with :func:`paperlink.latex.manuscript.scan_manuscript` and each reference resolved
+with :mod:`paperlink.latex.references`, as ``paperlink verify`` does, so the viewer and ``verify`` agree on which
 file a figure is; the state (OK / changed since the run / not archived) comes from re-hashing the file.
 """
 
@@ -11,18 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paperlink.errors import RecordNotFound
-from paperlink.manuscript import Use, scan_manuscript
-from paperlink.records import Record
-from paperlink.references import (
-    DIGEST_MISMATCH,
-    ReferenceError,
-    check_digest,
-    resolve_output,
-    unknown_label,
-)
-from paperlink.store import RecordStore
-from paperlink.web.pages import STATE_MISSING, OutputView, output_views
+from paperlink.core.records import Record
+from paperlink.core.store import RecordStore
+from paperlink.errors import RecordNotFound, UnresolvedReference
+from paperlink.latex.manuscript import Use, scan_manuscript
+from paperlink.latex.references import DIGEST_MISMATCH, check_digest, resolve_output, unknown_label
+from paperlink.web.outputs import STATE_MISSING, OutputView, output_views
 
 
 @dataclass
@@ -55,7 +49,7 @@ class FigureView:
                 continue
             try:
                 check_digest(use.reference, pinned, self.label, self.output.item)
-            except ReferenceError as exc:
+            except UnresolvedReference as exc:
                 if exc.code == DIGEST_MISMATCH:
                     problems.append(
                         f"{use.file.name}:{use.line} pins {pinned}, not the record's digest"
@@ -90,7 +84,7 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
             continue
         try:
             found = resolve_output(record, use.reference, root=root, folder=tex.resolve().parent)
-        except ReferenceError as exc:
+        except UnresolvedReference as exc:
             key = (label, str(use.reference))
             problem = _one_line(exc)
             figures.setdefault(
@@ -106,7 +100,7 @@ def manuscript_figures(store: RecordStore, root: Path, tex: Path) -> list[Figure
     return list(figures.values())
 
 
-def _one_line(exc: ReferenceError) -> str:
+def _one_line(exc: UnresolvedReference) -> str:
     return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
 

@@ -1,6 +1,6 @@
 // sifbuild makes a SIF image with the reference implementation (github.com/sylabs/sif/v2) and prints, as
 // JSON, what that implementation reads back from it: the header and each object with the sha256 of its
-// bytes. paperlink's tests compare paperlink.sif.read_sif with this.
+// bytes. paperlink's tests compare paperlink.containers.sif.read_sif with this.
 //
 // Usage: sifbuild OUT.sif ROOTFS.squashfs DEFFILE LABELS.json UNIX-TIME
 package main

@@ -1,1 +1,0 @@
-"""The commands of the ``paperlink`` command line, one module per area, loaded when first used."""
