@@ -22,7 +22,8 @@ from paperlink.core.hashing import digest_file
 from paperlink.core.records import ContainerRef, FileDigest, Outcome, Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import LatexError
-from paperlink.latex.generate import read_pdf_manifest, tex_string
+from paperlink.latex.escape import tex_string
+from paperlink.latex.pdf_manifest import read_pdf_manifest
 
 pytestmark = pytest.mark.tex
 

@@ -14,7 +14,7 @@ from helpers import paperlink_process, run_cli
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DictionaryObject, NameObject, NullObject
 
-from paperlink.latex.generate import read_pdf_manifest
+from paperlink.latex.pdf_manifest import read_pdf_manifest
 
 pytestmark = pytest.mark.tex
 

@@ -22,8 +22,8 @@ from paperlink.core.records import ImportedFrom, Record
 from paperlink.core.store import RecordStore
 from paperlink.exchange.sumatra_records import convert_record, sumatra_run_id
 from paperlink.exchange.sumatra_store import parse_timestamp
-from paperlink.latex.generate import read_pdf_manifest
 from paperlink.latex.manuscript import Reference
+from paperlink.latex.pdf_manifest import read_pdf_manifest
 from paperlink.latex.references import resolve_output
 
 SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())

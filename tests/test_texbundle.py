@@ -13,7 +13,7 @@ from click.testing import Result
 from fixtures_latex import TEX_FLAGS, compile_tex, write_manuscript
 from helpers import run_cli
 
-from paperlink.latex.generate import read_pdf_manifest
+from paperlink.latex.pdf_manifest import read_pdf_manifest
 
 pytestmark = pytest.mark.tex
 

@@ -87,7 +87,7 @@ def list_csv(summaries: Sequence[RecordSummary]) -> str:
 def list_latex(summaries: Sequence[RecordSummary]) -> str:
     """A ``longtable`` (it breaks across pages; needs ``\\usepackage{longtable}``) of the records."""
     from paperlink.core.humanize import format_duration
-    from paperlink.latex.generate import tex_text
+    from paperlink.latex.escape import tex_text
 
     def cell(text: str) -> str:
         # One line per cell: a newline or tab in a command would end the row or the paragraph. Quotes

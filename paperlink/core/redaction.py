@@ -17,9 +17,7 @@ secret.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
-import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -406,47 +404,3 @@ class Redactor:
 def _option_value(arg: str) -> bool:
     """Whether the argument after a secret-looking option is its value (not the next option, not a file)."""
     return bool(arg) and not (arg.startswith("-") and len(arg) > 1) and not _existing_path(arg)
-
-
-# Untracked files whose content is never stored, by the name of the file or of a folder above it.
-SECRET_FILE_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.env",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "*.kdbx",
-    "*.gpg",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    "credentials*",
-    "*secret*",
-    "*password*",
-    "*passwd*",
-    ".netrc",
-    "_netrc",
-    ".pgpass",
-    ".htpasswd",
-    ".npmrc",
-    ".pypirc",
-    ".git-credentials",
-    ".ssh",
-    ".aws",
-    ".gnupg",
-)
-
-
-def secret_file_pattern(path: str) -> str | None:
-    """The pattern of :data:`SECRET_FILE_PATTERNS` that ``path`` (or a folder in it) matches, or None."""
-    for part in path.replace(os.sep, "/").split("/"):
-        lowered = part.lower()
-        for pattern in SECRET_FILE_PATTERNS:
-            if fnmatch.fnmatchcase(lowered, pattern):
-                return pattern
-    return None

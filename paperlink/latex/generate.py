@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from pylatexenc.latexencode import unicode_to_latex
 
 from paperlink.core.config import Project, atomic_write_bytes, atomic_write_text
 from paperlink.core.packagedata import latex_source, template_source
@@ -30,6 +27,8 @@ from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.store import RecordStore
 from paperlink.core.values import record_values
 from paperlink.errors import ConfigError, LatexError, UnresolvedReference, UsageError
+from paperlink.latex.escape import comment as _comment
+from paperlink.latex.escape import pdf_text_string, tex_string, tex_text
 from paperlink.latex.manuscript import Reference, Use, scan_manuscript
 from paperlink.latex.references import check_digest, is_image, resolve_path, tex_path, unknown_label
 from paperlink.version import __version__
@@ -37,10 +36,8 @@ from paperlink.version import __version__
 DATA_FILE = "paperlink-data.tex"
 STY_FILES = ("paperlink.sty", "sumatra.sty")
 BIB_FILE = "paperlink.bib"
-MANIFEST_NAME = "paperlink-manifest.json"
 # Data version 2: paperlink.sty reads the data file with # $ % & ^ _ ~ and bytes 128-255 as plain characters.
 DATA_VERSION = 2
-_ESCAPED = frozenset("\\{}")
 
 
 @dataclass(frozen=True)
@@ -157,48 +154,6 @@ class LatexResult:
                 row["tex_path"] = entry.file
             rows.append(row)
         return rows
-
-
-# -- escaping --------------------------------------------------------------------------------------------
-def tex_string(text: str) -> str:
-    """``text`` for a string in the data file, read with paperlink.sty's data catcodes.
-
-    Backslashes, braces, control and non-ASCII space characters become ``\\plU{N}``, and so does every space
-    TeX would drop or merge (leading, trailing, or after another space); everything else stays as it is.
-    """
-    out = []
-    last = len(text) - 1
-    for index, ch in enumerate(text):
-        if ch == " ":
-            literal = 0 < index < last and text[index - 1] != " "
-        else:
-            literal = ch not in _ESCAPED and not _invisible(ch)
-        out.append(ch if literal else f"\\plU{{{ord(ch)}}}")
-    return "".join(out)
-
-
-def _invisible(ch: str) -> bool:
-    """Control, format and separator characters (other than a plain space): TeX would mangle or drop them."""
-    return unicodedata.category(ch)[0] in "CZ"
-
-
-def tex_text(text: str) -> str:
-    """Free text to typeset (a value, a title), escaped by pylatexenc so that it is balanced TeX."""
-    return str(unicode_to_latex(text, non_ascii_only=False, unknown_char_warning=False))
-
-
-def pdf_text_string(text: str) -> str:
-    """``text`` as a PDF text string object: ``(…)`` when it is printable ASCII, else UTF-16 hex ``<FEFF…>``.
-
-    The literal form is a quarter of the hex one, and TeX's time per figure grows with the length.
-    """
-    if all(" " <= ch <= "~" for ch in text):
-        return "(" + re.sub(r"([\\()])", r"\\\1", text) + ")"
-    return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"
-
-
-def _comment(text: str) -> str:
-    return " ".join(str(text).split()).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def _environment() -> jinja2.Environment:
@@ -512,36 +467,3 @@ def ambiguity_warnings(
 
 def _declares(data: LatexData, label: str) -> bool:
     return any(e.label == label for e in data.figures) or any(v.label == label for v in data.values)
-
-
-def read_pdf_manifest(pdf: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest paperlink.sty attached to ``pdf`` (``paperlink-manifest.json``), parsed.
-
-    Raises :class:`LatexError` when the file is not a readable PDF or carries no manifest.
-    """
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        attachments = PdfReader(os.fspath(pdf)).attachments
-    except (OSError, PyPdfError, ValueError) as exc:
-        raise LatexError(f"cannot read {pdf} as a PDF: {exc}") from exc
-    try:
-        contents = attachments.get(MANIFEST_NAME)
-    except (PyPdfError, ValueError, AttributeError, TypeError, KeyError) as exc:
-        # pypdf follows the attachment's objects as they are: a null or malformed stream (an engine that
-        # lost the file, a damaged PDF) surfaces as one of these.
-        raise LatexError(
-            f"{pdf}: the attached {MANIFEST_NAME} is damaged ({type(exc).__name__}: {exc})",
-            hint="compile the manuscript again; with XeLaTeX, update paperlink.sty ('paperlink latex')",
-        ) from exc
-    if not contents:
-        raise LatexError(
-            f"{pdf} carries no {MANIFEST_NAME}",
-            hint="compile the manuscript with paperlink.sty (package option manifest=true, the default)",
-        )
-    try:
-        manifest: dict[str, Any] = json.loads(contents[0].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LatexError(f"{pdf}: {MANIFEST_NAME} is not valid JSON: {exc}") from exc
-    return manifest

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from paperlink.core.hashing import digest_file
 from paperlink.core.records import CodeVersion, UntrackedFile, format_time
-from paperlink.core.redaction import Redactor, redact_url, secret_file_pattern
+from paperlink.core.redaction import Redactor, redact_url
+from paperlink.core.secretfiles import secret_file_pattern
 from paperlink.errors import CaptureError
 
 # Untracked files larger than this are named in the record but left out of the diff.

@@ -342,7 +342,7 @@ def verify_manuscript(
         project, store, cache=cache, extra_checks=extra_checks, value_checks=value_checks
     )
     if path.suffix.lower() == ".pdf":
-        from paperlink.latex.generate import read_pdf_manifest
+        from paperlink.latex.pdf_manifest import read_pdf_manifest
 
         if not path.is_file():
             raise LatexError(f"{path} not found", hint="give the path of the compiled paper")

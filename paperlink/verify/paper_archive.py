@@ -20,7 +20,7 @@ from paperlink.verify.manuscript import MISMATCH, MISSING, OK, Check, Item, Repo
 def check_papers(archive: PublishedArchive, records: list[Record], report: Report) -> None:
     """Add an item per figure and value of each archived paper's manifest to ``report`` (or a note
     that the archive holds no paper)."""
-    from paperlink.latex.generate import read_pdf_manifest
+    from paperlink.latex.pdf_manifest import read_pdf_manifest
 
     names = archive.paper_names(records)
     if not names:
