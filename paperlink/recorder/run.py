@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from paperlink.core.filestate import (
     store_files,
 )
 from paperlink.core.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.core.programs import which
 from paperlink.core.records import (
     STATUS_FAILED,
     STATUS_FINISHED,
@@ -676,7 +676,7 @@ def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if os.sep in argv[0]:
         # A path, not a name to look up: executing it reports "not executable" (126) if it is not.
         return os.path.abspath(argv[0]) if Path(argv[0]).exists() else None
-    return shutil.which(argv[0], path=environ.get("PATH"))
+    return which(argv[0], path=environ.get("PATH"))
 
 
 class _Probe:
@@ -689,7 +689,7 @@ class _Probe:
         python = (
             executable
             if executable and is_python(executable)
-            else shutil.which("python3", path=environ.get("PATH"))
+            else which("python3", path=environ.get("PATH"))
         )
         self._version_probe = ToolProbe(executable, environ) if executable else None
         self._package_probe = ToolProbe(python or sys.executable, environ)
