@@ -10,6 +10,7 @@ ever opened: a FIFO, socket or device in an output folder is recorded by its typ
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 import time
@@ -106,6 +107,21 @@ def snapshot_tree(
     One ``os.scandir`` walk per folder and one ``lstat`` per entry, on plain strings: with tens of
     thousands of files in the output folders, ``pathlib`` objects per file cost ten times the system calls.
     """
+    # Tens of thousands of new tuples would set off the cyclic garbage collector again and again; none
+    # of them can be part of a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        states = _snapshot(root, folders)
+    finally:
+        if collecting:
+            gc.enable()
+    for path in exclude:
+        states.pop(path, None)
+    return states
+
+
+def _snapshot(root: Path, folders: Iterable[str]) -> dict[str, FileState]:
     states: dict[str, FileState] = {}
     top = os.fspath(root)
     for folder in folders:
@@ -123,12 +139,12 @@ def snapshot_tree(
             states[rel] = _state(os.lstat(base))
         except OSError:
             continue
-    for path in exclude:
-        states.pop(path, None)
     return states
 
 
 def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
+    # The loop runs once per file: names bound locally, the tuple made without NamedTuple's __new__.
+    new, is_regular, kind_of = tuple.__new__, stat.S_ISREG, entry_kind
     pending = [(folder, prefix)]
     while pending:
         path, rel = pending.pop()
@@ -145,7 +161,18 @@ def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue  # gone between listing and stat: not there after all
-                states[rel + entry.name] = _state(st)
+                mode = st.st_mode
+                states[rel + entry.name] = new(
+                    FileState,
+                    (
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ino,
+                        "file" if is_regular(mode) else kind_of(mode),
+                        st.st_ctime_ns,
+                        st.st_dev,
+                    ),
+                )
 
 
 def _state(st: os.stat_result) -> FileState:
@@ -158,8 +185,12 @@ def doubtful(states: dict[str, FileState], now_ns: int | None = None) -> list[st
     """Regular files changed so recently that a rewrite in the same clock tick would go unseen (anything
     else is never opened: reading a FIFO or a device would wait for ever)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
+    # now - max(mtime, ctime) < window, without a property call per file.
+    cutoff = now_ns - DOUBT_WINDOW_NS
     return [
-        p for p, s in states.items() if s.kind == "file" and now_ns - s.changed_ns < DOUBT_WINDOW_NS
+        p
+        for p, s in states.items()
+        if (s.mtime_ns > cutoff or s.ctime_ns > cutoff) and s.kind == "file"
     ]
 
 

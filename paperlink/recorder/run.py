@@ -297,8 +297,9 @@ class RunCapture:
 
     def _snapshot_before(self) -> None:
         project = self.project
-        self._before = snapshot_tree(project.root, project.output_dirs, self._skip)
-        self._before = {p: s for p, s in self._before.items() if not p.startswith(_ALWAYS_SKIPPED)}
+        self._before = _without_skipped(
+            snapshot_tree(project.root, project.output_dirs, self._skip), project.output_dirs
+        )
         doubt_paths = [project.root / p for p in doubtful(self._before)]
         for path, found in self.cache.digests(doubt_paths).items():
             if isinstance(found, Digests):
@@ -510,8 +511,9 @@ class RunCapture:
     def _changed_outputs(self) -> list[str]:
         """Files created or changed in the output folders since :meth:`begin`."""
         root = self.project.root
-        after = snapshot_tree(root, self.project.output_dirs, self._skip)
-        after = {p: s for p, s in after.items() if not p.startswith(_ALWAYS_SKIPPED)}
+        after = _without_skipped(
+            snapshot_tree(root, self.project.output_dirs, self._skip), self.project.output_dirs
+        )
         # Doubtful files that look unchanged are hashed again, all in one call to the cache.
         again = [p for p in self._doubt if self._before.get(p) == after.get(p) and p in after]
         now = self.cache.digests([root / p for p in again])
@@ -600,6 +602,16 @@ class RunCapture:
         for rel, file in files.items():
             items[rel] = _digest_item(rel, found[file])
         return [items[rel] for rel in rels]
+
+
+def _without_skipped(states: dict[str, FileState], folders: Iterable[str]) -> dict[str, FileState]:
+    """``states`` without git's and paperlink's own folders, which only an output folder ``.`` (or one
+    of them) can reach: with tens of thousands of outputs the filter is not run for nothing."""
+    if not any(
+        (rel := os.path.normpath(f)) == "." or rel.startswith(_ALWAYS_SKIPPED) for f in folders
+    ):
+        return states
+    return {p: s for p, s in states.items() if not p.startswith(_ALWAYS_SKIPPED)}
 
 
 def _digest_item(rel: str, found: Digests | CaptureError, role: str | None = None) -> FileDigest:
