@@ -3,6 +3,7 @@ wrong-way import, and no module outgrows what a newcomer can hold in their head.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -103,3 +104,22 @@ def test_the_tree_is_the_stages_and_each_says_what_it_holds() -> None:
     # Everything at the top is the public API or below every stage.
     top = sorted(p.name for p in package.glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "errors.py", "version.py"]
+
+
+def test_the_readme_map_names_every_module_of_every_stage() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## How paperlink is built") :]
+    section = section[: section.index("\n## ", 1)]
+    bullets = {
+        m.group(1): m.group(0)
+        for m in re.finditer(
+            r"^- \*\*`paperlink/(\w+)/`\*\*.*?(?=^- \*\*|\Z)", section, re.M | re.S
+        )
+    }
+    assert sorted(bullets) == sorted(STAGES)
+    for stage, text in bullets.items():
+        named = set(re.findall(r"`(\w+)`", text))
+        modules = {p.stem for p in (REPO_ROOT / "paperlink" / stage).glob("*.py")} - {"__init__"}
+        assert modules <= named, (
+            f"README's {stage} paragraph does not name {sorted(modules - named)}"
+        )

@@ -22,7 +22,7 @@ from paperlink.core.metadata import load_metadata, related_identifier
 from paperlink.core.records import ContainerRef, FileDigest
 from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError
-from paperlink.publish.flow import find_token
+from paperlink.publish.tokens import find_token
 
 
 @pytest.fixture

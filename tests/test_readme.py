@@ -21,6 +21,7 @@ NOT_OURS = {
     "--token": "an option of the user's own command, whose value paperlink redacts",
     "--password": "an option of the user's own command, whose value paperlink redacts",
     "--ntasks": "an option of srun, which the README says paperlink reads the rank count from",
+    "--bind": "an option of apptainer exec, in a command paperlink records the image of",
 }
 PATH_LIKE = re.compile(r"[\w./-]+\.(tex|pdf|jsonl|sif|json|cff|tar|tar\.gz)")
 

@@ -174,7 +174,8 @@ def rerun(
     """Re-execute record LABEL on a scratch copy and compare its outputs byte for byte and its values.
 
     Exits 0 only when the re-execution ends as the original did and every recorded output and value is
-    identical (3 otherwise: different, missing, or the re-execution failed).
+    identical (3 otherwise: different, missing, or the re-execution failed). For a run in an Apptainer
+    image (SIF) it prints the 'apptainer exec' command that re-executes it in that image instead.
 
     \b
     Example: paperlink rerun fig3 --keep
@@ -183,6 +184,18 @@ def rerun(
     from paperlink.recorder.rerun import rerun_record
 
     project, store = _store(ctx)
+    recorded = store.get(label)
+    if recorded.container is not None and recorded.container.sif is not None:
+        # Apptainer is the user's to start (it is not on every machine, nor here): say how.
+        from paperlink.recorder.sif_environment import rerun_command, rerun_text
+
+        if as_json:
+            sif = recorded.container.sif
+            _echo_json({"command": rerun_command(recorded, project.root), "sif": sif.path,
+                        "sha256": sif.sha256_ref})  # fmt: skip
+        else:
+            click.echo(rerun_text(recorded, project.root), nl=False)
+        return
     with file_progress() as progress:
         result = rerun_record(
             project,

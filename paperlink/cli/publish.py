@@ -105,7 +105,9 @@ def publish(
     from paperlink.cli.views import publish_text
     from paperlink.errors import ConfigError
     from paperlink.publish.api import PRODUCTION_URL, SANDBOX_URL
-    from paperlink.publish.flow import PublishOptions, find_token, publish_records
+    from paperlink.publish.flow import publish_records
+    from paperlink.publish.options import PublishOptions
+    from paperlink.publish.tokens import find_token
 
     project, store = _store(ctx)
     url = zenodo_url or (SANDBOX_URL if sandbox else None)

@@ -99,6 +99,12 @@ def init(
     default=None,
     help="Trace the command with strace: exactly the files it read and wrote (default: [project] trace).",
 )
+@click.option(
+    "--sif",
+    type=click.Path(dir_okay=False),
+    help="Record this Apptainer/Singularity image (SIF) as the run's environment (the command runs "
+    "as given; 'apptainer exec IMAGE …' commands and runs inside Apptainer are found without it).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the summary line.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -118,6 +124,7 @@ def run(
     timeout: float | None,
     on_host: bool,
     trace: bool | None,
+    sif: str | None,
     quiet: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -134,10 +141,16 @@ def run(
 
         prefetch_container_support()
     from paperlink.cli.progress import file_progress
+    from paperlink.recorder.options import ContainerOptions, RunOptions
     from paperlink.recorder.run import capture_run
 
     project, store = _store(ctx)
-    image = image or (None if dockerfile or on_host else project.default_image)
+    if sif and (image or dockerfile):
+        raise UsageError(
+            "--sif names an Apptainer image; --image and --dockerfile run in a Docker one",
+            hint="give one of them",
+        )
+    image = image or (None if dockerfile or on_host or sif else project.default_image)
 
     def warn_untracked(record: Any) -> None:
         from paperlink.core.project import untracked_warning
@@ -146,49 +159,45 @@ def run(
         if message:
             click.echo(f"paperlink: warning: {message}", err=True)
 
-    common: dict[str, Any] = dict(
-        label=label,
-        reason=reason,
-        tags=tags,
-        inputs=inputs,
-        outputs=outputs,
-        source_date_epoch=source_date_epoch,
-        stdout_sink=sys.stdout.buffer,
-        stderr_sink=sys.stderr.buffer,
-        on_start=warn_untracked,
-    )
     if trace and (image or dockerfile):
         raise UsageError(
             "--trace traces a command on the host, not in a container",
             hint="add --host to run it on the host, or leave out --trace",
         )
+    if not (image or dockerfile) and (build_args or network or memory or timeout):
+        raise UsageError(
+            "--build-arg, --network, --memory and --timeout apply to container runs only",
+            hint="add --image REF or --dockerfile PATH",
+        )
     with file_progress() as progress:
+        options = RunOptions(
+            label=label,
+            reason=reason,
+            tags=tags,
+            inputs=inputs,
+            outputs=outputs,
+            source_date_epoch=source_date_epoch,
+            stdout_sink=sys.stdout.buffer,
+            stderr_sink=sys.stderr.buffer,
+            on_progress=progress,
+            on_start=warn_untracked,
+            sif=sif,
+        )
         if image or dockerfile:
             from paperlink.recorder.run import capture_container_run
 
-            record = capture_container_run(
-                project,
-                store,
-                list(command),
+            container = ContainerOptions(
                 image=image,
                 dockerfile=dockerfile,
                 build_args=key_values(build_args, "--build-arg"),
                 network=network,
                 memory=memory,
                 timeout=timeout,
-                on_progress=progress,
-                **common,
             )
+            record = capture_container_run(project, store, list(command), container, options)
         else:
-            if build_args or network or memory or timeout:
-                raise UsageError(
-                    "--build-arg, --network, --memory and --timeout apply to container runs only",
-                    hint="add --image REF or --dockerfile PATH",
-                )
-            traced = project.trace if trace is None else trace
-            record = capture_run(
-                project, store, list(command), on_progress=progress, trace=traced, **common
-            )
+            options.trace = project.trace if trace is None else trace
+            record = capture_run(project, store, list(command), options)
     outcome = record.outcome
     if not quiet:
         made = ", ".join(o.path for o in record.outputs[:4]) + (

@@ -41,7 +41,8 @@ def export(
 
     _, opened = _store(ctx)
     if labels or tex is not None:
-        from paperlink.publish.flow import PublishOptions, choose_records
+        from paperlink.publish.options import PublishOptions
+        from paperlink.publish.selection import choose_records
 
         chosen = [r.label for r in choose_records(opened, PublishOptions(list(labels), tex=tex))]
     else:

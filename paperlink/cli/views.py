@@ -12,7 +12,7 @@ from typing import Any
 
 from paperlink.core.compare import RecordDiff
 from paperlink.core.humanize import format_duration, format_size
-from paperlink.core.records import FileDigest, MpiRun, Record, SlurmJob
+from paperlink.core.records import FileDigest, MpiRun, Record, SifImageRef, SlurmJob
 from paperlink.core.store import RecordSummary
 from paperlink.verify.manuscript import Report as VerifyReport
 
@@ -130,12 +130,28 @@ def show_text(record: Record) -> str:
     if record.trace is not None:
         _trace(out, record)
     p = record.platform
-    add("Platform")
-    add(
-        f"  host        {p.hostname} ({p.user})   {p.os_release}; {p.os} {p.kernel.split(' ')[0]} {p.machine}"
-    )
-    add(f"  cpu         {p.cpu_model} x {p.cpu_cores}   memory {format_size(p.memory_bytes)}")
-    add(f"  python      {p.python_version}   SOURCE_DATE_EPOCH={record.source_date_epoch}")
+    if record.host is None:
+        add("Platform")
+        add(
+            f"  host        {p.hostname} ({p.user})   {p.os_release}; {p.os} {p.kernel.split(' ')[0]} {p.machine}"
+        )
+        add(f"  cpu         {p.cpu_model} x {p.cpu_cores}   memory {format_size(p.memory_bytes)}")
+        add(f"  python      {p.python_version}   SOURCE_DATE_EPOCH={record.source_date_epoch}")
+    else:  # a container run: the image's own platform, then the machine it ran on
+        h = record.host
+        add("Platform (in the container)")
+        add(
+            f"  os          {p.os_release or '(no /etc/os-release in the image)'}; {p.os} {p.machine}"
+        )
+        add(
+            f"  python      {p.python_version or 'none in the image'}"
+            + (f" ({p.python_executable})" if p.python_executable else "")
+            + f"   SOURCE_DATE_EPOCH={record.source_date_epoch}"
+        )
+        add(
+            f"  host        {h.hostname} ({h.user})   {h.os_release}; {h.os} {h.kernel.split(' ')[0]} {h.machine}"
+        )
+        add(f"  cpu         {h.cpu_model} x {h.cpu_cores}   memory {format_size(h.memory_bytes)}")
     add(f"  packages    {len(record.packages)} recorded ('paperlink show {record.label} --json')")
     if record.container:
         ct = record.container
@@ -145,8 +161,10 @@ def show_text(record: Record) -> str:
         if ct.reference or ct.image_id:
             add(f"  image       {ct.reference}  ->  {ct.pinned_reference or ct.image_id}")
         add(f"  engine      {ct.engine} {ct.engine_version or ''}")
-        if not ct.inside_container:
+        if not ct.inside_container and ct.sif is None:
             add(f"  network     {ct.network or 'none'}   user {ct.user}")
+        if ct.sif is not None:
+            out.extend(sif_lines(ct.sif))
     if record.job:
         out.extend(job_lines(record.job))
     if record.mpi:
@@ -165,6 +183,29 @@ def show_text(record: Record) -> str:
         extra = f", kept {format_size(info.stored_bytes)} (head and tail)" if info.truncated else ""
         add(f"  {name:<11} {format_size(info.size)}{extra}")
     return "\n".join(out)
+
+
+def sif_lines(sif: SifImageRef) -> list[str]:
+    """The SIF image lines of ``show``'s ``Container`` section."""
+    lines = [
+        f"  sif         {sif.path}  {format_size(sif.size)}  sha256:{sif.sha256}",
+        f"  sif header  id {sif.id}   version {sif.version}   arch {sif.arch}   created "
+        f"{sif.created or '-'}   {'signed' if sif.signed else 'unsigned'}",
+    ]
+    for obj in sif.objects:
+        extra = " ".join(
+            v
+            for v in (obj.partition_type, obj.partition_fs, obj.partition_arch, obj.signature_hash)
+            if v
+        )
+        lines.append(
+            f"  object {obj.id:<4} {obj.type} {extra}  {format_size(obj.size)}  sha256:{obj.sha256}"
+        )
+    if sif.deffile_sha256:
+        lines.append(f"  definition  sha256:{sif.deffile_sha256}")
+    for key, value in sorted(sif.labels.items()):
+        lines.append(f"  label       {key} = {value}")
+    return lines
 
 
 def job_lines(job: SlurmJob) -> list[str]:
@@ -331,7 +372,7 @@ def verify_table(report: VerifyReport) -> str:
 
 
 def publish_text(result: Any) -> str:
-    """The summary of ``paperlink publish`` (a :class:`paperlink.publish.flow.PublishResult`)."""
+    """The summary of ``paperlink publish`` (a :class:`paperlink.publish.options.PublishResult`)."""
     lines = []
     total = sum(f.size for f in result.files)
     if result.state == "planned":

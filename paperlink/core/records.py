@@ -239,6 +239,48 @@ class Outcome:
 
 
 @dataclass
+class SifObjectRef:
+    """One data object of a SIF image as a record keeps it: its descriptor and the sha256 of its bytes."""
+
+    id: int
+    group: int
+    type: str  # partition | signature | deffile | labels | generic-json | …
+    size: int
+    sha256: str
+    name: str = ""
+    offset: int = 0  # where its bytes start in the file
+    partition_fs: str | None = None  # squashfs | ext3 | …
+    partition_type: str | None = None  # primary-system | data | overlay | …
+    partition_arch: str | None = None
+    signature_hash: str | None = None
+    signature_entity: str | None = None  # the signer's key fingerprint, hex
+
+
+@dataclass
+class SifImageRef:
+    """An Apptainer/Singularity image (SIF) a run used, by its exact bytes (``sha256``) and its header."""
+
+    path: str  # as the run named it (APPTAINER_CONTAINER, the apptainer command line, --sif)
+    size: int
+    sha256: str
+    id: str  # the SIF header's UUID
+    version: str
+    arch: str
+    created: str | None = None
+    modified: str | None = None
+    signed: bool = False
+    deffile_sha256: str | None = (
+        None  # the definition file itself is in ``paperlink image inspect``
+    )
+    labels: dict[str, Any] = field(default_factory=dict)
+    objects: list[SifObjectRef] = field(default_factory=list)
+
+    @property
+    def sha256_ref(self) -> str:
+        return f"sha256:{self.sha256}"
+
+
+@dataclass
 class ContainerRef:
     """The image a run used, by identity (filled by the containers feature)."""
 
@@ -263,6 +305,7 @@ class ContainerRef:
     memory_limit: str | None = None
     timeout_seconds: float | None = None
     user: str | None = None  # uid:gid the command ran as
+    sif: SifImageRef | None = None  # the SIF image, for Apptainer/Singularity runs
 
 
 @dataclass
@@ -416,7 +459,10 @@ class Record:
     declared_outputs: list[str] = field(default_factory=list)  # --output, as recorded paths
     ambiguous: list[Ambiguity] = field(default_factory=list)  # outputs another run may have written
     trace: TraceInfo | None = None  # set when the run was traced (--trace)
+    # Where the command ran: the host, or for a container run the image's own OS, architecture and
+    # interpreter; ``host`` is then the machine the container ran on (None: the same as ``platform``).
     platform: Platform = field(default_factory=Platform)
+    host: Platform | None = None
     packages: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     start_time: str = ""
@@ -451,9 +497,11 @@ class Record:
             if item is not None and item.get("path_base64", "") is None:
                 del item["path_base64"]
         # Left out when empty: a record made outside a cluster serialises (and digests) as before.
-        for optional in ("job", "mpi"):
+        for optional in ("job", "mpi", "host"):
             if data[optional] is None:
                 del data[optional]
+        if data["container"] is not None and data["container"]["sif"] is None:
+            del data["container"]["sif"]
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:

@@ -261,7 +261,15 @@ def portable_record(root: Path, record: Record) -> Record:
             return {k: rewrite(v) for k, v in value.items()}
         return value
 
-    return Record.from_dict(rewrite(data))
+    portable = Record.from_dict(rewrite(data))
+    container = portable.container
+    if container is not None and container.sif is not None:
+        # A SIF image outside the project is named by its file name, as the archive's copy is.
+        if Path(container.sif.path).is_absolute():
+            container.sif.path = Path(container.sif.path).name
+        if container.reference is not None and Path(container.reference).is_absolute():
+            container.reference = Path(container.reference).name
+    return portable
 
 
 def write_site_archive(
@@ -371,6 +379,9 @@ def _add_image(
     container = record.container
     if container is None or (container.inside_container and not container.reference):
         return
+    if container.sif is not None:
+        _add_sif(project, record, add, images_done, warnings)
+        return
     archive = container.archive
     path: Path | None = None
     if archive is not None and archive.path:
@@ -410,5 +421,41 @@ def _add_image(
             f"record '{record.label}': image archive {path} is sha256:{item.sha256[:12]}… but the "
             f"record says sha256:{archive.sha256[:12]}…",
             hint="save the image again with 'paperlink image save'",
+        )
+    images_done[key] = item
+
+
+def _add_sif(
+    project: Project,
+    record: Record,
+    add: Callable[..., BundleFile],
+    images_done: dict[str, BundleFile],
+    warnings: list[str],
+) -> None:
+    """The SIF image itself is the archive of a run's environment: added as it is, once, and only when
+    its bytes are the ones the run used."""
+    from paperlink.recorder.sif_environment import sif_path
+
+    assert record.container is not None and record.container.sif is not None
+    sif = record.container.sif
+    path = sif_path(record, project.root)
+    if path is None:
+        warnings.append(
+            f"record '{record.label}' ran in SIF image {sif.path} but it is not on this machine, so "
+            "the archive cannot re-create its environment; copy the image back there (or --no-image "
+            "to skip)"
+        )
+        return
+    key = str(path.resolve())
+    if key in images_done:
+        images_done[key].labels.append(record.label)
+        return
+    item = add(path, f"image-{flat(path.name)}", "image", [record.label],
+               source=portable_path(project.root, path))  # fmt: skip
+    if item.sha256 != sif.sha256:
+        raise BundleError(
+            f"record '{record.label}': SIF image {path} is sha256:{item.sha256[:12]}… but the run used "
+            f"sha256:{sif.sha256[:12]}…; the image changed after the run",
+            hint="restore the image the run used, or re-run in the new one, then publish again",
         )
     images_done[key] = item

@@ -111,6 +111,8 @@ def _rerun(project_name: str, record: Record, files: Sequence[ArchiveFile]) -> d
     summary = f"Ran `{command}` in `{record.working_directory or '.'}`"
     if in_image and container is not None:
         summary += f" in image `{container.reference or container.image_id}`"
+    elif container is not None and container.sif is not None:
+        summary += f" in SIF image `{container.sif.path}` ({container.sif.sha256_ref})"
     summary += "."
     if code is None or not record.code.commit:
         return {
@@ -136,7 +138,9 @@ def _rerun(project_name: str, record: Record, files: Sequence[ArchiveFile]) -> d
         lines.append(f"git init -q && git apply {_sh(f'{top}/{diff}')}")
     workdir = record.working_directory or "."
     epoch = record.source_date_epoch
-    if in_image and container is not None:
+    if container is not None and container.sif is not None:
+        lines += _apptainer_lines(record, image, top, workdir)
+    elif in_image and container is not None:
         if image is not None:
             lines.append(f"docker load -i {_sh(f'{top}/{image}')}")
         options = ["--rm", f"--network {_sh(container.network or 'none')}"]
@@ -155,6 +159,24 @@ def _rerun(project_name: str, record: Record, files: Sequence[ArchiveFile]) -> d
                 f"printf '%s\\n' {_sh(f'{output.sha256}  {output.path}')} | sha256sum -c -"
             )
     return {"label": record.label, "summary": summary, "block": "\n".join(lines)}
+
+
+def _apptainer_lines(record: Record, image: str | None, top: str, workdir: str) -> list[str]:
+    """Check the archived SIF image and run the command in it with Apptainer."""
+    from paperlink.recorder.sif_environment import command_in_image
+
+    assert record.container is not None and record.container.sif is not None
+    sif = record.container.sif
+    path = f"{top}/{image}" if image is not None else sif.path
+    action, inner = command_in_image(record.argv)
+    where = '"$PWD"' if workdir == "." else f'"$PWD"/{_sh(workdir)}'
+    options = ["--cleanenv", '--bind "$PWD"', f"--pwd {where}"]
+    if record.source_date_epoch is not None:
+        options.append(f"--env SOURCE_DATE_EPOCH={record.source_date_epoch}")
+    return [
+        f"printf '%s\\n' {_sh(f'{sif.sha256}  {path}')} | sha256sum -c -",
+        f"apptainer {action} {' '.join(options)} {_sh(path)} {shlex.join(inner)}",
+    ]
 
 
 def _command(record: Record) -> str:

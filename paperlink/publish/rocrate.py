@@ -79,7 +79,7 @@ _ROLE_TEXT = {
     "record": "paperlink run record (JSON)",
     "code": "source code at the recorded commit (git archive)",
     "diff": "uncommitted changes the run used (git diff against the commit)",
-    "image": "container image archive (docker save)",
+    "image": "container image archive (docker save, or the Apptainer SIF file)",
     "readme": "how to re-run the computations",
     "pdf": "the paper",
     "site": "provenance site: the records as web pages, open provenance-site/index.html",
@@ -436,6 +436,15 @@ def _image(
         container.pinned_reference or container.reference or "", container.reference or ""
     )
     archive = [entities[f.name] for f in mine if f.role == "image"]
+    if container.sif is not None:  # an Apptainer image: the SIF file is the image and its archive
+        return builder.entity(
+            f"#image-sha256:{container.sif.sha256}",
+            "ContainerImage",
+            additionalType={"@id": f"{WFRUN}SIFImage"},
+            name=container.sif.path.rsplit("/", 1)[-1],
+            sha256=container.sif.sha256,
+            distribution=archive[0] if archive else None,
+        )
     return builder.entity(
         f"#image-{quote(container.image_id or container.reference or '', safe=':/@-._~')}",
         "ContainerImage",

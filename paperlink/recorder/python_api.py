@@ -26,6 +26,7 @@ from paperlink.core.records import (
 )
 from paperlink.core.store import RecordStore
 from paperlink.errors import CaptureError
+from paperlink.recorder.options import RunOptions
 from paperlink.recorder.run import RunCapture
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,17 +83,16 @@ def record(
     """
     project = find_project(project_dir)
     with RecordStore(project.store_path) as store:
-        run = RunCapture(
-            project,
-            store,
-            argv=[sys.executable, *sys.argv],
-            kind="python",
+        options = RunOptions(
             label=label,
             reason=reason,
-            tags=tags,
-            inputs=inputs,
-            outputs=outputs,
-            executable=sys.executable,
+            tags=list(tags),
+            inputs=list(inputs),
+            outputs=list(outputs),
+            kind="python",
+        )
+        run = RunCapture(
+            project, store, [sys.executable, *sys.argv], options, executable=sys.executable
         )
         rec = run.begin()
         handle = RunHandle(run, rec)

@@ -29,7 +29,8 @@ from paperlink.core.safenames import inside
 from paperlink.core.store import RecordStore
 from paperlink.core.values import record_values
 from paperlink.errors import ImageNotFound, PaperlinkError, RecordNotFound, RerunError, UsageError
-from paperlink.recorder.run import ProgressFactory, capture_container_run, capture_run
+from paperlink.recorder.options import ContainerOptions, ProgressFactory, RunOptions
+from paperlink.recorder.run import capture_container_run, capture_run
 
 IDENTICAL = "identical"
 DIFFERENT = "different"
@@ -151,6 +152,16 @@ def rerun_record(
     archive holds another image, :class:`EngineUnavailable` when no engine answers.
     """
     original = store.get(label)
+    if original.container is not None and original.container.sif is not None:
+        import shlex
+
+        from paperlink.recorder.sif_environment import rerun_command
+
+        raise RerunError(
+            f"record '{label}' ran in SIF image {original.container.sif.path}, and paperlink does "
+            "not start Apptainer itself",
+            hint="re-execute it with: " + shlex.join(rerun_command(original, project.root)),
+        )
     warnings: list[str] = []
     code = original.code
     if code.vcs != "git" or not code.commit:
@@ -214,9 +225,9 @@ def rerun_record(
             and not Path(original.working_directory).is_absolute()
             else root / original.working_directory
         )
-        common: dict[str, Any] = dict(
+        options = RunOptions(
             label=new_label,
-            tags=tags,
+            tags=list(tags),
             reason=reason or f"rerun of {label}",
             outputs=declared,
             source_date_epoch=original.source_date_epoch,
@@ -233,15 +244,11 @@ def rerun_record(
                     scratch_project,
                     store,
                     list(original.argv),
-                    image=container.image_id,
-                    network=container.network,
-                    memory=container.memory_limit,
-                    timeout=container.timeout_seconds,
-                    engine=engine,
-                    **common,
+                    ContainerOptions.replaying(container, engine),
+                    options,
                 )
             else:
-                record = capture_run(scratch_project, store, list(original.argv), **common)
+                record = capture_run(scratch_project, store, list(original.argv), options)
         result = RerunResult(
             original=label,
             record=record,

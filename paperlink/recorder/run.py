@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -30,7 +31,7 @@ from paperlink.core.filestate import (
     snapshot_tree,
     store_files,
 )
-from paperlink.core.hashing import Digests, ProgressCallback, digest_bytes
+from paperlink.core.hashing import Digests, digest_bytes
 from paperlink.core.programs import which
 from paperlink.core.records import (
     STATUS_FAILED,
@@ -42,6 +43,7 @@ from paperlink.core.records import (
     Executable,
     FileDigest,
     Outcome,
+    Platform,
     Record,
     StreamInfo,
     TraceInfo,
@@ -66,6 +68,7 @@ from paperlink.errors import (
 from paperlink.recorder.code import snapshot_code
 from paperlink.recorder.containerenv import detect_host_container
 from paperlink.recorder.mpi import describe_mpi
+from paperlink.recorder.options import ContainerOptions, RunOptions
 from paperlink.recorder.overlap import attribute, other_runs
 from paperlink.recorder.parameters import merge_parameters
 from paperlink.recorder.platform import (
@@ -102,8 +105,6 @@ _ALWAYS_SKIPPED = (".git", ".paperlink")
 # none: the record itself matters more than the command's output.
 FULL_DISK_STREAM_BYTES = (64 << 10, 0)
 
-ProgressFactory = Callable[[str], ProgressCallback | None]
-
 
 def new_run_id() -> str:
     """A random (version 4) UUID, made without importing ``uuid``, which is slow to import."""
@@ -126,48 +127,47 @@ class RunCapture:
         self,
         project: Project,
         store: RecordStore,
-        *,
         argv: list[str],
-        kind: str = "command",
-        label: str | None = None,
-        reason: str | None = None,
-        tags: Iterable[str] = (),
-        inputs: Iterable[str | os.PathLike[str]] = (),
-        outputs: Iterable[str | os.PathLike[str]] = (),
+        options: RunOptions | None = None,
+        *,
         environ: Mapping[str, str] | None = None,
-        source_date_epoch: int | None = None,
         executable: str | None = None,
-        on_progress: ProgressFactory | None = None,
         probe: bool = True,
-        links: Mapping[str, str] | None = None,
         container: ContainerRef | None = None,
         tracer: Tracer | None = None,
+        platform: Platform | None = None,
     ) -> None:
+        options = options or RunOptions()
         self.project = project
         self.store = store
         self.argv = list(argv)
-        self.kind = kind
-        self.label = check_label(label) if label is not None else None
-        self.reason = reason
-        self.tags = [check_label(tag) for tag in tags]
-        self.inputs = [Path(p) for p in inputs]
-        self.outputs = [Path(p) for p in outputs]
+        self.kind = options.kind
+        self.label = check_label(options.label) if options.label is not None else None
+        self.reason = options.reason
+        self.tags = [check_label(tag) for tag in options.tags]
+        self.inputs = [Path(p) for p in options.inputs]
+        self.outputs = [Path(p) for p in options.outputs]
         self.environ = dict(os.environ if environ is None else environ)
         # The host's secrets too for a container run: a value can reach the command through its arguments.
         self.redactor = Redactor.from_environ({**os.environ, **self.environ})
-        self.source_date_epoch = source_date_epoch
+        self.source_date_epoch = options.source_date_epoch
         self.executable = executable
         # Probing the host's interpreter and packages is wrong for a command that runs in a container.
         self.probe = probe
-        self.links = dict(links or {})
+        self.links = dict(options.links or {})
         # The image a container run uses; None: the host, which may itself be a container.
         self.container = container
-        self.cache = DigestCache(store, on_progress, root=project.root)
+        self.sif = options.sif  # named with --sif (recorder.sif_environment finds the others)
+        # A container run's own platform (the image's OS, architecture, interpreter); None: the host's.
+        self.platform = platform
+        self.on_progress = options.on_progress
+        self.cache = DigestCache(store, options.on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
         self._skip: set[str] = set()
         self._doubt: dict[str, str] = {}
         self._probe: _Probe | None = None
+        self._host_packages = True  # whether the probed packages are the command's
         self._t0 = 0.0
         # Traces the command (paperlink run --trace); None after begin() if tracing is not possible here.
         self.tracer = tracer
@@ -249,6 +249,16 @@ class RunCapture:
         host_environ = self.environ if self.container is None else os.environ
         job = capture_job(host_environ)
         mpi = describe_mpi(self.argv, host_environ, cache=self.store, probe=self.probe)
+        container = self.container or self._sif_container() or detect_host_container()
+        host = collect_platform()
+        if self.platform is None and container is not None and container.sif is not None:
+            from paperlink.recorder.sif_environment import sif_in_command, sif_platform
+
+            if sif_in_command(self.argv) is not None:
+                # 'apptainer exec IMAGE CMD': CMD runs in the image, so the platform is the image's,
+                # and the host's Python packages are not its packages.
+                self.platform = sif_platform(container.sif, project.root, self.store)
+                self._host_packages = False
         record = Record(
             label=label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
@@ -264,13 +274,14 @@ class RunCapture:
             parameters=parameters,
             parameter_sources=parameter_sources,
             inputs=inputs,
-            platform=collect_platform(),
+            platform=self.platform or host,
+            host=host if self.platform is not None else None,
             environment=recorded_environment(self.environ, project.env_allow, self.redactor),
             start_time=format_time(start),
             reason=reason,
             tags=tags,
             source_date_epoch=epoch,
-            container=self.container or detect_host_container(),
+            container=container,
             job=job,
             mpi=mpi,
             links=dict(self.links),
@@ -317,6 +328,21 @@ class RunCapture:
             self.tracer = None
             self._snapshot_before()
         return info
+
+    def _sif_container(self) -> ContainerRef | None:
+        if self.container is not None:
+            return None
+        if self.sif is None and not _maybe_sif(self.argv):
+            return None  # the common case, without importing the SIF reader
+        from paperlink.recorder.sif_environment import sif_container
+
+        return sif_container(
+            self.argv,
+            sif=self.sif,
+            root=self.project.root,
+            store=self.store,
+            on_progress=self.on_progress,
+        )
 
     def _epoch(self, commit_time: str | None, start: Any) -> int:
         if self.source_date_epoch is not None:
@@ -415,6 +441,8 @@ class RunCapture:
         )
         if self._probe is not None:
             record.executable.version, record.packages = self._probe.result()
+            if not self._host_packages:
+                record.packages = {}
         self._store_finished(record, outputs, extra_outputs, {"stdout": stdout, "stderr": stderr})
         return record
 
@@ -682,6 +710,12 @@ def _parse_parameters(path: Path, content: bytes) -> dict[str, Any]:
     return flat
 
 
+def _maybe_sif(argv: list[str]) -> bool:
+    """Whether the run may use an Apptainer/Singularity image: a cheap test before importing sif_environment."""
+    wrapped = bool(argv) and Path(argv[0]).name in ("apptainer", "singularity")
+    return wrapped or any(os.environ.get(f"{n}_CONTAINER") for n in ("APPTAINER", "SINGULARITY"))
+
+
 def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if not argv:
         return None
@@ -751,57 +785,34 @@ def capture_run(
     project: Project,
     store: RecordStore,
     argv: list[str],
-    *,
-    label: str | None = None,
-    reason: str | None = None,
-    tags: Iterable[str] = (),
-    inputs: Iterable[str | os.PathLike[str]] = (),
-    outputs: Iterable[str | os.PathLike[str]] = (),
-    source_date_epoch: int | None = None,
-    stdout_sink: BinaryIO | None = None,
-    stderr_sink: BinaryIO | None = None,
-    on_progress: ProgressFactory | None = None,
-    on_start: Callable[[Record], None] | None = None,
-    kind: str = "command",
-    links: Mapping[str, str] | None = None,
-    trace: bool = False,
+    options: RunOptions | None = None,
 ) -> Record:
     """Run ``argv`` on the host and record it. Output streams to the sinks live and into the store.
 
-    With ``trace`` the command runs under strace: its outputs are the files it wrote, wherever they are,
-    and the project files it read are inputs (``record.trace.error`` says why not, if it could not be
-    traced: the outputs are then found as without it). A command that cannot be found (127) or executed
-    (126) still leaves a failed record. Raises :class:`CaptureError` or :class:`UsageError` for bad
-    arguments before anything runs.
+    ``options.sif`` names the Apptainer/Singularity image the command uses
+    (:mod:`paperlink.recorder.sif_environment` also finds one on the command line or around paperlink).
+    With ``options.trace`` the command runs under strace: its outputs are the files it wrote, wherever
+    they are, and the project files it read are inputs (``record.trace.error`` says why not, if it could
+    not be traced: the outputs are then found as without it).
+
+    A command that cannot be found (127) or executed (126) still leaves a failed record. Raises
+    :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
     """
     if not argv:
         raise UsageError(
             "no command given", hint="put the command after '--': paperlink run -- python3 fig.py"
         )
+    options = options or RunOptions()
     tracer = None
-    if trace:
+    if options.trace:
         from paperlink.recorder.tracing import Tracer
 
         # Made first: whether ptrace is permitted is checked while begin() reads the code and platform.
         tracer = Tracer(os.environ)
-    run = RunCapture(
-        project,
-        store,
-        argv=argv,
-        kind=kind,
-        label=label,
-        reason=reason,
-        tags=tags,
-        inputs=inputs,
-        outputs=outputs,
-        source_date_epoch=source_date_epoch,
-        on_progress=on_progress,
-        links=links,
-        tracer=tracer,
-    )
+    run = RunCapture(project, store, argv, options, tracer=tracer)
     record = run.begin()
-    if on_start is not None:
-        on_start(record)
+    if options.on_start is not None:
+        options.on_start(record)
     executable = run._probe.executable if run._probe else None
     if executable is None:
         return run.finish(
@@ -834,7 +845,10 @@ def capture_run(
             error=f"cannot execute {argv[0]}: {exc.strerror}",
         )
     assert child.stdout is not None and child.stderr is not None
-    pumps = [tee(child.stdout, stdout_sink, out_keeper), tee(child.stderr, stderr_sink, err_keeper)]
+    pumps = [
+        tee(child.stdout, options.stdout_sink, out_keeper),
+        tee(child.stderr, options.stderr_sink, err_keeper),
+    ]
     received: list[int] = []
     with _forward_signals(child, received, traced=command[0] != executable):
         returncode = child.wait()
@@ -900,35 +914,15 @@ def capture_container_run(
     project: Project,
     store: RecordStore,
     argv: list[str],
-    *,
-    image: str | None = None,
-    dockerfile: str | os.PathLike[str] | None = None,
-    build_args: Mapping[str, str] | None = None,
-    network: str | None = None,
-    memory: str | None = None,
-    timeout: float | None = None,
-    engine: Any = None,
-    label: str | None = None,
-    reason: str | None = None,
-    tags: Iterable[str] = (),
-    inputs: Iterable[str | os.PathLike[str]] = (),
-    outputs: Iterable[str | os.PathLike[str]] = (),
-    source_date_epoch: int | None = None,
-    stdout_sink: BinaryIO | None = None,
-    stderr_sink: BinaryIO | None = None,
-    on_progress: ProgressFactory | None = None,
-    on_start: Callable[[Record], None] | None = None,
-    kind: str = "command",
-    links: Mapping[str, str] | None = None,
-    expected_image_id: str | None = None,
+    container: ContainerOptions,
+    options: RunOptions | None = None,
 ) -> Record:
     """Run ``argv`` in a container and record it, with the image's identity in ``record.container``.
 
-    The image is ``image`` (a tag, digest reference or image ID, resolved to its image ID before the run)
-    or built from ``dockerfile``. The project is mounted at the same path inside, the working folder is
+    The image is ``container.image`` (a tag, digest reference or image ID, resolved to its image ID before
+    the run) or built from ``container.dockerfile``. The project is mounted at the same path inside, the working folder is
     kept, the command runs as the calling user with networking off unless ``network`` names one, and
-    ``SOURCE_DATE_EPOCH`` is set as for host runs. ``engine`` is a connected
-    :class:`paperlink.containers.engine.Engine` (default: connect to ``$DOCKER_HOST`` or the standard socket).
+    ``SOURCE_DATE_EPOCH`` is set as for host runs.
     Raises :class:`EngineUnavailable`, :class:`ImageNotFound`, :class:`ContainerError` or
     :class:`UsageError` before anything runs; a container killed for memory or by the timeout, or
     stopped because paperlink was interrupted, still leaves a record saying so.
@@ -941,6 +935,9 @@ def capture_container_run(
             "no command given",
             hint="put the command after '--': paperlink run --image IMG -- python3 fig.py",
         )
+    options = options or RunOptions()
+    image, dockerfile, network = container.image, container.dockerfile, container.network
+    memory, timeout, engine = container.memory, container.timeout, container.engine
     if (image is None) == (dockerfile is None):
         raise UsageError("give either an image or a Dockerfile, not both (or neither)")
     own_engine = engine is None
@@ -949,47 +946,51 @@ def capture_container_run(
     try:
         if dockerfile is not None:
             tag = f"paperlink/{_slug(project.name)}:latest"
-            ref = containers.build_image(engine, Path(dockerfile), tag=tag, build_args=build_args)
+            ref = containers.build_image(
+                engine, Path(dockerfile), tag=tag, build_args=container.build_args
+            )
         else:
             assert image is not None
             ref = containers.resolve_image(engine, image)
-        if expected_image_id is not None and ref.image_id != expected_image_id:
-            raise ImageMismatch(f"{image} is {ref.image_id}, not {expected_image_id}")
+        expected = container.expected_image_id
+        if expected is not None and ref.image_id != expected:
+            raise ImageMismatch(f"{image} is {ref.image_id}, not {expected}")
         image_id = str(ref.image_id)
-        image_env = containers.image_environment(containers.inspect_image(engine, image_id))
+        attrs = containers.inspect_image(engine, image_id)
+        image_env = containers.image_environment(attrs)
         user = f"{os.getuid()}:{os.getgid()}"
+        from paperlink.recorder.image_platform import image_platform
+
+        platform, interpreter = image_platform(
+            engine, image_id, attrs, argv, root=project.root, user=user, cache=store
+        )
         ref.network, ref.memory_limit, ref.timeout_seconds, ref.user = (
             network,
             memory,
             timeout,
             user,
         )
-        if source_date_epoch is None:
+        if options.source_date_epoch is None:
             given = os.environ.get("SOURCE_DATE_EPOCH", "")
-            source_date_epoch = int(given) if given.isdigit() else None
+            options = replace(options, source_date_epoch=int(given) if given.isdigit() else None)
         environ = dict(image_env)
         if "HOME" not in environ:
             environ["HOME"] = "/tmp"  # noqa: S108 - the caller's uid has no home in the image
         run = RunCapture(
             project,
             store,
-            argv=argv,
-            kind=kind,
-            label=label,
-            reason=reason,
-            tags=tags,
-            inputs=inputs,
-            outputs=outputs,
+            argv,
+            options,
             environ=environ,
-            source_date_epoch=source_date_epoch,
-            on_progress=on_progress,
             probe=False,
-            links=links,
             container=ref,
+            executable=interpreter.path if interpreter else None,
+            platform=platform,
         )
         record = run.begin()
-        if on_start is not None:
-            on_start(record)
+        record.executable.version = interpreter.version if interpreter else None
+        if options.on_start is not None:
+            options.on_start(record)
         root = str(project.root)
         cwd = Path.cwd()
         workdir = str(cwd) if cwd == project.root or project.root in cwd.parents else root
@@ -1010,8 +1011,8 @@ def capture_container_run(
                 network=network,
                 memory=memory,
                 timeout=timeout,
-                on_stdout=_sink(stdout_sink, out_keeper),
-                on_stderr=_sink(stderr_sink, err_keeper),
+                on_stdout=_sink(options.stdout_sink, out_keeper),
+                on_stderr=_sink(options.stderr_sink, err_keeper),
                 labels={"dev.paperlink.label": record.label, "dev.paperlink.run_id": record.run_id},
             )
         except ContainerError as exc:

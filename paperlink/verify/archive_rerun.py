@@ -47,6 +47,14 @@ def rerun_from_archive(
     :func:`paperlink.recorder.rerun.rerun_record` for an image run.
     """
     label = record.label
+    if record.container is not None and record.container.sif is not None:
+        # On the host it would run outside the image it ran in; Apptainer is the user's to start.
+        raise RerunError(
+            f"record '{label}' ran in SIF image {record.container.sif.path}, and paperlink does not "
+            "start Apptainer itself",
+            hint=f"re-execute it in that image ('paperlink rerun {label}' prints the apptainer exec "
+            "command; the archive's README shows it too)",
+        )
     if record.code.vcs != "git" or not record.code.commit:
         raise RerunError(
             f"record '{label}' has no git commit, so the archive holds no code to re-run it with"
@@ -244,13 +252,14 @@ def _run(
     image_archive: Path | None,
     engine: Any,
 ) -> Record:
+    from paperlink.recorder.options import ContainerOptions, RunOptions
     from paperlink.recorder.run import capture_container_run, capture_run
 
     declared = [str(root / o.path) for o in record.outputs if o.kind == "file"]
     container = record.container
     in_image = container is not None and bool(container.image_id) and not container.inside_container
     with open(os.devnull, "wb") as sink, _working_directory(workdir):
-        common: dict[str, Any] = dict(
+        options = RunOptions(
             reason=f"rerun of {record.label} from its archive",
             outputs=declared,
             source_date_epoch=record.source_date_epoch,
@@ -260,7 +269,7 @@ def _run(
             links={"rerun_of": record.label},
         )
         if not in_image:
-            return capture_run(project, store, list(record.argv), **common)
+            return capture_run(project, store, list(record.argv), options)
         assert container is not None and container.image_id is not None
         from paperlink.containers import engine as containers
 
@@ -272,12 +281,8 @@ def _run(
                 project,
                 store,
                 list(record.argv),
-                image=container.image_id,
-                network=container.network,
-                memory=container.memory_limit,
-                timeout=container.timeout_seconds,
-                engine=engine,
-                **common,
+                ContainerOptions.replaying(container, engine),
+                options,
             )
         finally:
             if own:

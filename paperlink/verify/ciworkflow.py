@@ -76,7 +76,8 @@ def write_ci(project: Project, store: RecordStore, tex: Path) -> CISetup:
     when no wheel of paperlink can be made.
     """
     from paperlink.exchange.transfer import export_records
-    from paperlink.publish.flow import PublishOptions, choose_records
+    from paperlink.publish.options import PublishOptions
+    from paperlink.publish.selection import choose_records
 
     root = project.root
     manuscript = tex.resolve()

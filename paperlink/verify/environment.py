@@ -44,6 +44,11 @@ class ImageChecker:
         return self._engine
 
     def __call__(self, item: Item, record: Record, output: FileDigest) -> Check | None:
+        if record.container is not None and record.container.sif is not None:
+            key = f"sif:{record.container.sif.sha256}:{record.container.sif.path}"
+            if key not in self._found:
+                self._found[key] = self._check_sif(record)
+            return self._found[key]
         if not _ran_in_image(record):
             return None
         assert record.container is not None and record.container.image_id is not None
@@ -51,6 +56,35 @@ class ImageChecker:
         if image_id not in self._found:
             self._found[image_id] = self._check(record, image_id)
         return self._found[image_id]
+
+    def _check_sif(self, record: Record) -> Check:
+        """The SIF file (``--image-archive FILE``, else the recorded archive or path) must have the bytes
+        the run used."""
+        from paperlink.recorder.sif_environment import sif_path
+
+        assert record.container is not None and record.container.sif is not None
+        sif = record.container.sif
+        path = self.image_archive or sif_path(record, self.project.root)
+        if path is None:
+            return Check(
+                "image",
+                MISSING,
+                f"SIF image {sif.path} of record '{record.label}' is not on this machine; copy it "
+                "back, or give the archived copy with --image-archive FILE",
+            )
+        try:
+            found = digest_file(path).sha256
+        except PaperlinkError as exc:
+            return Check("image", ERROR, exc.message)
+        if found != sif.sha256:
+            return Check(
+                "image",
+                MISMATCH,
+                f"SIF image {path} of record '{record.label}' is sha256:{found[:12]}… but the run "
+                f"used sha256:{sif.sha256[:12]}…; restore the image the run used (its archive holds "
+                "it) or re-run in this one",
+            )
+        return Check("image", OK, f"SIF image {path} is sha256:{sif.sha256[:12]}…, as recorded")
 
     def _check(self, record: Record, image_id: str) -> Check:
         engine = self._connect()
