@@ -11,4 +11,8 @@ ruff format --check .
 echo "== mypy"
 mypy
 echo "== pytest"
+if [ "$#" -eq 0 ]; then
+  # The whole suite: with coverage, and its floor (pyproject.toml, [tool.coverage.report]).
+  set -- --cov=paperlink --cov-report=term:skip-covered
+fi
 pytest -p no:cacheprovider "$@"

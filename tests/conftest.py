@@ -22,6 +22,7 @@ pytest_plugins: list[str] = [
     "fixtures_filesystems",
     "fixtures_slurm",
     "fixtures_sumatra",
+    "fixtures_postgres",
 ]
 
 # Subprocesses (`python -m paperlink`) import this checkout, whatever is installed.

@@ -61,9 +61,12 @@ def test_store_urls(url: str, expected: str) -> None:
     assert store_path_from_url(url, Path("/p")) == Path(expected)
 
 
-def test_other_store_schemes_are_refused() -> None:
-    with pytest.raises(ConfigError, match="only SQLite"):
-        store_path_from_url("postgresql://db/x", Path("/p"))
+def test_postgresql_urls_name_a_server_and_other_schemes_are_refused() -> None:
+    assert store_path_from_url("postgresql://me@db/x", Path("/p")) == "postgresql://me@db/x"
+    assert store_path_from_url("postgres://me@db/x", Path("/p")) == "postgres://me@db/x"
+    with pytest.raises(ConfigError, match="a SQLite file or a PostgreSQL database") as info:
+        store_path_from_url("mysql://me:hunter2@db/x", Path("/p"))
+    assert "hunter2" not in str(info.value)
 
 
 # -- junk and misspelt settings (issue 12, item 5) ----------------------------------------------------------

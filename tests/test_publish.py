@@ -43,8 +43,14 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
     assert summary["state"] == "written" and summary["labels"] == ["fig1", "gen"]
     names = sorted(p.name for p in target.iterdir())
     commit = git(study, "rev-parse", "HEAD").strip()
+    # Both runs had one environment: the files that re-create it are there once.
+    digests = {json.loads((target / f"{n}.record.json").read_text())["environment_digest"]
+               for n in ("fig1", "gen")}  # fmt: skip
+    (environment,) = (d.removeprefix("sha256:")[:12] for d in digests)
     assert names == sorted(
         [
+            f"environment-{environment}.requirements.txt",
+            f"environment-{environment}.apt-install.sh",
             "fig1__figures__fig1.svg",
             "gen__figures__plot.svg",
             "gen__results__big.bin",
@@ -76,8 +82,10 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
     graph = {e["@id"]: e for e in crate["@graph"]}
     run = graph["#run-gen"]
     assert {r["@id"] for r in run["result"]} == {"gen__figures__plot.svg", "gen__results__big.bin"}
-    # The instrument is the code that ran, which the source archive and the diff encode.
-    code = graph[run["instrument"]["@id"]]
+    # The instrument is the code that ran, which the source archive and the diff encode, and the
+    # environment it ran in.
+    code, environment_entity = (graph[tool["@id"]] for tool in run["instrument"])
+    assert environment_entity["identifier"] == next(iter(digests))
     assert code["@type"] == "SoftwareSourceCode" and code["version"].startswith(commit)
     assert {e["@id"] for e in code["encoding"]} == {f"code-{commit[:12]}.tar.gz", "gen.code.diff"}
     assert graph["gen__results__big.bin"]["sha256"] == sha256(study / "results/big.bin")

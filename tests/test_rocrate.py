@@ -77,6 +77,7 @@ def described(project_dir: Path) -> Path:
     return project_dir
 
 
+@pytest.mark.slow  # the host's ~1,000 Debian packages are entities the validator checks one by one
 def test_a_host_run_crate_passes_the_validator(described: Path, tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     pdf = tmp_path / "outside" / "paper.pdf"
@@ -88,8 +89,34 @@ def test_a_host_run_crate_passes_the_validator(described: Path, tmp_path: Path) 
     graph = {e["@id"]: e for e in crate["@graph"]}
     run = graph["#run-gen"]
     commit = git(described, "rev-parse", "HEAD").strip()
-    code = graph[run["instrument"]["@id"]]
+    code, environment = (graph[tool["@id"]] for tool in run["instrument"])
     assert code["@type"] == "SoftwareSourceCode"
+    # The environment beside the code: one SoftwareApplication per manager, its packages with versions.
+    record = json.loads((archive / "gen.record.json").read_text())
+    assert environment["identifier"] == record["environment_digest"]
+    managers = {
+        graph[g["@id"]]["@id"].rsplit("-", 1)[-1]: graph[g["@id"]] for g in environment["hasPart"]
+    }
+    assert {"dpkg", "pip"} <= set(managers)
+    dpkg = {graph[p["@id"]]["name"]: graph[p["@id"]] for p in managers["dpkg"]["hasPart"]}
+    listed = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n", "dpkg"],
+                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert dpkg["dpkg"]["softwareVersion"] == listed[1]
+    assert dpkg["dpkg"]["@type"] == "SoftwareApplication"
+    assert dpkg["dpkg"]["identifier"].startswith(f"pkg:deb/debian/dpkg@{listed[1]}")
+    recipes = {
+        e["@id"]
+        for e in (
+            environment["subjectOf"]
+            if isinstance(environment["subjectOf"], list)
+            else [environment["subjectOf"]]
+        )
+    }
+    short = record["environment_digest"].removeprefix("sha256:")[:12]
+    assert {
+        f"environment-{short}.requirements.txt",
+        f"environment-{short}.apt-install.sh",
+    } <= recipes
     assert code["url"] == "https://git.example.org/tides/study.git"
     assert {e["@id"] for e in code["encoding"]} == {f"code-{commit[:12]}.tar.gz", "gen.code.diff"}
     assert run["actionStatus"] == "http://schema.org/CompletedActionStatus"

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 from helpers import paperlink_process, run_cli
 
@@ -37,30 +38,73 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_new_store_records_its_migrations(tmp_path: Path) -> None:
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
+BACK_ENDS = ["sqlite", "postgresql"]
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+
+@pytest.fixture(params=BACK_ENDS)
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new store goes: a SQLite file, or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "s.sqlite")
+    return str(request.getfixturevalue("pg_store_url"))
+
+
+def raw_sql(location: str, statement: str) -> list[tuple[object, ...]]:
+    """One statement straight through the database's own driver, behind paperlink's back."""
+    if location.startswith("postgresql://"):
+        with psycopg.connect(location, autocommit=True) as conn:
+            cursor = conn.execute(statement)  # type: ignore[call-overload]
+            return list(cursor.fetchall()) if cursor.description else []
+    db = sqlite3.connect(location, isolation_level=None)
+    try:
+        return db.execute(statement).fetchall()
+    finally:
+        db.close()
+
+
+def fingerprint(location: str) -> object:
+    """What must not change when paperlink refuses a store: the file, or the database's rows."""
+    if location.startswith("postgresql://"):
+        return raw_sql(location, "SELECT name FROM migrations ORDER BY rowid") + raw_sql(
+            location, "SELECT label, data FROM records ORDER BY label"
+        )
+    return file_digest(Path(location))
+
+
+@pytest.fixture(params=BACK_ENDS)
+def project_store(
+    request: pytest.FixtureRequest, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The scratch project's store: its SQLite file, or (through PAPERLINK_STORE) a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(project_dir / ".paperlink/records.sqlite")
+    url = str(request.getfixturevalue("pg_store_url"))
+    RecordStore.create(url).close()
+    monkeypatch.setenv("PAPERLINK_STORE", url)
+    return url
+
+
+def test_new_store_records_its_migrations(location: str) -> None:
+    with RecordStore.create(location) as store:
         assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
-    with RecordStore(tmp_path / "s.sqlite") as again:
+    with RecordStore(location) as again:
         assert again.schema_version == SCHEMA_VERSION
 
 
-def test_missing_store_says_how_to_start(tmp_path: Path) -> None:
+def test_missing_store_says_how_to_start(location: str) -> None:
     with pytest.raises(StoreError, match="paperlink init"):
-        RecordStore(tmp_path / "none.sqlite")
+        RecordStore(location)
 
 
-def test_newer_schema_is_refused_without_writing(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    RecordStore.create(path).close()
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO migrations (name) VALUES ('0999_from_the_future')")
-    db.commit()
-    db.close()
-    before = file_digest(path)
+def test_newer_schema_is_refused_without_writing(location: str) -> None:
+    RecordStore.create(location).close()
+    raw_sql(location, "INSERT INTO migrations (name) VALUES ('0999_from_the_future')")
+    before = fingerprint(location)
     with pytest.raises(StoreError, match="newer paperlink") as info:
-        RecordStore(path)
+        RecordStore(location)
     assert "upgrade" in str(info.value)
-    assert file_digest(path) == before
+    assert fingerprint(location) == before
 
 
 def test_corrupted_store_is_refused_without_writing(tmp_path: Path) -> None:
@@ -87,18 +131,16 @@ def test_truncated_store_is_refused(tmp_path: Path) -> None:
         store.summaries()
 
 
-def test_foreign_sqlite_file_is_not_taken_for_a_store(tmp_path: Path) -> None:
-    path = tmp_path / "other.sqlite"
-    db = sqlite3.connect(path)
-    db.execute("CREATE TABLE t (x)")
-    db.commit()
-    db.close()
+def test_foreign_database_is_not_taken_for_a_store(location: str) -> None:
+    raw_sql(location, "CREATE TABLE t (x INTEGER)")
     with pytest.raises(StoreError, match="not a paperlink record store"):
-        RecordStore(path)
+        RecordStore(location)
+    with pytest.raises(StoreError, match="not a paperlink record store"):
+        RecordStore.create(location)
 
 
-def test_default_labels_are_made_unique_and_explicit_ones_refused(tmp_path: Path) -> None:
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
+def test_default_labels_are_made_unique_and_explicit_ones_refused(location: str) -> None:
+    with RecordStore.create(location) as store:
         assert (
             store.start_record(new_record("20261122-100000"), label_is_default=True)
             == "20261122-100000"
@@ -111,20 +153,21 @@ def test_default_labels_are_made_unique_and_explicit_ones_refused(tmp_path: Path
             store.start_record(new_record("20261122-100000"), label_is_default=False)
 
 
-def test_finished_records_are_immutable_even_through_sql(tmp_path: Path) -> None:
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
+def test_finished_records_are_immutable_even_through_sql(location: str) -> None:
+    with RecordStore.create(location) as store:
         record = finished(store, "done")
         with pytest.raises(RecordImmutable):
             store.finish_record(record)
-    db = sqlite3.connect(tmp_path / "s.sqlite")
-    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-        db.execute("UPDATE records SET data='{}' WHERE label='done'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        db.execute("DELETE FROM records WHERE label='done'")
+    with pytest.raises(INTEGRITY_ERRORS, match="immutable"):
+        raw_sql(location, "UPDATE records SET data='{}' WHERE label='done'")
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+        raw_sql(location, "DELETE FROM records WHERE label='done'")
+    # What may change still can, through SQL too.
+    raw_sql(location, "UPDATE records SET reason='noted' WHERE label='done'")
 
 
-def test_tags_reason_and_annotations_may_change(tmp_path: Path) -> None:
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
+def test_tags_reason_and_annotations_may_change(location: str) -> None:
+    with RecordStore.create(location) as store:
         finished(store, "done")
         store.add_tags("done", ["a", "b"])
         store.remove_tags("done", ["a"])
@@ -136,8 +179,8 @@ def test_tags_reason_and_annotations_may_change(tmp_path: Path) -> None:
         assert record.publication is not None and record.publication.doi == "10.5281/zenodo.42"
 
 
-def test_unknown_label_suggests_near_ones(tmp_path: Path) -> None:
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
+def test_unknown_label_suggests_near_ones(location: str) -> None:
+    with RecordStore.create(location) as store:
         finished(store, "baseline")
         with pytest.raises(RecordNotFound, match="did you mean baseline"):
             store.get("baselin")
@@ -145,8 +188,8 @@ def test_unknown_label_suggests_near_ones(tmp_path: Path) -> None:
             store.add_tags("nothing-like-it", ["x"])
 
 
-def test_summaries_are_newest_first_and_filter_by_tag(tmp_path: Path) -> None:
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
+def test_summaries_are_newest_first_and_filter_by_tag(location: str) -> None:
+    with RecordStore.create(location) as store:
         finished(store, "old", "2026-11-20T10:00:00.000000Z")
         finished(store, "new", "2026-11-22T10:00:00.000000Z")
         finished(store, "mid", "2026-11-21T10:00:00.000000Z")
@@ -156,8 +199,8 @@ def test_summaries_are_newest_first_and_filter_by_tag(tmp_path: Path) -> None:
         assert [s.label for s in store.summaries(limit=1)] == ["new"]
 
 
-def test_blobs_and_streams_round_trip(tmp_path: Path) -> None:
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
+def test_blobs_and_streams_round_trip(location: str) -> None:
+    with RecordStore.create(location) as store:
         finished(store, "r")
         data = bytes(range(256)) * 100
         sha = hashlib.sha256(data).hexdigest()
@@ -170,7 +213,7 @@ def test_blobs_and_streams_round_trip(tmp_path: Path) -> None:
             store.get_blob("0" * 64)
 
 
-def test_eight_concurrent_runs_lose_no_record(project_dir: Path) -> None:
+def test_eight_concurrent_runs_lose_no_record(project_dir: Path, project_store: str) -> None:
     procs = [
         subprocess.Popen(
             [
@@ -195,7 +238,7 @@ def test_eight_concurrent_runs_lose_no_record(project_dir: Path) -> None:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
         assert b"locked" not in err
-    with RecordStore(project_dir / ".paperlink/records.sqlite") as store:
+    with RecordStore(project_store) as store:
         summaries = store.summaries(tag="burst")
         assert len(summaries) == 8
         assert len({s.label for s in summaries}) == 8
@@ -204,7 +247,9 @@ def test_eight_concurrent_runs_lose_no_record(project_dir: Path) -> None:
         assert {f"figures/fig{i}.svg" for i in range(8)} <= made
 
 
-def test_kill_9_during_a_run_leaves_an_incomplete_record(project_dir: Path) -> None:
+def test_kill_9_during_a_run_leaves_an_incomplete_record(
+    project_dir: Path, project_store: str
+) -> None:
     (project_dir / "slow.py").write_text(
         "import time\nprint('started', flush=True)\ntime.sleep(60)\n"
     )
@@ -239,41 +284,59 @@ def test_kill_9_during_a_run_leaves_an_incomplete_record(project_dir: Path) -> N
     run_cli("run", "-q", "--label", "after", "--", sys.executable, "make_figure.py")
 
 
-def test_older_store_is_migrated_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite"
-    with RecordStore.create(path) as store:
+def test_older_store_is_migrated_in_place(location: str) -> None:
+    with RecordStore.create(location) as store:
         finished(store, "kept")
-    # Make it a store of the first release: only migration 0001 applied.
-    db = sqlite3.connect(path)
-    db.execute("DROP INDEX records_for_list")
-    db.execute("DROP INDEX records_running")
-    db.execute("DELETE FROM migrations WHERE name != '0001_initial'")
-    db.commit()
-    db.close()
-    with RecordStore(path) as store:
+    # Make it a store of the first release: only migration 0001 applied (0003 remade digest_cache).
+    raw_sql(location, "DROP INDEX records_for_list")
+    raw_sql(location, "DROP INDEX records_running")
+    raw_sql(location, "DELETE FROM migrations WHERE name != '0001_initial'")
+    with RecordStore(location) as store:
         assert store.schema_version == SCHEMA_VERSION
         assert store.get("kept").label == "kept"
         assert [s.label for s in store.summaries()] == ["kept"]
-    db = sqlite3.connect(path)
-    names = [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")]
-    db.close()
+        store.remember_digests([("/x", 1, 2, 3, 4, 5, "a" * 64, "b" * 32, "c" * 40)])
+        assert store.cached_digests(["/x"])["/x"][:5] == (1, 2, 3, 4, 5)
+    names = [row[0] for row in raw_sql(location, "SELECT name FROM migrations ORDER BY rowid")]
     assert names == [name for name, _ in MIGRATIONS]
 
 
 def test_running_runs_are_found_through_their_own_index(tmp_path: Path) -> None:
     # Every run asks which runs are going on: the answer must not scan every record of a large store.
-    with RecordStore.create(tmp_path / "s.sqlite") as store:
-        plan = store._db.execute(
-            "EXPLAIN QUERY PLAN SELECT label, host, pid, boot_id, proc_start FROM records "
-            "WHERE status='running'"
-        ).fetchall()
-        assert "USING INDEX records_running" in str(plan)
+    path = tmp_path / "s.sqlite"
+    with RecordStore.create(path) as store:
         assert store.running_labels() == set()
+    db = sqlite3.connect(path)
+    plan = db.execute(
+        "EXPLAIN QUERY PLAN SELECT label, host, pid, boot_id, proc_start FROM records "
+        "WHERE status='running'"
+    ).fetchall()
+    db.close()
+    assert "USING INDEX records_running" in str(plan)
+
+
+def test_job_filter_and_output_lookup_read_the_json_on_both_back_ends(location: str) -> None:
+    from paperlink.core.records import FileDigest, SlurmJob
+
+    with RecordStore.create(location) as store:
+        for label, job in (("plain", None), ("task3", SlurmJob("901", "900", 3)),
+                           ("task4", SlurmJob("902", "900", 4)), ("other", SlurmJob("950"))):  # fmt: skip
+            record = new_record(label)
+            record.job = job
+            record.outputs = [FileDigest(path=f"figures/{label}.svg", size=1, sha256=label * 4)]
+            record.outcome.status = STATUS_FINISHED
+            store.add_record(record)
+        assert sorted(s.label for s in store.summaries(job="900")) == ["task3", "task4"]
+        assert [s.label for s in store.summaries(job="900_4")] == ["task4"]
+        assert [s.label for s in store.summaries(job="950")] == ["other"]
+        assert store.label_of_output("figures/task3.svg", "task3" * 4) == "task3"
+        assert store.label_of_output("figures/task3.svg", "x" * 20) is None
 
 
 def test_reserve_space_writes_nothing_where_there_is_plenty_of_room(tmp_path: Path) -> None:
     # The small-file-system tests (test_store_faults) show the reservation working where room is short.
-    from paperlink.core.store import RESERVE_BYTES, ROOMY_FACTOR
+    from paperlink.core.store import RESERVE_BYTES
+    from paperlink.core.store.sqlite import ROOMY_FACTOR
 
     fs = os.statvfs(tmp_path)
     assert fs.f_bavail * fs.f_frsize >= ROOMY_FACTOR * RESERVE_BYTES, "tmp_path has too little room"

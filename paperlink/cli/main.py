@@ -19,6 +19,7 @@ COMMANDS = {
     "list": "records:list_records",
     "show": "records:show",
     "diff": "records:diff",
+    "env": "environment:env",
     "tag": "records:tag",
     "reason": "records:reason",
     "verify": "verify:verify",

@@ -44,7 +44,9 @@ def init(
     root = Path(settings.project_dir or Path.cwd()).resolve()
     project = init_project(root, name=name, store=store_url, outputs=list(outputs), commit=commit)
     click.echo(f"Initialised paperlink project '{project.name}' in {root}")
-    click.echo(f"  records: {project.store_path}")
+    from paperlink.core.store import display_location
+
+    click.echo(f"  records: {display_location(project.store_path)}")
     click.echo(f"  outputs: {', '.join(project.output_dirs)}")
     if commit:
         click.echo("  committed paperlink.toml")
@@ -266,9 +268,15 @@ def list_records(
 @click.option("--code-diff", is_flag=True, help="Print the stored diff of uncommitted changes.")
 @click.option("--stdout", "stream", flag_value="stdout", help="Print the stored stdout.")
 @click.option("--stderr", "stream", flag_value="stderr", help="Print the stored stderr.")
+@click.option("--packages", is_flag=True, help="List every package of the environment, by manager.")
 @click.pass_context
 def show(
-    ctx: click.Context, label: str, as_json: bool, code_diff: bool, stream: str | None
+    ctx: click.Context,
+    label: str,
+    as_json: bool,
+    code_diff: bool,
+    stream: str | None,
+    packages: bool,
 ) -> None:
     """Show one record.
 
@@ -276,6 +284,7 @@ def show(
     Example: paperlink show fig3 --json
     """
     from paperlink.cli.views import show_text
+    from paperlink.core.envrecipes import environment_of
 
     _, store = _store(ctx)
     record = store.get(label)
@@ -293,7 +302,7 @@ def show(
             )
             sys.stdout.buffer.write(parts["tail"])
     else:
-        click.echo(show_text(record))
+        click.echo(show_text(record, environment_of(store, record), packages=packages))
 
 
 @click.command()
@@ -309,9 +318,11 @@ def diff(ctx: click.Context, left: str, right: str, as_json: bool) -> None:
     """
     from paperlink.cli.views import diff_text
     from paperlink.core.compare import diff_records
+    from paperlink.core.envrecipes import environment_of
 
     _, store = _store(ctx)
-    result = diff_records(store.get(left), store.get(right))
+    a, b = store.get(left), store.get(right)
+    result = diff_records(a, b, environment_of(store, a), environment_of(store, b))
     if as_json:
         _echo_json(result.to_dict())
     else:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from paperlink.core.compare import RecordDiff
+from paperlink.core.envpackages import MANAGER_TITLES, Environment
 from paperlink.core.humanize import format_duration, format_size
 from paperlink.core.records import FileDigest, MpiRun, Record, SifImageRef, SlurmJob
 from paperlink.core.store import RecordSummary
@@ -49,8 +50,11 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_COMMAND_WIDTH else text[: MAX_COMMAND_WIDTH - 1] + "…"
 
 
-def show_text(record: Record) -> str:
-    """A readable account of one record, section by section."""
+def show_text(
+    record: Record, environment: Environment | None = None, *, packages: bool = False
+) -> str:
+    """A readable account of one record, section by section; with its ``environment``, the packages
+    by manager (each one listed with ``packages``)."""
     out: list[str] = []
     add = out.append
     o = record.outcome
@@ -152,7 +156,12 @@ def show_text(record: Record) -> str:
             f"  host        {h.hostname} ({h.user})   {h.os_release}; {h.os} {h.kernel.split(' ')[0]} {h.machine}"
         )
         add(f"  cpu         {h.cpu_model} x {h.cpu_cores}   memory {format_size(h.memory_bytes)}")
-    add(f"  packages    {len(record.packages)} recorded ('paperlink show {record.label} --json')")
+    if environment is None:
+        add(
+            f"  packages    {len(record.packages)} recorded ('paperlink show {record.label} --json')"
+        )
+    else:
+        out.extend(environment_lines(record.label, environment, packages=packages))
     if record.container:
         ct = record.container
         add("Container")
@@ -183,6 +192,32 @@ def show_text(record: Record) -> str:
         extra = f", kept {format_size(info.stored_bytes)} (head and tail)" if info.truncated else ""
         add(f"  {name:<11} {format_size(info.size)}{extra}")
     return "\n".join(out)
+
+
+def environment_lines(label: str, environment: Environment, *, packages: bool) -> list[str]:
+    """The ``Environment`` section of ``show``: each manager's count and source (and its packages)."""
+    digest = f" {environment.digest()[:19]}…" if environment.count() or environment.files else ""
+    lines = [f"Environment{digest}"]
+    for manager in environment.managers():
+        items = environment.packages[manager]
+        where = environment.sources.get(manager, "")
+        if manager == "conda" and environment.conda_name:
+            where = f"'{environment.conda_name}' at {where}"
+        lines.append(
+            f"  {MANAGER_TITLES.get(manager, manager):<24} {len(items):>5} packages  {where}"
+        )
+        if packages:
+            for p in items:
+                extra = p.build or p.architecture or ""
+                lines.append(f"    {p.name:<32} {p.version}" + (f"  {extra}" if extra else ""))
+    for item in environment.files:
+        lines.append(f"  file  {item.path}  sha256:{item.sha256[:12]}…  {format_size(item.size)}")
+    if environment.image:
+        lines.append(f"  image {environment.image}")
+    if not packages and environment.count():
+        lines.append(f"  (every package: 'paperlink show {label} --packages'; files that re-create it: "
+                     f"'paperlink env {label} --format requirements|conda|apt|dockerfile')")  # fmt: skip
+    return lines
 
 
 def sif_lines(sif: SifImageRef) -> list[str]:

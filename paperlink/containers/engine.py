@@ -569,3 +569,34 @@ def has_image(engine: Engine, image_id: str) -> bool:
 def remove_image(engine: Engine, image: str) -> None:
     with _engine_errors(f"removing image {image}"):
         engine.api.remove_image(image, force=True)
+
+
+def read_image_file(
+    engine: Engine, image_id: str, path: str, *, limit: int = 64 << 20
+) -> bytes | None:
+    """The bytes of file ``path`` in image ``image_id`` (None when it has none), read from a container
+    that is created but never started, so nothing of the image runs. Raises :class:`ContainerError`."""
+    import io
+    import tarfile
+
+    with _engine_errors(f"reading {path} from image {image_id}"):
+        # A command is needed to create a container from an image without CMD; it never runs.
+        created = engine.api.create_container(image_id, command=["/paperlink-never-runs"])
+        cid = created["Id"]
+        try:
+            try:
+                chunks, _ = engine.api.get_archive(cid, path)
+            except docker.errors.NotFound:
+                return None
+            buffer = io.BytesIO()
+            for chunk in chunks:
+                buffer.write(chunk)
+                if buffer.tell() > limit:
+                    raise ContainerError(f"{path} in image {image_id} is over {limit} bytes")
+            buffer.seek(0)
+            with tarfile.open(fileobj=buffer) as archive:
+                member = next((m for m in archive.getmembers() if m.isfile()), None)
+                stream = archive.extractfile(member) if member is not None else None
+                return stream.read() if stream is not None else None
+        finally:
+            engine.api.remove_container(cid, force=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from paperlink.core.envpackages import MANAGER_TITLES, Environment
+from paperlink.core.envrecipes import package_changes
 from paperlink.core.records import FileDigest, Record
 
 
@@ -37,8 +39,17 @@ class RecordDiff:
         }
 
 
-def diff_records(left: Record, right: Record) -> RecordDiff:
-    """The differences that matter for reproducing a result (not labels, times or durations)."""
+def diff_records(
+    left: Record,
+    right: Record,
+    left_environment: Environment | None = None,
+    right_environment: Environment | None = None,
+) -> RecordDiff:
+    """The differences that matter for reproducing a result (not labels, times or durations).
+
+    With the records' environments (:func:`paperlink.envrecipes.environment_of`), packages are compared
+    manager by manager (sections ``packages (conda)``, ``packages (Debian packages (dpkg))``…, and
+    ``environment files``); without, the interpreter's distributions only."""
     result = RecordDiff(left.label, right.label)
     add = result.differences.append
 
@@ -74,7 +85,12 @@ def diff_records(left: Record, right: Record) -> RecordDiff:
             )
     compare("inputs", _files(left.inputs), _files(right.inputs))
     compare("outputs", _files(left.outputs), _files(right.outputs))
-    compare("packages", left.packages, right.packages)
+    if left_environment is None and right_environment is None:
+        compare("packages", left.packages, right.packages)
+    for change in package_changes(left_environment, right_environment):
+        title = MANAGER_TITLES.get(change.manager, change.manager)
+        section = "environment files" if change.manager == "files" else f"packages ({title})"
+        add(Difference(section, change.name, change.left, change.right))
     platform_keys = (
         "hostname",
         "os",

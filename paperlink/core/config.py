@@ -48,7 +48,9 @@ class Project:
         return self.root / STATE_DIR
 
     @property
-    def store_path(self) -> Path:
+    def store_path(self) -> Path | str:
+        """The store's file, or a PostgreSQL URL (as written, with any password: show it through
+        ``paperlink.core.store.display_location``)."""
         return store_path_from_url(self.store, self.root)
 
     def relative(self, path: str | os.PathLike[str]) -> str:
@@ -60,14 +62,21 @@ class Project:
             return absolute.as_posix()
 
 
-def store_path_from_url(url: str, root: Path) -> Path:
-    """A store given as a path or ``sqlite:///path`` URL; relative paths are relative to ``root``."""
+def store_path_from_url(url: str, root: Path) -> Path | str:
+    """A store given as a path or ``sqlite:///path`` URL (relative paths are relative to ``root``), or a
+    ``postgresql://`` URL, returned as it is."""
     if "://" in url:
         scheme, _, rest = url.partition("://")
+        if scheme.lower() in ("postgresql", "postgres"):
+            return url
         if scheme != "sqlite":
+            from paperlink.core.store import display_location
+
             raise ConfigError(
-                f"unsupported store URL {url!r}: only SQLite stores are supported",
-                hint="use a path such as '.paperlink/records.sqlite' or 'sqlite:///abs/path.sqlite'",
+                f"unsupported store URL {display_location(url)!r}: a store is a SQLite file or a "
+                "PostgreSQL database",
+                hint="use a path such as '.paperlink/records.sqlite', 'sqlite:///abs/path.sqlite' "
+                "or 'postgresql://user@host/db'",
             )
         url = rest  # sqlite:///abs/path is absolute, sqlite://rel/path relative to the root
     path = Path(url).expanduser()
@@ -146,6 +155,7 @@ TABLES: dict[str, dict[str, tuple[type, ...]]] = {
     },
     "latex": {"public_url": (str,), "base_url": (str,)},
     "containers": {"engine": (str,)},
+    "environment": {"capture": (list,)},
 }
 _TYPE_NAMES = {
     bool: "boolean",

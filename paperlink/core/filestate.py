@@ -90,9 +90,11 @@ def check_output_dirs(project: Project) -> list[str]:
     return list(project.output_dirs)
 
 
-def store_files(store_path: Path, root: Path) -> set[str]:
+def store_files(store_path: Path | None, root: Path) -> set[str]:
     """The store's own files (the database, its -wal, -shm and -journal) as paths relative to ``root``:
-    never outputs, even when the store lies in an output folder."""
+    never outputs, even when the store lies in an output folder. None: a store on a server."""
+    if store_path is None:
+        return set()
     base = Path(os.path.abspath(store_path))
     names = {base, *(base.with_name(base.name + end) for end in ("-wal", "-shm", "-journal"))}
     return {name.relative_to(root).as_posix() for name in names if name.is_relative_to(root)}

@@ -35,7 +35,15 @@ def init_project(
     whatever is staged); :class:`UsageError` before anything is written when there is no repository.
     """
     from paperlink.core.config import DEFAULT_STORE
+    from paperlink.core.store import display_location
 
+    if store is not None and display_location(store) != store:
+        # paperlink.toml is committed: a password there would be published with the code.
+        raise UsageError(
+            f"the store URL {display_location(store)} is given with a password, which paperlink.toml "
+            "(committed with the code) must not hold",
+            hint="leave the password out of the URL and put it in PGPASSWORD or ~/.pgpass",
+        )
     if commit and git_top(root) is None:
         raise UsageError(
             f"--commit needs a git repository, and {root} is not inside one",

@@ -464,6 +464,9 @@ class Record:
     platform: Platform = field(default_factory=Platform)
     host: Platform | None = None
     packages: dict[str, str] = field(default_factory=dict)
+    # The run's packages beyond its interpreter (conda, dpkg, R…) and lock files: an Environment kept once
+    # in the store under this digest (``paperlink env LABEL``), shared by every run made in it.
+    environment_digest: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
     start_time: str = ""
     end_time: str | None = None
@@ -497,7 +500,7 @@ class Record:
             if item is not None and item.get("path_base64", "") is None:
                 del item["path_base64"]
         # Left out when empty: a record made outside a cluster serialises (and digests) as before.
-        for optional in ("job", "mpi", "host"):
+        for optional in ("job", "mpi", "host", "environment_digest"):
             if data[optional] is None:
                 del data[optional]
         if data["container"] is not None and data["container"]["sif"] is None:

@@ -16,13 +16,15 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from paperlink.core.config import atomic_write_text
+from paperlink.core.envpackages import Environment
 from paperlink.core.records import Record, canonical_json
-from paperlink.core.store import RecordStore
-from paperlink.errors import PaperlinkError, RecordNotFound, UsageError
+from paperlink.core.store import RecordStore, StoreLocation
+from paperlink.core.store.urls import is_server_url
+from paperlink.errors import PaperlinkError, RecordNotFound, StoreError, UsageError
 
 FORMAT = "paperlink-record-export"
 VERSION = 1
@@ -57,7 +59,7 @@ def export_entry(store: RecordStore, label: str) -> dict[str, Any]:
         for name in _STREAMS
         if (parts := store.get_stream(label, name))
     }
-    return {
+    entry: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "record": record.to_dict(),
@@ -65,6 +67,10 @@ def export_entry(store: RecordStore, label: str) -> dict[str, Any]:
         "blobs": blobs,
         "streams": streams,
     }
+    if record.environment_digest:
+        # Only when there is one: an export of a record without keeps the bytes it had.
+        entry["environment"] = store.get_environment(record.environment_digest).to_dict()
+    return entry
 
 
 def export_file_name(label: str) -> str:
@@ -148,19 +154,43 @@ def import_records(store: RecordStore, source: Path) -> ImportResult:
     return result
 
 
+class RunIndex(Protocol):
+    """Where ``admit`` looks runs and labels up: a store, or an index of one read in bulk."""
+
+    @property
+    def location(self) -> str: ...
+
+    def label_of_run(self, run_id: str) -> str | None: ...
+
+    def exists(self, label: str) -> bool: ...
+
+
 def admit(
-    store: RecordStore, record: Record, present: list[str], clashes: list[str], *, where: str = ""
+    store: RunIndex, record: Record, present: list[str], clashes: list[str], *, where: str = ""
 ) -> bool:
     """Whether ``record`` is new to ``store``, keyed on its ``run_id``: one already there goes to
     ``present`` (under the label it has there), one whose label another run holds to ``clashes`` (a
     message starting with ``where``); neither is imported."""
-    held = store.label_of_run(record.run_id)
+    return admit_run(store, record.run_id, record.label, present, clashes, where=where)
+
+
+def admit_run(
+    store: RunIndex,
+    run_id: str,
+    label: str,
+    present: list[str],
+    clashes: list[str],
+    *,
+    where: str = "",
+) -> bool:
+    """:func:`admit` for a run known by its ``run_id`` and ``label`` alone."""
+    held = store.label_of_run(run_id)
     if held is not None:
         present.append(held)
         return False
-    if store.exists(record.label):
+    if store.exists(label):
         clashes.append(
-            f"{where}the label '{record.label}' is taken by another run in {store.path}; not imported"
+            f"{where}the label '{label}' is taken by another run in {store.location}; not imported"
         )
         return False
     return True
@@ -169,6 +199,15 @@ def admit(
 def _add(store: RecordStore, record: Record, entry: dict[str, Any]) -> None:
     for sha256, data in entry.get("blobs", {}).items():
         store.put_blob(base64.b64decode(data), sha256)
+    if isinstance(entry.get("environment"), dict):
+        environment = Environment.from_dict(entry["environment"])
+        if environment.digest() != record.environment_digest:
+            raise StoreError(
+                f"record '{record.label}': its environment is {environment.digest()} but the record "
+                f"names {record.environment_digest}",
+                hint="the export was changed after it was written; export it again from its store",
+            )
+        store.put_environment(environment)
     publication = record.publication
     record.publication = None  # an annotation, as the store keeps it, so it can still change
     store.add_record(record)
@@ -184,11 +223,12 @@ def _add(store: RecordStore, record: Record, entry: dict[str, Any]) -> None:
             )
 
 
-def open_or_create(path: Path) -> RecordStore:
-    """The store at ``path``, made when it does not exist yet (an import into a fresh clone)."""
-    if path.exists():
-        return RecordStore(path)
+def open_or_create(location: StoreLocation) -> RecordStore:
+    """The store at ``location``, made when it does not exist yet (an import into a fresh clone, a copy
+    into an empty database)."""
+    if is_server_url(location) or Path(location).exists():
+        return RecordStore(location, _create=is_server_url(location))
     try:
-        return RecordStore.create(path)
+        return RecordStore.create(location)
     except OSError as exc:
-        raise PaperlinkError(f"cannot create the record store {path}: {exc}") from exc
+        raise PaperlinkError(f"cannot create the record store {location}: {exc}") from exc

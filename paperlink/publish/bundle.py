@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from paperlink.core.config import Project, atomic_write_bytes
+from paperlink.core.envpackages import Environment
+from paperlink.core.envrecipes import FORMAT_FILES, available_formats, render_environment
 from paperlink.core.hashing import digest_file
 from paperlink.core.records import FileDigest, Record, fit_file_name
 from paperlink.core.safenames import safe_member_name
@@ -144,6 +146,7 @@ def build_bundle(
         atomic_write_bytes(path, data)
         return path
 
+    environments: dict[str, Environment] = {}
     code_done: dict[str, BundleFile] = {}
     diffs_done: dict[str, BundleFile] = {}
     images_done: dict[str, BundleFile] = {}
@@ -182,6 +185,7 @@ def build_bundle(
         add(stage(name, (archived.to_json(indent=2) + "\n").encode()), name, "record",
             [record.label])  # fmt: skip
         _add_code(project, store, record, add, stage, code_done, diffs_done, warnings)
+        _add_environment(store, record, add, stage, environments, files)
         if include_image:
             _add_image(project, record, image_archive, save_image, add, images_done, warnings)
     if pdf is not None:
@@ -201,6 +205,7 @@ def build_bundle(
         metadata=metadata,
         publisher=publisher,
         organizations=organization_urls(project),
+        environments=environments,
     )
     crate_bytes = (json.dumps(crate, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     add(stage("ro-crate-metadata.json", crate_bytes), "ro-crate-metadata.json", "rocrate", [])
@@ -295,6 +300,8 @@ def write_site_archive(
                 # Without the publication, as the archived records: the archive cannot hold its own DOI
                 # state, and republishing the same records must give the same bytes.
                 scratch.add_record(Record.from_dict(record.to_dict()))
+                if record.environment_digest:
+                    scratch.put_environment(store.get_environment(record.environment_digest))
                 if record.code.diff_sha256:
                     scratch.put_blob(
                         store.get_blob(record.code.diff_sha256), record.code.diff_sha256
@@ -319,6 +326,38 @@ def write_site_archive(
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
         partial.replace(target)
+
+
+def _add_environment(
+    store: RecordStore,
+    record: Record,
+    add: Callable[..., BundleFile],
+    stage: Callable[[str, bytes], Path],
+    environments: dict[str, Environment],
+    files: list[BundleFile],
+) -> None:
+    """The files that re-create ``record``'s environment (``paperlink env``), once per environment:
+    ``environment-<digest>.requirements.txt``, ``.conda-explicit.txt``, ``.apt-install.sh``, ``.Dockerfile``."""
+    digest = record.environment_digest
+    if not digest:
+        return
+    if digest in environments:
+        for item in files:
+            if item.role == "environment" and item.source == digest:
+                item.labels.append(record.label)
+        return
+    environment = store.get_environment(digest)
+    environments[digest] = environment
+    short = digest.removeprefix("sha256:")[:12]
+    for fmt in available_formats(environment):
+        name = f"environment-{short}.{FORMAT_FILES[fmt]}"
+        text = render_environment(
+            environment,
+            fmt,
+            label=record.label,
+            requirements_name=f"environment-{short}.{FORMAT_FILES['requirements']}",
+        )
+        add(stage(name, text.encode()), name, "environment", [record.label], source=digest)
 
 
 def _add_code(

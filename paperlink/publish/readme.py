@@ -27,6 +27,7 @@ _ROLES = {
     "diff": "uncommitted changes used by {labels}",
     "image": "container image used by {labels}",
     "site": "provenance site of {labels} (web pages)",
+    "environment": "re-creates the environment of {labels} (paperlink env)",
     "pdf": "the paper",
 }
 

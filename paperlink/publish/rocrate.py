@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -25,6 +25,7 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
 from paperlink.core.config import Project
+from paperlink.core.envpackages import MANAGER_TITLES, Environment
 from paperlink.core.publicurl import url_problem
 from paperlink.core.records import Record
 from paperlink.errors import ConfigError
@@ -84,6 +85,7 @@ _ROLE_TEXT = {
     "pdf": "the paper",
     "site": "provenance site: the records as web pages, open provenance-site/index.html",
     "checksums": "sha256 of every file of the archive, for sha256sum -c",
+    "environment": "re-creates the environment of a recorded run (paperlink env)",
 }
 _MEDIA_TYPES = {
     ".tar.gz": "application/gzip",
@@ -213,8 +215,13 @@ def build_crate(
     metadata: dict[str, Any],
     publisher: str | None = None,
     organizations: dict[str, str] | None = None,
+    environments: Mapping[str, Environment] | None = None,
 ) -> dict[str, Any]:
     """The crate as a JSON-LD document (serialise with sorted keys for a stable digest).
+
+    ``environments`` are the records' environments by digest: each run's is an ``instrument`` beside
+    its code, a ``SoftwareApplication`` made of one per manager, whose ``softwareRequirements`` are the
+    packages (``SoftwareApplication`` with ``softwareVersion`` and a package URL as ``identifier``).
 
     ``publisher`` is the API base of the archive server (None for a folder: the crate then names the
     authors' organisation, as a self-published archive); ``organizations`` gives the web address of
@@ -255,7 +262,7 @@ def build_crate(
             properties["alternateName"] = f.source
         entities[f.name] = crate.add_file(dest_path=f.name, properties=properties)
     actions = [
-        _action(builder, record, files, entities, authors)
+        _action(builder, record, files, entities, authors, environments or {})
         for record in sorted(records, key=lambda r: (r.start_time, r.label))
     ]
     if actions:
@@ -326,8 +333,14 @@ def _action(
     files: Sequence[CrateFile],
     entities: dict[str, Any],
     authors: list[ContextEntity],
+    environments: Mapping[str, Environment],
 ) -> ContextEntity:
     mine = [f for f in files if record.label in f.labels]
+    code = _code(builder, record, mine, entities)
+    environment = environments.get(record.environment_digest or "")
+    tools = [code]
+    if environment is not None and environment.count():
+        tools.append(_environment(builder, record, environment, mine, entities))
     outputs = [entities[f.name] for f in mine if f.role == "output"]
     description = f"'{record.command}' in {record.working_directory or '.'}"
     if record.reason:
@@ -345,7 +358,7 @@ def _action(
         if record.outcome.status == "finished"
         else f"{SCHEMA}FailedActionStatus",
         agent=_one(authors) if authors else None,
-        instrument=_code(builder, record, mine, entities),
+        instrument=_one(tools),
         result=_one(outputs) if outputs else None,
         subjectOf=_one([entities[f.name] for f in mine if f.role == "record"]) or None,
     )
@@ -395,6 +408,105 @@ def _code(
         url=repository,
         encoding=_one(archive + diff) if archive or diff else None,
     )
+
+
+# Package URL types (https://github.com/package-url/purl-spec) by manager.
+_PURL_TYPES = {"conda": "conda", "dpkg": "deb", "pip": "pypi", "r": "cran", "julia": "julia"}
+
+
+def _environment(
+    builder: _Crate,
+    record: Record,
+    environment: Environment,
+    mine: list[CrateFile],
+    entities: dict[str, Any],
+) -> ContextEntity:
+    """The software environment a run used: a ``SoftwareApplication`` made of one ``Collection`` per
+    manager, whose parts are the packages (``SoftwareApplication`` with ``softwareVersion``)."""
+    digest = str(record.environment_digest)
+    hexdigest = digest.removeprefix("sha256:")
+    groups = []
+    for manager in environment.managers():
+        title = MANAGER_TITLES.get(manager, manager)
+        packages = [
+            builder.entity(
+                page,
+                "SoftwareApplication",
+                name=p.name,
+                url=page,
+                softwareVersion=p.version + (f"={p.build}" if p.build else ""),
+                identifier=_purl(manager, p.name, p.version, p.build, p.architecture),
+            )
+            for p in environment.packages[manager]
+            for page in [_package_page(manager, p.name, p.version, p.build, p.architecture, p.url)]
+        ]
+        what = (
+            f"conda environment '{environment.conda_name}'"
+            if manager == "conda" and environment.conda_name
+            else title
+        )
+        groups.append(
+            builder.entity(
+                f"#environment-{hexdigest[:12]}-{manager}",
+                "Collection",
+                name=f"{what}: {len(packages)} packages",
+                hasPart=packages,
+            )
+        )
+    recipes = [entities[f.name] for f in mine if f.role == "environment"]
+    # As for the code: an address under the public repository when there is one (RO-Crate asks
+    # software for an absolute URI), else a local identifier.
+    repository = public_repository(record.code.remote)
+    local = f"#environment-{hexdigest[:12]}"
+    return builder.entity(
+        f"{repository}{local}" if repository else local,
+        "SoftwareApplication",
+        name=f"software environment {digest}",
+        description="the packages of the run's environment, by manager (paperlink env re-creates it)",
+        softwareVersion=digest,
+        identifier=digest,
+        url=repository,
+        hasPart=groups,
+        subjectOf=_one(recipes) if recipes else None,
+    )
+
+
+def _package_page(
+    manager: str,
+    name: str,
+    version: str,
+    build: str | None,
+    architecture: str | None,
+    url: str | None,
+) -> str:
+    """An http address for a package version (RO-Crate asks software for one): where conda fetched it,
+    else the index's page of the package with the version as fragment."""
+    if url and url.startswith(("https://", "http://")):
+        return url
+    n, v = quote(name, safe=""), quote(version, safe="")
+    if manager == "pip":
+        return f"https://pypi.org/project/{n}/{v}/"
+    if manager == "dpkg":
+        return f"https://snapshot.debian.org/binary/{n}/#{v}" + (
+            f"_{quote(architecture, safe='')}" if architecture else ""
+        )
+    if manager == "r":
+        return f"https://cran.r-project.org/package={n}#{v}"
+    if manager == "julia":
+        return f"https://juliahub.com/ui/Packages/General/{n}#{v}"
+    return f"https://anaconda.org/search?q={n}#{v}" + (f"={quote(build, safe='')}" if build else "")
+
+
+def _purl(
+    manager: str, name: str, version: str, build: str | None, architecture: str | None
+) -> str:
+    """The package URL (https://github.com/package-url/purl-spec) of a package."""
+    kind = _PURL_TYPES.get(manager, manager)
+    namespace = "debian/" if kind == "deb" else ""
+    text = f"pkg:{kind}/{namespace}{quote(name, safe='')}@{quote(version, safe='')}"
+    qualifiers = [f"arch={quote(architecture, safe='')}"] if architecture else []
+    qualifiers += [f"build={quote(build, safe='')}"] if build else []
+    return text + ("?" + "&".join(qualifiers) if qualifiers else "")
 
 
 def _inputs(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from paperlink.core.config import Project, parse_toml
+from paperlink.core.envpackages import Package
 from paperlink.core.filestate import (
     DigestCache,
     FileState,
@@ -67,6 +68,12 @@ from paperlink.errors import (
 )
 from paperlink.recorder.code import snapshot_code
 from paperlink.recorder.containerenv import detect_host_container
+from paperlink.recorder.envscan import (
+    EnvironmentCapture,
+    capture_parts,
+    image_dpkg_packages,
+    pinned_image,
+)
 from paperlink.recorder.mpi import describe_mpi
 from paperlink.recorder.options import ContainerOptions, RunOptions
 from paperlink.recorder.overlap import attribute, other_runs
@@ -135,6 +142,7 @@ class RunCapture:
         probe: bool = True,
         container: ContainerRef | None = None,
         tracer: Tracer | None = None,
+        image_packages: list[Package] | None = None,
         platform: Platform | None = None,
     ) -> None:
         options = options or RunOptions()
@@ -161,6 +169,9 @@ class RunCapture:
         # A container run's own platform (the image's OS, architecture, interpreter); None: the host's.
         self.platform = platform
         self.on_progress = options.on_progress
+        # The Debian packages of the container run's image (read through the engine), if it has dpkg.
+        self.image_packages = image_packages
+        self._environment: EnvironmentCapture | None = None
         self.cache = DigestCache(store, options.on_progress, root=project.root)
         self.record: Record | None = None
         self._before: dict[str, FileState] = {}
@@ -259,6 +270,7 @@ class RunCapture:
                 # and the host's Python packages are not its packages.
                 self.platform = sif_platform(container.sif, project.root, self.store)
                 self._host_packages = False
+        self._environment = self._environment_capture()
         record = Record(
             label=label or default_label(start) + job_label_suffix(job, mpi),
             project=project.name,
@@ -300,9 +312,11 @@ class RunCapture:
         self._blobs = []
         # 'paperlink value' (any paperlink command) the program calls finds this store, also from a
         # rerun's scratch copy, which has no store of its own. Not recorded: it names this machine's path.
-        self.environ["PAPERLINK_STORE"] = str(self.store.path.resolve())
+        self.environ["PAPERLINK_STORE"] = self.store.url  # a server's URL without its password
         if self._probe is not None:
             self._probe.start()
+        if self._environment is not None:
+            self._environment.start()
         self.record = record
         return record
 
@@ -328,6 +342,25 @@ class RunCapture:
             self.tracer = None
             self._snapshot_before()
         return info
+
+    def _environment_capture(self) -> EnvironmentCapture | None:
+        parts = capture_parts(self.project.settings)
+        if not parts:
+            return None
+        ref = self.container
+        return EnvironmentCapture(
+            self.store,
+            self.project.root,
+            self.argv,
+            self.environ,
+            parts=parts,
+            # A container run (or 'apptainer exec IMAGE') uses the image's packages, not the host's.
+            host=ref is None and self._host_packages,
+            skip_dirs=self.project.output_dirs,
+            image=pinned_image(ref) if ref else None,
+            image_packages=self.image_packages,
+            image_source=f"image {ref.image_id}" if ref else None,
+        )
 
     def _sif_container(self) -> ContainerRef | None:
         if self.container is not None:
@@ -443,6 +476,10 @@ class RunCapture:
             record.executable.version, record.packages = self._probe.result()
             if not self._host_packages:
                 record.packages = {}
+        if self._environment is not None:
+            record.environment_digest = self._environment.store_environment(
+                self.store, record.packages
+            )
         self._store_finished(record, outputs, extra_outputs, {"stdout": stdout, "stderr": stderr})
         return record
 
@@ -958,6 +995,11 @@ def capture_container_run(
         image_id = str(ref.image_id)
         attrs = containers.inspect_image(engine, image_id)
         image_env = containers.image_environment(attrs)
+        image_packages = None
+        if "dpkg" in capture_parts(project.settings):
+            image_packages = image_dpkg_packages(
+                store, image_id, lambda path: containers.read_image_file(engine, image_id, path)
+            )
         user = f"{os.getuid()}:{os.getgid()}"
         from paperlink.recorder.image_platform import image_platform
 
@@ -986,6 +1028,7 @@ def capture_container_run(
             container=ref,
             executable=interpreter.path if interpreter else None,
             platform=platform,
+            image_packages=image_packages,
         )
         record = run.begin()
         record.executable.version = interpreter.version if interpreter else None

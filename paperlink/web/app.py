@@ -54,8 +54,8 @@ class Response:
 class ViewerApp:
     """The WSGI application: ``ViewerApp(store_path, project_root, tex)``."""
 
-    def __init__(self, store_path: Path, root: Path, tex: Path | None = None) -> None:
-        self.store_path = Path(store_path)
+    def __init__(self, store_path: Path | str, root: Path, tex: Path | None = None) -> None:
+        self.store_path = store_path
         self.root = Path(root)
         self.tex = Path(tex) if tex else None
         self.renderer = pages.Renderer()

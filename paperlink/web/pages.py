@@ -19,6 +19,8 @@ from typing import Any
 import jinja2
 
 from paperlink.core.compare import diff_records
+from paperlink.core.envpackages import MANAGER_TITLES, EnvironmentFile
+from paperlink.core.envrecipes import environment_of
 from paperlink.core.humanize import format_duration, format_size
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore, RecordSummary
@@ -268,6 +270,7 @@ def record_page(
             diff = diff_lines(store.get_blob(record.code.diff_sha256).decode("utf-8", "replace"))
         except RecordNotFound:
             diff = [("meta", "(the stored diff is missing from the store)")]
+    groups, files, note = environment_view(store, record)
     used = [f for f in figures or [] if f.label == record.label]
     recent = [s.label for s in summaries[:200] if s.label != record.label]
     return "record.html.j2", {
@@ -284,7 +287,38 @@ def record_page(
         "figures_used": {f.path for f in used},
         "rerun_command": f"paperlink rerun {shlex.quote(record.label)}",
         "command_line": shlex.join(record.argv) if record.argv else record.command,
+        "packages_by_manager": groups,
+        "environment_files": files,
+        "environment_note": note,
     }
+
+
+def _public_source(source: str) -> str:
+    return source.rsplit("/", 1)[-1] if source.startswith("/") else source
+
+
+def environment_view(
+    store: RecordStore, record: Record
+) -> tuple[list[dict[str, Any]], list[EnvironmentFile], str | None]:
+    """The record's packages by manager (title, source, packages), its lock files and a note when the
+    store lacks the environment the record names."""
+    if not record.environment_digest:
+        return [], [], None
+    try:
+        environment = store.get_environment(record.environment_digest)
+    except RecordNotFound:
+        return [], [], f"the store lacks this run's environment {record.environment_digest}"
+    groups = [
+        {
+            "manager": manager,
+            "title": MANAGER_TITLES.get(manager, manager),
+            # A folder on the author's machine is named by its last part: the site may be public.
+            "source": _public_source(environment.sources.get(manager, "")),
+            "packages": environment.packages[manager],
+        }
+        for manager in environment.managers()
+    ]
+    return groups, environment.files, None
 
 
 # -- comparing two records ------------------------------------------------------------------------
@@ -293,7 +327,7 @@ def compare_page(
 ) -> tuple[str, dict[str, Any]]:
     """Raises :class:`RecordNotFound` when either label is unknown."""
     a, b = store.get(left), store.get(right)
-    result = diff_records(a, b)
+    result = diff_records(a, b, environment_of(store, a), environment_of(store, b))
     sections: dict[str, list[Any]] = {}
     for difference in result.differences:
         sections.setdefault(difference.section, []).append(difference)
