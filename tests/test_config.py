@@ -154,6 +154,7 @@ env_allow = ["OMP_NUM_THREADS"]
 max_stream_bytes = 1024
 image = "busybox:1"
 source_date_epoch = 1
+trace = true
 [publish]
 title = "t"
 description = "d"

@@ -289,6 +289,7 @@ def test_older_store_is_migrated_in_place(location: str) -> None:
         finished(store, "kept")
     # Make it a store of the first release: only migration 0001 applied (0003 remade digest_cache).
     raw_sql(location, "DROP INDEX records_for_list")
+    raw_sql(location, "DROP INDEX records_running")
     raw_sql(location, "DELETE FROM migrations WHERE name != '0001_initial'")
     with RecordStore(location) as store:
         assert store.schema_version == SCHEMA_VERSION
@@ -298,6 +299,20 @@ def test_older_store_is_migrated_in_place(location: str) -> None:
         assert store.cached_digests(["/x"])["/x"][:5] == (1, 2, 3, 4, 5)
     names = [row[0] for row in raw_sql(location, "SELECT name FROM migrations ORDER BY rowid")]
     assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_running_runs_are_found_through_their_own_index(tmp_path: Path) -> None:
+    # Every run asks which runs are going on: the answer must not scan every record of a large store.
+    path = tmp_path / "s.sqlite"
+    with RecordStore.create(path) as store:
+        assert store.running_labels() == set()
+    db = sqlite3.connect(path)
+    plan = db.execute(
+        "EXPLAIN QUERY PLAN SELECT label, host, pid, boot_id, proc_start FROM records "
+        "WHERE status='running'"
+    ).fetchall()
+    db.close()
+    assert "USING INDEX records_running" in str(plan)
 
 
 def test_job_filter_and_output_lookup_read_the_json_on_both_back_ends(location: str) -> None:
@@ -316,3 +331,19 @@ def test_job_filter_and_output_lookup_read_the_json_on_both_back_ends(location: 
         assert [s.label for s in store.summaries(job="950")] == ["other"]
         assert store.label_of_output("figures/task3.svg", "task3" * 4) == "task3"
         assert store.label_of_output("figures/task3.svg", "x" * 20) is None
+
+
+def test_reserve_space_writes_nothing_where_there_is_plenty_of_room(tmp_path: Path) -> None:
+    # The small-file-system tests (test_store_faults) show the reservation working where room is short.
+    from paperlink.core.store import RESERVE_BYTES
+    from paperlink.core.store.sqlite import ROOMY_FACTOR
+
+    fs = os.statvfs(tmp_path)
+    assert fs.f_bavail * fs.f_frsize >= ROOMY_FACTOR * RESERVE_BYTES, "tmp_path has too little room"
+    store = RecordStore.create(tmp_path / "records.sqlite")
+    wal = tmp_path / "records.sqlite-wal"
+    before = wal.stat().st_size if wal.exists() else 0
+    store.reserve_space()
+    after = wal.stat().st_size if wal.exists() else 0
+    assert after - before < RESERVE_BYTES // 4
+    store.close()

@@ -58,12 +58,15 @@ def latex(
         raise UsageError("--bundle needs --tex MANUSCRIPT.tex", hint="name the main .tex file")
     project, store = _store(ctx)
     result = write_latex(project, store, tex=tex, out=out, base=public_url)
+    for warning in result.warnings:
+        click.echo(f"paperlink: warning: {warning}", err=True)
     if as_json:
         _echo_json(
             {
                 "figures": result.figures_used(),
                 "problems": [str(p) for p in result.problems],
                 "unlinked": result.unlinked,
+                "warnings": result.warnings,
             }
         )
     else:

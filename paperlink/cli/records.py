@@ -97,6 +97,11 @@ def init(
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Kill after SECONDS.")
 @click.option("--host", "on_host", is_flag=True, help="Run on the host even if an image is set.")
 @click.option(
+    "--trace/--no-trace",
+    default=None,
+    help="Trace the command with strace: exactly the files it read and wrote (default: [project] trace).",
+)
+@click.option(
     "--sif",
     type=click.Path(dir_okay=False),
     help="Record this Apptainer/Singularity image (SIF) as the run's environment (the command runs "
@@ -120,6 +125,7 @@ def run(
     memory: str | None,
     timeout: float | None,
     on_host: bool,
+    trace: bool | None,
     sif: str | None,
     quiet: bool,
     command: tuple[str, ...],
@@ -155,6 +161,11 @@ def run(
         if message:
             click.echo(f"paperlink: warning: {message}", err=True)
 
+    if trace and (image or dockerfile):
+        raise UsageError(
+            "--trace traces a command on the host, not in a container",
+            hint="add --host to run it on the host, or leave out --trace",
+        )
     if not (image or dockerfile) and (build_args or network or memory or timeout):
         raise UsageError(
             "--build-arg, --network, --memory and --timeout apply to container runs only",
@@ -187,6 +198,7 @@ def run(
             )
             record = capture_container_run(project, store, list(command), container, options)
         else:
+            options.trace = project.trace if trace is None else trace
             record = capture_run(project, store, list(command), options)
     outcome = record.outcome
     if not quiet:
@@ -200,6 +212,10 @@ def run(
         )
         if outcome.error:
             click.echo(f"paperlink: {outcome.error}", err=True)
+    from paperlink.recorder.run import run_warnings
+
+    for warning in run_warnings(record):
+        click.echo(f"paperlink: warning: {warning}", err=True)
     ctx.exit(outcome.exit_status or 0)
 
 

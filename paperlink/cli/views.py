@@ -130,7 +130,9 @@ def show_text(
                 + (f"  from {source}" if source else "")
             )
     _files(out, "Inputs", record.inputs)
-    _files(out, "Outputs", record.outputs)
+    _files(out, "Outputs", record.outputs, record)
+    if record.trace is not None:
+        _trace(out, record)
     p = record.platform
     if record.host is None:
         add("Platform")
@@ -303,7 +305,9 @@ def mpi_lines(mpi: MpiRun) -> list[str]:
     return lines
 
 
-def _files(out: list[str], title: str, items: list[FileDigest]) -> None:
+def _files(
+    out: list[str], title: str, items: list[FileDigest], record: Record | None = None
+) -> None:
     out.append(f"{title}" + ("" if items else "  (none)"))
     for item in items:
         # A name that is not UTF-8 shows its odd bytes as \xNN; the record keeps the exact bytes.
@@ -317,6 +321,37 @@ def _files(out: list[str], title: str, items: list[FileDigest]) -> None:
                 + (f": {item.error}" if item.error else "")
                 + (f" -> {item.target}" if item.target else "")
             )
+        shared = record.ambiguity(item.path) if record is not None else None
+        if shared is not None:
+            out.append(
+                f"    AMBIGUOUS: run(s) {', '.join(shared.runs)} ran at the same time and may have "
+                "written it"
+            )
+
+
+def _trace(out: list[str], record: Record) -> None:
+    trace = record.trace
+    assert trace is not None
+    add = out.append
+    add(f"Trace ({trace.tool})")
+    if trace.error:
+        add(f"  {trace.error}")
+        return
+    add(f"  processes   {trace.processes}   programs: {', '.join(trace.executed[:6]) or '-'}"
+        + (" …" if len(trace.executed) > 6 else ""))  # fmt: skip
+    if trace.deleted:
+        add(f"  deleted     {', '.join(trace.deleted)}")
+    add(f"  system      {trace.system_files} file(s) read outside the project")
+    if trace.debian_packages:
+        add("  debian      " + ", ".join(f"{k} {v}" for k, v in trace.debian_packages.items()))
+    if trace.python_modules:
+        add("  python      " + ", ".join(trace.python_modules))
+    if trace.other_folders:
+        add(
+            f"  folders     {len(trace.other_folders)} others ('paperlink show {record.label} --json')"
+        )
+    for note in trace.left_out:
+        add(f"  left out    {note}")
 
 
 def diff_text(result: RecordDiff) -> str:

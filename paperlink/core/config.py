@@ -39,6 +39,7 @@ class Project:
     max_stream_bytes: int = DEFAULT_MAX_STREAM_BYTES
     default_image: str | None = None
     source_date_epoch: int | None = None
+    trace: bool = False  # paperlink run traces the command (strace) unless told --no-trace
     settings: dict[str, Any] = field(default_factory=dict)  # the whole table, for later features
     config_path: Path | None = None
 
@@ -134,6 +135,7 @@ PROJECT_KEYS: dict[str, tuple[type, ...]] = {
     "max_stream_bytes": (int,),
     "image": (str,),
     "source_date_epoch": (int,),
+    "trace": (bool,),
 }
 TABLES: dict[str, dict[str, tuple[type, ...]]] = {
     "publish": {
@@ -155,7 +157,14 @@ TABLES: dict[str, dict[str, tuple[type, ...]]] = {
     "containers": {"engine": (str,)},
     "environment": {"capture": (list,)},
 }
-_TYPE_NAMES = {str: "string", list: "list", int: "integer", float: "number", dict: "table"}
+_TYPE_NAMES = {
+    bool: "boolean",
+    str: "string",
+    list: "list",
+    int: "integer",
+    float: "number",
+    dict: "table",
+}
 
 
 def check_settings(config_path: Path, data: dict[str, Any]) -> None:
@@ -210,7 +219,7 @@ def _check_table(
         kinds = schema.get(key)
         if kinds is None:
             problems.append(f"unknown key '{key}' in {where}{_suggest(key, schema)}")
-        elif isinstance(value, bool) or not isinstance(value, kinds):
+        elif (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
             got = _TYPE_NAMES.get(type(value), type(value).__name__)
             problems.append(f"'{key}' must be a {wanted}, not a {got} (in {where})")
@@ -264,6 +273,7 @@ def _load(root: Path, config_path: Path, data: dict[str, Any]) -> Project:
         max_stream_bytes=get("max_stream_bytes", DEFAULT_MAX_STREAM_BYTES),
         default_image=get("image", None),
         source_date_epoch=get("source_date_epoch", None),
+        trace=get("trace", False),
         settings=data,
         config_path=config_path,
     )

@@ -7,11 +7,11 @@ so its diff is stored with each run). ``init`` says so, and commits it on reques
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 from pathlib import Path
 
 from paperlink.core.config import STATE_DIR, Project, find_project, write_config
+from paperlink.core.programs import which
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError, UsageError
@@ -66,7 +66,7 @@ def init_project(
 
 def git_top(root: Path) -> Path | None:
     """The top folder of the git work tree holding ``root``; None outside one or without git."""
-    if shutil.which("git") is None:
+    if which("git") is None:
         return None
     done = _git(root, "rev-parse", "--show-toplevel")
     return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None

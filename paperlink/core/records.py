@@ -18,7 +18,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from paperlink.errors import UsageError
@@ -64,7 +64,20 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    try:
+        # fromisoformat: strptime's first call imports _strptime and locale, ~10 ms of every run's start.
+        return datetime.fromisoformat(text.removesuffix("Z") + "+00:00")
+    except ValueError:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def time_ns(text: str) -> int:
+    """A record time as nanoseconds since the epoch (exactly: no float on the way)."""
+    moment = parse_time(text)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -402,6 +415,31 @@ class ImportedFrom:
 
 
 @dataclass
+class TraceInfo:
+    """How a traced run (``paperlink run --trace``) saw its files; the record of an untraced run has none."""
+
+    tool: str = ""  # e.g. "strace 6.1"
+    error: str | None = None  # why tracing fell back to comparing the output folders
+    processes: int = 0  # processes the command started, itself included
+    executed: list[str] = field(default_factory=list)  # programs it executed, in order
+    deleted: list[str] = field(default_factory=list)  # files it removed
+    system_files: int = 0  # files it read outside the project, summarised by the next three
+    debian_packages: dict[str, str] = field(default_factory=dict)  # owning package -> version
+    python_modules: list[str] = field(default_factory=list)  # top-level modules from site-packages
+    other_folders: dict[str, int] = field(default_factory=dict)  # folder -> files read there
+    left_out: list[str] = field(default_factory=list)  # what was not recorded, and why
+
+
+@dataclass
+class Ambiguity:
+    """An output another run of the project may have written too: it changed while that run was running
+    and neither declared it with ``--output``, or both wrote it. The record does not claim it alone."""
+
+    path: str
+    runs: list[str] = field(default_factory=list)  # labels of the other runs
+
+
+@dataclass
 class Record:
     """One run. ``label`` names it; everything but ``tags`` and ``reason`` is fixed once it is finished."""
 
@@ -418,6 +456,9 @@ class Record:
     parameter_sources: dict[str, list[ParameterSource]] = field(default_factory=dict)
     inputs: list[FileDigest] = field(default_factory=list)
     outputs: list[FileDigest] = field(default_factory=list)
+    declared_outputs: list[str] = field(default_factory=list)  # --output, as recorded paths
+    ambiguous: list[Ambiguity] = field(default_factory=list)  # outputs another run may have written
+    trace: TraceInfo | None = None  # set when the run was traced (--trace)
     # Where the command ran: the host, or for a container run the image's own OS, architecture and
     # interpreter; ``host`` is then the machine the container ran on (None: the same as ``platform``).
     platform: Platform = field(default_factory=Platform)
@@ -445,7 +486,7 @@ class Record:
 
     # -- serialisation ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data: dict[str, Any] = _plain(self)
         data["$schema"] = RECORD_SCHEMA_ID
         # path_base64 appears only where a name is not UTF-8: every other record keeps the JSON (and
         # the digest) it had before the field existed.
@@ -516,11 +557,35 @@ class Record:
             return path
         return path[len(prefix) :] if path.startswith(prefix) else None
 
+    def ambiguity(self, path: str) -> Ambiguity | None:
+        """Why output ``path`` is not this record's alone (None when it is)."""
+        for item in self.ambiguous:
+            if item.path == path:
+                return item
+        return None
+
     def output(self, path: str) -> FileDigest | None:
         for item in self.outputs:
             if item.path == path:
                 return item
         return None
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` for records: the same plain copy, without ``deepcopy`` of every leaf (a
+    record with a thousand outputs is converted in a few milliseconds, not a hundred)."""
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
+    return value
 
 
 def canonical_json(data: Any, *, indent: int | None = None) -> str:

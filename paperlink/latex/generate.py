@@ -127,6 +127,9 @@ class LatexResult:
     uses: list[Use]
     resolved: list[tuple[Use, FigureEntry | ValueEntry]]
     problems: list[Problem]
+    # Figures whose record does not claim them alone (another run may have written them): they compile,
+    # but ``paperlink verify`` reports them AMBIGUOUS.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def unlinked(self) -> list[str]:
@@ -422,6 +425,7 @@ def write_latex(
                 f"record '{label}' ({record.outcome.status}) has no outputs or values to use"
             )
     records = [store.get(label) for label in sorted({e.label for e in data.figures})]
+    warnings = ambiguity_warnings(records, resolved if tex is not None else None, data)
     written = []
     for name in STY_FILES:
         atomic_write_bytes(folder / name, latex_source(name))
@@ -433,7 +437,32 @@ def write_latex(
     written.append(folder / DATA_FILE)
     atomic_write_text(folder / BIB_FILE, render_bibliography(project, records))
     written.append(folder / BIB_FILE)
-    return LatexResult(folder, written, data, uses, resolved, problems)
+    return LatexResult(folder, written, data, uses, resolved, problems, warnings)
+
+
+def ambiguity_warnings(
+    records: list[Record],
+    resolved: list[tuple[Use, FigureEntry | ValueEntry]] | None,
+    data: LatexData,
+) -> list[str]:
+    """A warning for each figure the manuscript uses (every declared output, without one) whose record
+    marks it ambiguous."""
+    by_label = {record.label: record for record in records}
+    if resolved is not None:
+        used = [(f"{u.file.name}:{u.line}: ", e) for u, e in resolved if isinstance(e, FigureEntry)]
+    else:
+        used = [("", e) for e in data.figures]
+    warnings = []
+    for where, entry in used:
+        record = by_label.get(entry.label)
+        shared = record.ambiguity(entry.path) if record is not None else None
+        if shared is not None:
+            warnings.append(
+                f"{where}{entry.path} of record '{entry.label}' is ambiguous: run(s) "
+                f"{', '.join(shared.runs)} ran at the same time and may have written it; re-run it "
+                "alone or with 'paperlink run --trace -- COMMAND'"
+            )
+    return warnings
 
 
 def _declares(data: LatexData, label: str) -> bool:

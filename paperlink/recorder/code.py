@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from paperlink.core.hashing import digest_file
+from paperlink.core.programs import which
 from paperlink.core.records import CodeVersion, UntrackedFile, format_time
 from paperlink.core.redaction import Redactor, redact_url
 from paperlink.core.secretfiles import secret_file_pattern
@@ -119,7 +118,7 @@ def snapshot_code(
     sha256 of a new file too big for the diff (default: read it).
     """
     redactor = redactor or Redactor()
-    if shutil.which("git") is None:
+    if which("git") is None:
         return CodeSnapshot(CodeVersion(), b"")
     # Four independent questions, asked at once: this is on the start-up path of every run.
     where, head, status, remote_out = _git_parallel(
@@ -213,6 +212,9 @@ def _sha256_of(path: Path) -> str | None:
 
 
 def _diff(top: Path, base: str, untracked: list[str]) -> bytes:
+    import shutil  # only for a dirty tree: not on a clean run's start-up path
+    import tempfile
+
     git_dir = _git(top, "rev-parse", "--absolute-git-dir").stdout.decode().strip()
     with tempfile.TemporaryDirectory(prefix="paperlink-index-") as tmp:
         index = str(Path(tmp) / "index")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
+from paperlink.core.programs import which
 from paperlink.core.records import MpiRun
 from paperlink.recorder.slurm import expand_hostlist
 
@@ -275,7 +275,7 @@ def describe_mpi(
     if index is None:
         inside = _rank_environment(environ)
         if inside is not None and probe and inside.implementation == "Open MPI":
-            found = shutil.which("mpirun", path=environ.get("PATH"))
+            found = which("mpirun", path=environ.get("PATH"))
             text = launcher_version(found, environ, cache) if found else None
             if text:
                 inside.version_text = text.splitlines()[0]
@@ -301,7 +301,7 @@ def describe_mpi(
     path: str | None = launcher
     if os.sep not in launcher:
         # In a container the host's launcher is not the one that runs: name none.
-        path = shutil.which(launcher, path=environ.get("PATH")) if probe else None
+        path = which(launcher, path=environ.get("PATH")) if probe else None
     run.launcher_path = os.path.abspath(path) if path else None
     if probe and path:
         text = launcher_version(path, environ, cache)

@@ -43,6 +43,8 @@ class RunOptions:
     on_start: Callable[[Record], None] | None = None
     # The Apptainer/Singularity image (SIF) a host run uses (``--sif``); see recorder.sif_environment.
     sif: str | os.PathLike[str] | None = None
+    # Follow a host run with strace (``--trace``): its files are the ones it opened (recorder.tracing).
+    trace: bool = False
 
 
 @dataclass

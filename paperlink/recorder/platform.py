@@ -12,12 +12,11 @@ import getpass
 import hashlib
 import json
 import os
-import platform
 import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +88,39 @@ def recorded_environment(
     redactor: Redactor | None = None,
 ) -> dict[str, str]:
     """The allow-listed variables of ``environ``, with secret-looking ones redacted."""
-    # One regex for all the glob patterns: this runs on every `paperlink run`, over every variable.
-    allowed = re.compile("|".join(fnmatch.translate(p) for p in (*ENV_ALLOW, *extra_allow)))
+    allowed = _name_matcher((*ENV_ALLOW, *extra_allow))
     redactor = redactor or Redactor.from_environ(environ)
     kept: dict[str, str] = {}
     for name, value in environ.items():
-        if not allowed.match(name):
+        if not allowed(name):
             continue
         kept[name] = REDACTED if looks_secret(name) else redactor.text(value)
     return kept
+
+
+def _name_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A test of a variable's name against glob ``patterns`` (case-sensitive). This runs on every
+    ``paperlink run``: names and ``PREFIX*`` patterns are a set and a tuple, not a regex to compile."""
+    names: set[str] = set()
+    prefixes: list[str] = []
+    globs: list[str] = []
+    for pattern in patterns:
+        if not any(c in pattern for c in "*?["):
+            names.add(pattern)
+        elif pattern.endswith("*") and not any(c in pattern[:-1] for c in "*?["):
+            prefixes.append(pattern[:-1])
+        else:
+            globs.append(pattern)
+    starts = tuple(prefixes)
+
+    def allowed(name: str) -> bool:
+        return (
+            name in names
+            or name.startswith(starts)
+            or any(fnmatch.fnmatchcase(name, glob) for glob in globs)
+        )
+
+    return allowed
 
 
 def redact_argv(argv: list[str], environ: Mapping[str, str]) -> list[str]:
@@ -111,18 +134,19 @@ def redact_parameter(name: str, value: Any, environ: Mapping[str, str]) -> Any:
 
 
 def collect_platform() -> Platform:
-    uname = platform.uname()
+    # os.uname and sys.version, not the platform module: importing it costs a run more than this.
+    uname = os.uname()
     return Platform(
         hostname=socket.gethostname(),
         user=_user(),
-        os=uname.system,
+        os=uname.sysname,
         os_release=_os_release(),
         kernel=f"{uname.release} {uname.version}",
         machine=uname.machine,
         cpu_model=_cpu_model(),
         cpu_cores=os.cpu_count() or 0,
         memory_bytes=_memory_bytes(),
-        python_version=platform.python_version(),
+        python_version=sys.version.split()[0],  # as platform.python_version() gives it
         python_executable=sys.executable,
     )
 
@@ -138,10 +162,16 @@ def _os_release() -> str:
     try:
         text = Path("/etc/os-release").read_text()
     except OSError:
-        return platform.platform()
+        return _platform_name()
     for line in text.splitlines():
         if line.startswith("PRETTY_NAME="):
             return line.split("=", 1)[1].strip().strip('"')
+    return _platform_name()
+
+
+def _platform_name() -> str:
+    import platform
+
     return platform.platform()
 
 
@@ -153,6 +183,8 @@ def _cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform
+
     return platform.processor()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from paperlink.core.config import Project, parse_toml
 from paperlink.core.envpackages import Package
@@ -34,11 +33,13 @@ from paperlink.core.filestate import (
     store_files,
 )
 from paperlink.core.hashing import Digests, digest_bytes
+from paperlink.core.programs import which
 from paperlink.core.records import (
     STATUS_FAILED,
     STATUS_FINISHED,
     STATUS_INTERRUPTED,
     STATUS_KILLED,
+    Ambiguity,
     ContainerRef,
     Executable,
     FileDigest,
@@ -46,6 +47,7 @@ from paperlink.core.records import (
     Platform,
     Record,
     StreamInfo,
+    TraceInfo,
     check_label,
     format_time,
     parse_time,
@@ -74,6 +76,7 @@ from paperlink.recorder.envscan import (
 )
 from paperlink.recorder.mpi import describe_mpi
 from paperlink.recorder.options import ContainerOptions, RunOptions
+from paperlink.recorder.overlap import attribute, other_runs
 from paperlink.recorder.parameters import merge_parameters
 from paperlink.recorder.platform import (
     ToolProbe,
@@ -85,6 +88,9 @@ from paperlink.recorder.platform import (
 from paperlink.recorder.slurm import capture_job, job_label_suffix
 from paperlink.recorder.streams import StreamKeeper, drain, tee
 from paperlink.version import __version__
+
+if TYPE_CHECKING:  # tracing compiles its parser's patterns: only traced runs import it
+    from paperlink.recorder.tracing import Tracer
 
 PARAMETER_SUFFIXES = (
     ".json",
@@ -135,6 +141,7 @@ class RunCapture:
         executable: str | None = None,
         probe: bool = True,
         container: ContainerRef | None = None,
+        tracer: Tracer | None = None,
         image_packages: list[Package] | None = None,
         platform: Platform | None = None,
     ) -> None:
@@ -173,6 +180,12 @@ class RunCapture:
         self._probe: _Probe | None = None
         self._host_packages = True  # whether the probed packages are the command's
         self._t0 = 0.0
+        # Traces the command (paperlink run --trace); None after begin() if tracing is not possible here.
+        self.tracer = tracer
+        self._running_at_start: set[str] = set()
+        self._blobs: list[tuple[bytes, str]] = []
+        # Tool-cache entries learnt during the run, written in its last transaction.
+        self._cache_rows: list[tuple[str, str]] = []
 
     # -- before ---------------------------------------------------------------------------------------
     def begin(self) -> Record:
@@ -196,12 +209,9 @@ class RunCapture:
                 hint="check the --input paths (relative to the current folder)",
             )
         self._skip = store_files(self.store.path, project.root)
-        self._before = snapshot_tree(project.root, check_output_dirs(project), self._skip)
-        self._before = {p: s for p, s in self._before.items() if not p.startswith(_ALWAYS_SKIPPED)}
-        doubt_paths = [project.root / p for p in doubtful(self._before)]
-        for path, found in self.cache.digests(doubt_paths).items():
-            if isinstance(found, Digests):
-                self._doubt[project.relative(path)] = found.sha256
+        check_output_dirs(project)
+        if self.tracer is None:
+            self._snapshot_before()
         # Arguments and parameters first: the secrets found there are then hunted in everything else.
         argv = self.redactor.argv(self.argv)
         script, parameter_files, values = self._script_and_parameters()
@@ -218,7 +228,7 @@ class RunCapture:
             # project's copy, checked against its sha256).
             text = content.decode("utf-8", "replace")
             if item.sha256 and redacted == parsed and self.redactor.secret_line(text) is None:
-                self.store.put_blob(content, item.sha256)
+                self._blobs.append((content, item.sha256))
         # Sumatra's rule: key=value arguments override the parameter files' entries.
         parameters, parameter_sources = merge_parameters(from_files, values)
         reason = self.redactor.text(self.reason) if self.reason is not None else None
@@ -232,10 +242,11 @@ class RunCapture:
         code = snapshot_code(
             project.root, tuple(project.output_dirs), redactor=self.redactor, hasher=self._sha256
         )
+        trace = self._trace_info()  # after the git snapshot: the permission check ran meanwhile
         if code.diff:
             code.version.diff_sha256 = digest_bytes(code.diff).sha256
             code.version.diff_size = len(code.diff)
-            self.store.put_blob(code.diff, code.version.diff_sha256)
+            self._blobs.append((code.diff, code.version.diff_sha256))
         if script is not None:
             code.version.main_script = self._file_digest(script, role="script")
         inputs = [self._file_digest(p) for p in self.inputs] + file_inputs
@@ -287,10 +298,18 @@ class RunCapture:
             mpi=mpi,
             links=dict(self.links),
             paperlink_version=__version__,
+            declared_outputs=[project.relative(p) for p in self.outputs],
+            trace=trace,
         )
         # Before the command runs, so that its record can be finished even if the command fills the disk.
         self.store.reserve_space()
-        record.label = self.store.start_record(record, label_is_default=label is None)
+        # Runs of the project going on now may write into the same folders (paperlink.recorder.overlap).
+        self._running_at_start = self.store.running_labels()
+        with self.store.transaction():  # one transaction: blobs and the running row
+            for data, sha256 in self._blobs:
+                self.store.put_blob(data, sha256)
+            record.label = self.store.start_record(record, label_is_default=label is None)
+        self._blobs = []
         # 'paperlink value' (any paperlink command) the program calls finds this store, also from a
         # rerun's scratch copy, which has no store of its own. Not recorded: it names this machine's path.
         self.environ["PAPERLINK_STORE"] = self.store.url  # a server's URL without its password
@@ -300,6 +319,29 @@ class RunCapture:
             self._environment.start()
         self.record = record
         return record
+
+    def _snapshot_before(self) -> None:
+        project = self.project
+        self._before = _without_skipped(
+            snapshot_tree(project.root, project.output_dirs, self._skip), project.output_dirs
+        )
+        doubt_paths = [project.root / p for p in doubtful(self._before)]
+        for path, found in self.cache.digests(doubt_paths).items():
+            if isinstance(found, Digests):
+                self._doubt[project.relative(path)] = found.sha256
+
+    def _trace_info(self) -> TraceInfo | None:
+        """What the record says of tracing; falls back to comparing the output folders when strace is
+        missing or ptrace is refused."""
+        if self.tracer is None:
+            return None
+        problem = self.tracer.problem()
+        info = TraceInfo(tool=self.tracer.version)
+        if problem is not None:
+            info.error = f"not traced: {problem}; the outputs are the files that changed in the output folders"
+            self.tracer = None
+            self._snapshot_before()
+        return info
 
     def _environment_capture(self) -> EnvironmentCapture | None:
         parts = capture_parts(self.project.settings)
@@ -416,23 +458,14 @@ class RunCapture:
         end = utc_now()
         record.end_time = format_time(end)
         record.duration_seconds = round(time.perf_counter() - self._t0, 6)
-        root = self.project.root
-        after = snapshot_tree(root, self.project.output_dirs, self._skip)
-        after = {p: s for p, s in after.items() if not p.startswith(_ALWAYS_SKIPPED)}
-
-        def rehash(rel: str) -> str | None:
-            found = self.cache.digests([root / rel])[root / rel]
-            return found.sha256 if isinstance(found, Digests) else None
-
-        paths = changed_paths(self._before, after, self._doubt, rehash)
+        paths = self._traced_outputs(record) if self.tracer is not None else self._changed_outputs()
         declared = [*self.outputs, *(Path(p) for p in extra_outputs)]
         for path in declared:
             for item in _expand(path):
                 rel = self.project.relative(item)
                 if rel not in paths and rel not in self._skip:
                     paths.append(rel)
-        outputs = [self._output_digest(rel) for rel in paths]
-        record.outputs = sorted(outputs, key=lambda item: item.path)
+        outputs = self._output_digests(paths)
         record.outcome = Outcome(
             status=status,
             exit_status=exit_status,
@@ -447,21 +480,28 @@ class RunCapture:
             record.environment_digest = self._environment.store_environment(
                 self.store, record.packages
             )
-        self._store_finished(record, {"stdout": stdout, "stderr": stderr})
-        self.cache.flush()
+        self._store_finished(record, outputs, extra_outputs, {"stdout": stdout, "stderr": stderr})
         return record
 
-    def _store_finished(self, record: Record, keepers: dict[str, StreamKeeper | None]) -> None:
+    def _store_finished(
+        self,
+        record: Record,
+        outputs: list[FileDigest],
+        extra_outputs: Iterable[str | os.PathLike[str]],
+        keepers: dict[str, StreamKeeper | None],
+    ) -> None:
         """Finish the record with its streams in one transaction; when the store's disk is full, again
         with the streams cut short, then without them. Raises :class:`RunNotRecorded` when even that
         does not fit (the row stays, shown as incomplete)."""
         kept = {name: keeper for name, keeper in keepers.items() if keeper is not None}
+        changed = {item.path: _change_time(self._absolute(item.fs_path)) for item in outputs}
+        own = [*record.declared_outputs, *(self.project.relative(p) for p in extra_outputs)]
         error = record.outcome.error
         full: StoreFull | None = None
-        for budget in (None, *FULL_DISK_STREAM_BYTES) if kept else (None,):
+        for budget in (None, *FULL_DISK_STREAM_BYTES) if kept else (None, 0):
             for name, keeper in kept.items():
                 setattr(record.outcome, name, keeper.info(budget))
-            if budget is not None:
+            if budget is not None and kept:
                 note = "the record store's disk was full: " + (
                     f"stdout and stderr are kept only up to {budget} bytes each"
                     if budget
@@ -469,9 +509,20 @@ class RunCapture:
                 )
                 record.outcome.error = f"{error}; {note}" if error else note
             try:
-                self.store.finish_record(
-                    record, streams=self._redacted_streams(record, kept, budget)
-                )
+                # One transaction: which outputs are this run's is decided with every other run's record
+                # as it is now, and written before another run can decide from this one's. The caches
+                # only save work: after a full disk they are left out.
+                with self.store.transaction():
+                    self._attribute(record, outputs, changed, own)
+                    self.store.finish_record(
+                        record, streams=self._redacted_streams(record, kept, budget)
+                    )
+                    if budget is None:
+                        if self._probe is not None:
+                            self._probe.remember()
+                        for key, value in self._cache_rows:
+                            self.store.cache_put(key, value)
+                        self.cache.flush()
                 return
             except StoreFull as exc:
                 full = exc
@@ -483,6 +534,25 @@ class RunCapture:
             exit_status=record.outcome.exit_status,
             hint=full.hint,
         ) from full
+
+    def _attribute(
+        self,
+        record: Record,
+        outputs: list[FileDigest],
+        changed: dict[str, int],
+        own: list[str],
+    ) -> None:
+        """Decide which changed files are this run's alone, against the runs that overlapped it."""
+        rows = self.store.overlapping(record.start_time, self._running_at_start, record.label)
+        others = other_runs(rows, record.project, self._running_at_start)
+        share = attribute(changed, own_declared=own, traced=self.tracer is not None, others=others)
+        record.outputs = sorted(
+            (item for item in outputs if item.path not in share.dropped),
+            key=lambda item: item.path,
+        )
+        record.ambiguous = [Ambiguity(path, runs) for path, runs in share.ambiguous.items()]
+        for label, shared in share.notify.items():
+            self.store.mark_ambiguous(label, shared, by=record.label)
 
     def _redacted_streams(
         self, record: Record, kept: dict[str, StreamKeeper], budget: int | None
@@ -500,20 +570,144 @@ class RunCapture:
         found = self.cache.digests([path])[path]
         return found.sha256 if isinstance(found, Digests) else None
 
-    def _output_digest(self, rel: str) -> FileDigest:
-        path = Path(rel) if Path(rel).is_absolute() else self.project.root / rel
-        try:
-            mode = path.lstat().st_mode
-        except OSError:
-            return FileDigest.at(rel, kind="missing", error="declared output was not written")
-        kind = entry_kind(mode)
-        if kind == "symlink":
-            return FileDigest.at(rel, kind="symlink", target=os.readlink(path))
-        if kind != "file":
-            # A FIFO, socket or device is recorded by its type and never opened: reading it could block
-            # for ever or never end.
-            return FileDigest.at(rel, kind=kind)
-        return self._file_digest(path)
+    def _absolute(self, rel: str) -> str:
+        return rel if rel.startswith("/") else f"{self.project.root}/{rel}"
+
+    def _changed_outputs(self) -> list[str]:
+        """Files created or changed in the output folders since :meth:`begin`."""
+        root = self.project.root
+        after = _without_skipped(
+            snapshot_tree(root, self.project.output_dirs, self._skip), self.project.output_dirs
+        )
+        # Doubtful files that look unchanged are hashed again, all in one call to the cache.
+        again = [p for p in self._doubt if self._before.get(p) == after.get(p) and p in after]
+        now = self.cache.digests([root / p for p in again])
+
+        def rehash(rel: str) -> str | None:
+            found = now.get(root / rel)
+            return found.sha256 if isinstance(found, Digests) else None
+
+        return changed_paths(self._before, after, self._doubt, rehash)
+
+    def _traced_outputs(self, record: Record) -> list[str]:
+        """The files the traced command wrote (its outputs); the project files it read become inputs."""
+        from paperlink.recorder.tracefiles import sort_files, summarise_system_cached, utf8_only
+
+        assert self.tracer is not None and record.trace is not None
+        info = record.trace
+        trace = self.tracer.collect(str(Path.cwd()))
+        if not trace.started:
+            info.error = "strace recorded nothing: the command was not traced; only --output files are outputs"
+            return []
+        home = self.environ.get("HOME")
+        caches = [self.environ.get("XDG_CACHE_HOME") or (f"{home}/.cache" if home else "")]
+        files = sort_files(trace, self.project.root, skip=_ALWAYS_SKIPPED,
+                           cache_dirs=[c for c in caches if c])  # fmt: skip
+        left_out: list[str] = []
+        named = files.outputs  # a name that is not UTF-8 is kept, as FileDigest.at encodes it
+        info.processes = trace.processes
+        info.executed = utf8_only(list(trace.executed), left_out, "executed")
+        info.deleted = [
+            self.project.relative(p) for p in utf8_only(files.deleted, left_out, "deleted")
+        ]
+        system = utf8_only(files.system, left_out, "read outside the project")
+        summary = summarise_system_cached(self.store, system, self._cache_rows)
+        info.system_files = summary.files
+        info.debian_packages = summary.debian_packages
+        info.python_modules = summary.python_modules
+        info.other_folders = summary.other_folders
+        known = {item.path for item in record.inputs}
+        if record.code.main_script is not None:
+            known.add(record.code.main_script.path)
+        reads = [Path(p) for p in files.inputs if self.project.relative(p) not in known]
+        changed = set(files.changed_inputs)
+        record.inputs.extend(self._read_digests(reads, changed))
+        info.left_out = left_out
+        return [self.project.relative(p) for p in named]
+
+    def _read_digests(self, paths: list[Path], changed: set[str]) -> list[FileDigest]:
+        found = self.cache.digests([p for p in paths if p.is_file() and str(p) not in changed])
+        items = []
+        for path in paths:
+            rel = self.project.relative(path)
+            digests = found.get(path)
+            if str(path) in changed:
+                items.append(FileDigest.at(rel, kind="overwritten", role="read",
+                                           error="the run wrote it after reading it: what it read is gone"))  # fmt: skip
+            elif digests is None:
+                items.append(FileDigest.at(rel, kind="missing", role="read",
+                                           error="removed after the run read it"))  # fmt: skip
+            else:
+                items.append(_digest_item(rel, digests, role="read"))
+        return items
+
+    def _output_digests(self, rels: list[str]) -> list[FileDigest]:
+        """Digests of the outputs, all files in one call to the cache (one query, hashed in parallel)."""
+        items: dict[str, FileDigest] = {}
+        files: dict[str, Path] = {}
+        for rel in rels:
+            path = self._absolute(rel)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                items[rel] = FileDigest.at(
+                    rel, kind="missing", error="declared output was not written"
+                )
+                continue
+            kind = entry_kind(st.st_mode)
+            if kind == "symlink":
+                items[rel] = FileDigest.at(rel, kind="symlink", target=os.readlink(path))
+            elif kind != "file":
+                # A FIFO, socket or device is recorded by its type and never opened: reading it could
+                # block for ever or never end.
+                items[rel] = FileDigest.at(rel, kind=kind)
+            else:
+                files[rel] = Path(path)
+        found = self.cache.digests(list(files.values()))
+        for rel, file in files.items():
+            items[rel] = _digest_item(rel, found[file])
+        return [items[rel] for rel in rels]
+
+
+def _without_skipped(states: dict[str, FileState], folders: Iterable[str]) -> dict[str, FileState]:
+    """``states`` without git's and paperlink's own folders, which only an output folder ``.`` (or one
+    of them) can reach: with tens of thousands of outputs the filter is not run for nothing."""
+    if not any(
+        (rel := os.path.normpath(f)) == "." or rel.startswith(_ALWAYS_SKIPPED) for f in folders
+    ):
+        return states
+    return {p: s for p, s in states.items() if not p.startswith(_ALWAYS_SKIPPED)}
+
+
+def _digest_item(rel: str, found: Digests | CaptureError, role: str | None = None) -> FileDigest:
+    if isinstance(found, CaptureError):
+        return FileDigest.at(rel, kind="unreadable", error=found.message, role=role)
+    return FileDigest.at(rel, size=found.size, sha256=found.sha256, md5=found.md5,
+                         sha1=found.sha1, role=role)  # fmt: skip
+
+
+def _change_time(path: str) -> int:
+    """When the file last changed (ctime: no program can set it back), 0 when it is not there."""
+    try:
+        return os.lstat(path).st_ctime_ns
+    except OSError:
+        return 0
+
+
+def run_warnings(record: Record) -> list[str]:
+    """What the user should know after a run: tracing that fell back, outputs it cannot claim alone."""
+    warnings = []
+    if record.trace is not None and record.trace.error:
+        warnings.append(record.trace.error)
+    if record.trace is not None:
+        warnings.extend(f"{note}: left out of the record" for note in record.trace.left_out)
+    for item in record.ambiguous:
+        warnings.append(
+            f"{item.path} is ambiguous: run(s) {', '.join(item.runs)} of this project ran at the same "
+            "time and may have written it; the record does not claim it alone (declare outputs with "
+            "--output, or run with --trace)"
+        )
+    return warnings
 
 
 def _expand(path: Path) -> list[Path]:
@@ -565,7 +759,7 @@ def _resolve(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if os.sep in argv[0]:
         # A path, not a name to look up: executing it reports "not executable" (126) if it is not.
         return os.path.abspath(argv[0]) if Path(argv[0]).exists() else None
-    return shutil.which(argv[0], path=environ.get("PATH"))
+    return which(argv[0], path=environ.get("PATH"))
 
 
 class _Probe:
@@ -578,16 +772,20 @@ class _Probe:
         python = (
             executable
             if executable and is_python(executable)
-            else shutil.which("python3", path=environ.get("PATH"))
+            else which("python3", path=environ.get("PATH"))
         )
         self._version_probe = ToolProbe(executable, environ) if executable else None
         self._package_probe = ToolProbe(python or sys.executable, environ)
         self._store = store
-        self._version_key = self._version_probe.cache_keys()[0] if self._version_probe else None
-        self._packages_key = self._package_probe.cache_keys()[1]
-        self._version = store.cache_get(self._version_key) if self._version_key else None
-        cached = store.cache_get(self._packages_key)
-        self._packages: dict[str, str] | None = json.loads(cached) if cached else None
+        keys = self._version_probe.cache_keys() if self._version_probe else None
+        self._version_key = keys[0] if keys else None
+        # For a Python command both probes ask the same interpreter: its keys are computed once.
+        same = keys is not None and python == executable
+        self._packages_key = keys[1] if same and keys else self._package_probe.cache_keys()[1]
+        cached = store.cache_get_many(k for k in (self._version_key, self._packages_key) if k)
+        self._version = cached.get(self._version_key) if self._version_key else None
+        packages = cached.get(self._packages_key)
+        self._packages: dict[str, str] | None = json.loads(packages) if packages else None
         self._thread: threading.Thread | None = None
         self._found_version: str | None = None
 
@@ -606,12 +804,18 @@ class _Probe:
     def result(self) -> tuple[str | None, dict[str, str]]:
         if self._thread is not None:
             self._thread.join()
-            if self._found_version is not None and self._version_key:
+            if self._found_version is not None:
                 self._version = self._found_version
-                self._store.cache_put(self._version_key, self._found_version)
-            if self._packages is not None:
-                self._store.cache_put(self._packages_key, json.dumps(self._packages))
         return (self._version or None), dict(self._packages or {})
+
+    def remember(self) -> None:
+        """Cache what the thread found (in the caller's transaction)."""
+        if self._thread is None:
+            return
+        if self._found_version is not None and self._version_key:
+            self._store.cache_put(self._version_key, self._found_version)
+        if self._packages is not None:
+            self._store.cache_put(self._packages_key, json.dumps(self._packages))
 
 
 def capture_run(
@@ -624,6 +828,9 @@ def capture_run(
 
     ``options.sif`` names the Apptainer/Singularity image the command uses
     (:mod:`paperlink.recorder.sif_environment` also finds one on the command line or around paperlink).
+    With ``options.trace`` the command runs under strace: its outputs are the files it wrote, wherever
+    they are, and the project files it read are inputs (``record.trace.error`` says why not, if it could
+    not be traced: the outputs are then found as without it).
 
     A command that cannot be found (127) or executed (126) still leaves a failed record. Raises
     :class:`CaptureError` or :class:`UsageError` for bad arguments before anything runs.
@@ -633,7 +840,13 @@ def capture_run(
             "no command given", hint="put the command after '--': paperlink run -- python3 fig.py"
         )
     options = options or RunOptions()
-    run = RunCapture(project, store, argv, options)
+    tracer = None
+    if options.trace:
+        from paperlink.recorder.tracing import Tracer
+
+        # Made first: whether ptrace is permitted is checked while begin() reads the code and platform.
+        tracer = Tracer(os.environ)
+    run = RunCapture(project, store, argv, options, tracer=tracer)
     record = run.begin()
     if options.on_start is not None:
         options.on_start(record)
@@ -646,9 +859,13 @@ def capture_run(
         )
     limit = project.max_stream_bytes
     out_keeper, err_keeper = StreamKeeper(limit), StreamKeeper(limit)
+    command = [executable, *argv[1:]]
+    # A program that cannot be executed is left to Popen, which says why (126/127), as untraced.
+    if run.tracer is not None and Path(executable).is_file() and os.access(executable, os.X_OK):
+        command = run.tracer.command(command)
     try:
         child = subprocess.Popen(
-            [executable, *argv[1:]],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=run.environ,
@@ -670,7 +887,7 @@ def capture_run(
         tee(child.stderr, options.stderr_sink, err_keeper),
     ]
     received: list[int] = []
-    with _forward_signals(child, received):
+    with _forward_signals(child, received, traced=command[0] != executable):
         returncode = child.wait()
         # What the command wrote last (its clean-up after Ctrl-C, say) is read to the end before the
         # record is made, still inside the trap so that a second Ctrl-C cannot cut it short, and for a
@@ -706,9 +923,12 @@ class _forward_signals(SignalTrap):
     child too, and Ctrl-C (which the terminal already sends to the child, in the same process group) does
     not kill paperlink before it has recorded how the child ended."""
 
-    def __init__(self, child: subprocess.Popen[bytes], received: list[int]) -> None:
+    def __init__(
+        self, child: subprocess.Popen[bytes], received: list[int], *, traced: bool = False
+    ) -> None:
         super().__init__(received)
         self.child = child
+        self.traced = traced  # the child is strace, which leaves fatal signals to the command (-I3)
 
     def handle(self, number: int) -> None:
         # A first SIGINT is not passed on: Ctrl-C, or a kill of the process group, has reached the child
@@ -716,8 +936,15 @@ class _forward_signals(SignalTrap):
         # terminal, a repeated SIGINT (`kill -INT` twice) is passed on, for a child that ignored the first.
         if number == signal.SIGINT and (sys.stdin.isatty() or self.received.count(number) < 2):
             return
-        with contextlib.suppress(OSError):
-            self.child.send_signal(number)
+        if not self.traced:
+            with contextlib.suppress(OSError):
+                self.child.send_signal(number)
+            return
+        from paperlink.recorder.tracing import traced_children
+
+        for pid in traced_children(self.child.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, number)
 
 
 def capture_container_run(

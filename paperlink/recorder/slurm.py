@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import subprocess
 from collections.abc import Mapping
 
+from paperlink.core.programs import which
 from paperlink.core.records import MpiRun, SlurmJob
 
 SCONTROL_TIMEOUT_SECONDS = 10.0
@@ -185,7 +185,7 @@ def capture_job(
     job = job_from_environment(environ)
     if job is None:
         return None
-    scontrol = shutil.which("scontrol", path=environ.get("PATH"))
+    scontrol = which("scontrol", path=environ.get("PATH"))
     if scontrol is None:
         return job
     shown = _scontrol(scontrol, ["show", "job", "-o", job.job_id], environ, timeout)

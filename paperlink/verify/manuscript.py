@@ -2,8 +2,9 @@
 the archive and, on request, in a re-execution.
 
 :func:`verify_manuscript` scans the manuscript, resolves each reference to its record's output and runs the
-checks asked for; each check gives OK, MISMATCH, MISSING, NOT ARCHIVED, FAILED (a re-execution that did not
-end as the original did) or ERROR with a reason that says what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
+checks asked for; each check gives OK, MISMATCH, MISSING, AMBIGUOUS (another run of the project may have
+written the file), NOT ARCHIVED, FAILED (a re-execution that did not end as the original did) or ERROR with a
+reason that says what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ MISSING = "MISSING"
 NOT_ARCHIVED = "NOT ARCHIVED"
 FAILED = "FAILED"  # a re-execution exited non-zero or was killed: the record does not reproduce
 ERROR = "ERROR"
+# The record does not claim the figure alone: another run of the project ran at the same time and may
+# have written it (paperlink.recorder.overlap). Not proven, so not OK: verification fails (exit 3) until it is re-run.
+AMBIGUOUS = "AMBIGUOUS"
 # Worst first: an item's status is the worst of its checks.
-_SEVERITY = {ERROR: 5, FAILED: 4, MISMATCH: 3, MISSING: 2, NOT_ARCHIVED: 1, OK: 0}
+_SEVERITY = {ERROR: 6, FAILED: 5, MISMATCH: 4, MISSING: 3, AMBIGUOUS: 2, NOT_ARCHIVED: 1, OK: 0}
 
 
 @dataclass
 class Check:
-    name: str  # disk | tex-digest | pdf | archive | download | image | rerun | value
+    name: str  # disk | tex-digest | pdf | archive | download | image | rerun | value | attribution
     status: str
     reason: str = ""
 
@@ -234,6 +238,18 @@ class Verifier:
                         f"refer to '{newer}' in the paper, run 'paperlink latex' and compile it again"
                     )
             item.checks.append(disk)
+            shared = record.ambiguity(output.path)
+            if shared is not None:
+                item.checks.append(
+                    Check(
+                        "attribution",
+                        AMBIGUOUS,
+                        f"record '{record.label}' does not claim {output.path} alone: run(s) "
+                        f"{', '.join(shared.runs)} of the project ran at the same time and may have "
+                        "written it; re-run it alone or with 'paperlink run --trace -- COMMAND', then run "
+                        "'paperlink latex'",
+                    )
+                )
             for extra in self.extra_checks:
                 check = extra(item, record, output)
                 if check is not None:

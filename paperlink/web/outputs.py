@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from paperlink.core.filestate import DigestCache
@@ -30,6 +30,7 @@ STATE_OK = "ok"
 STATE_CHANGED = "changed"
 STATE_MISSING = "missing"
 STATE_NOT_ARCHIVED = "not-archived"
+STATE_AMBIGUOUS = "ambiguous"  # another run of the project may have written it (recorder.overlap)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class OutputView:
     current_sha256: str | None = None
     archive: str = STATE_NOT_ARCHIVED  # archived | archived-different | not-archived
     archive_name: str | None = None
+    shared_with: list[str] = field(default_factory=list)  # other runs that may have written it
 
     @property
     def is_image(self) -> bool:
@@ -48,9 +50,11 @@ class OutputView:
 
     @property
     def verdict(self) -> str:
-        """The figure's state in one word: changed on disk beats not archived beats OK."""
+        """The figure's state in one word: changed on disk beats ambiguous beats not archived beats OK."""
         if self.state != STATE_OK:
             return STATE_CHANGED if self.state == STATE_CHANGED else STATE_MISSING
+        if self.shared_with:
+            return STATE_AMBIGUOUS
         if self.archive != "archived":
             return STATE_NOT_ARCHIVED
         return STATE_OK
@@ -86,6 +90,8 @@ def output_views(root: Path, store: RecordStore, record: Record) -> list[OutputV
         else:
             view = OutputView(item, STATE_MISSING)
         view.archive, view.archive_name = archive_state(record.publication, item)
+        shared = record.ambiguity(item.path)
+        view.shared_with = list(shared.runs) if shared is not None else []
         views.append(view)
     return views
 

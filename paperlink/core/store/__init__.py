@@ -5,6 +5,7 @@ from paperlink.core.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from paperlink.core.store.processes import RunningProcess, current_process_identity
 from paperlink.core.store.recordstore import (
     RESERVE_BYTES,
+    OverlapRow,
     RecordStore,
     RecordSummary,
     StoreLocation,
@@ -18,6 +19,7 @@ __all__ = [
     "MIGRATIONS",
     "RESERVE_BYTES",
     "SCHEMA_VERSION",
+    "OverlapRow",
     "RecordStore",
     "RecordSummary",
     "RunningProcess",

@@ -51,6 +51,11 @@ class Backend(abc.ABC):
     def transaction(self) -> contextlib.AbstractContextManager[Writer]:
         """One write transaction (a savepoint when one is open already): all of it or nothing."""
 
+    @property
+    @abc.abstractmethod
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection."""
+
     @abc.abstractmethod
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one query; raises :class:`StoreError`."""

@@ -112,6 +112,20 @@ class StoredContents:
         rows = self._backend.read("SELECT value FROM tool_cache WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
 
+    def cache_get_many(self, keys: Iterable[str]) -> dict[str, str]:
+        """Cached values by key, for many keys in a few queries."""
+        wanted = list(keys)
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._backend.read(
+                f"SELECT key, value FROM tool_cache WHERE key IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                found[key] = value
+        return found
+
     def cache_put(self, key: str, value: str) -> None:
         self._cache_write(
             "INSERT INTO tool_cache (key, value) VALUES (?, ?) "
@@ -122,7 +136,12 @@ class StoredContents:
     def _cache_write(self, sql: str, rows: list[Any]) -> None:
         # A cache only saves work: on a read-only or full store `verify` and `serve` go on without it,
         # and a run keeps the room it reserved for its record.
-        if self._backend.read_only is None:
+        if self._backend.in_transaction:
+            # Inside a caller's transaction a failure is the caller's: a full disk may have rolled it
+            # all back, and going on as if the cache row were merely missing would hide that.
+            with self.transaction() as db:
+                db.executemany(sql, sorted(rows))
+        elif self._backend.read_only is None:
             # Rows in key order: two runs caching the same files at once then lock them in the same
             # order, so one waits for the other; in any order PostgreSQL finds them deadlocked.
             with contextlib.suppress(StoreFull, StoreReadOnly), self.transaction() as db:

@@ -174,6 +174,10 @@ class PostgresBackend(Backend):
                 f"cannot read the record store {self.location}: {self._scrub(exc)}"
             ) from exc
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Writer]:
         """A transaction (a savepoint inside one). Raises :class:`StoreReadOnly` where the user or the

@@ -19,6 +19,8 @@ from paperlink.core.store.migrations import SQLITE, SchemaWriter
 from paperlink.errors import StoreError, StoreFull, StoreReadOnly
 
 BUSY_TIMEOUT_SECONDS = 120.0
+# With this many times the asked-for room free, reserve_space writes nothing (see there).
+ROOMY_FACTOR = 256
 # Result codes from sqlite3.h (the sqlite3 module names them only from Python 3.11 on).
 _SQLITE_READONLY = 8
 _SQLITE_FULL = 13
@@ -211,18 +213,32 @@ class SqliteBackend(Backend):
         finally:
             self._depth = 0
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
     def _savepoint(self) -> Iterator[Writer]:
         name = f"paperlink_{self._depth}"
-        self._db.execute(f"SAVEPOINT {name}")
+        try:
+            self._db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from exc
         self._depth += 1
         try:
             yield self._db
-        except BaseException:
-            self._db.execute(f"ROLLBACK TO {name}")
+            self._db.execute(f"RELEASE {name}")
+        except BaseException as exc:
+            # A full disk can make SQLite roll back the whole transaction, savepoint and all: then there is
+            # nothing to roll back to, and the error must reach the outer transaction as what it is.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute(f"ROLLBACK TO {name}")
+                    self._db.execute(f"RELEASE {name}")
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                raise self._write_error(exc) from exc
             raise
         finally:
             self._depth -= 1
-            self._db.execute(f"RELEASE {name}")
 
     def _write_error(self, exc: sqlite3.Error) -> StoreError:
         path = self._file
@@ -251,11 +267,30 @@ class SqliteBackend(Backend):
             "quota or file size limit (ulimit -f), and try again",
         )
 
+    def _roomy(self, size: int) -> bool:
+        import resource
+
+        if self.path is None:
+            return False
+        try:
+            fs = os.statvfs(self.path.parent)
+        except OSError:
+            return False
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        return limit == resource.RLIM_INFINITY and fs.f_bavail * fs.f_frsize >= ROOMY_FACTOR * size
+
     def reserve_space(self, size: int) -> None:
         """SQLite writes a transaction's pages to the write-ahead log when its page cache overflows, keeps
         them there when the transaction rolls back, and overwrites them in place later: a big insert in a
         small cache, rolled back, leaves ``size`` bytes of log that later commits need no new disk space
-        for. Raises :class:`StoreFull` when there is not that much room now."""
+        for. Raises :class:`StoreFull` when there is not that much room now.
+
+        With far more room than that and no file size limit it writes nothing: a megabyte through the
+        log on every run is a good part of the capture overhead, and the command would have to fill
+        :data:`ROOMY_FACTOR` times as much first. (A user quota is not seen here; over one, the record
+        is kept with its streams cut short, see recorder.run.)"""
+        if self._roomy(size):
+            return
         try:
             with contextlib.suppress(_RollBack), self.transaction() as db:
                 (pages,) = db.execute("PRAGMA cache_size").fetchone()
