@@ -216,7 +216,7 @@ def environment_lines(label: str, environment: Environment, *, packages: bool) -
         lines.append(f"  image {environment.image}")
     if not packages and environment.count():
         lines.append(f"  (every package: 'paperlink show {label} --packages'; files that re-create it: "
-                     f"'paperlink env {label} --format requirements|conda|apt|dockerfile')")  # fmt: skip
+                     f"'paperlink env {label} --format requirements', or conda, apt, dockerfile)")  # fmt: skip
     return lines
 
 
