@@ -28,9 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from paperlink.core.config import find_project
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
 from paperlink.core.project import init_project
-from paperlink.core.records import FileDigest, Outcome, Record
+from paperlink.core.records import Outcome, Record
 from paperlink.core.store import RecordStore
 from paperlink.latex.generate import write_latex
 

@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import median, print_table, time_command
 
-from paperlink.core.records import FileDigest, Record, format_time
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record, format_time
 from paperlink.core.store import RecordStore, _record_data
 
 

@@ -36,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from common import median, print_table, time_command
 from pgserver import PASSWORD, PostgresServer
 
-from paperlink.core.records import FileDigest, Record, canonical_json, format_time
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record, format_time
+from paperlink.core.serialize import canonical_json
 from paperlink.core.store import RecordStore, record_data
 from paperlink.core.store.bulk import RecordRow
 

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import median, print_table, time_command
 
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
-from paperlink.core.records import FileDigest, Record, format_time, utc_now
+from paperlink.core.records import Record, format_time, utc_now
 from paperlink.core.store import RecordStore
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from paperlink.core.records import FileDigest, Outcome, Record, format_time, utc_now
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Outcome, Record, format_time, utc_now
 from paperlink.core.store import RecordStore
 
 REPEAT = 15

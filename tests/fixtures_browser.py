@@ -26,11 +26,10 @@ import pytest
 from helpers import REPO_ROOT, git, run_cli
 
 from paperlink.core.config import find_project
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
 from paperlink.core.records import (
     CodeVersion,
-    ContainerRef,
-    FileDigest,
     Outcome,
     Platform,
     Publication,
@@ -39,6 +38,7 @@ from paperlink.core.records import (
     format_time,
     utc_now,
 )
+from paperlink.core.runcontext import ContainerRef
 from paperlink.core.store import RecordStore
 
 CHROMIUM = "/usr/bin/chromium"

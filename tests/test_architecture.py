@@ -12,6 +12,8 @@ from pathlib import Path
 from helpers import REPO_ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+# "Roughly 100-400 lines" per module, and none over about 450 (issue 14).
+MAX_MODULE_LINES = 460
 STAGES = ("core", "recorder", "containers", "exchange", "latex", "publish", "verify", "web", "cli")
 
 
@@ -123,3 +125,12 @@ def test_the_readme_map_names_every_module_of_every_stage() -> None:
         assert modules <= named, (
             f"README's {stage} paragraph does not name {sorted(modules - named)}"
         )
+
+
+def test_no_module_is_longer_than_a_newcomer_can_hold() -> None:
+    long = {
+        str(path.relative_to(REPO_ROOT)): n
+        for path in (REPO_ROOT / "paperlink").rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these along their concepts: {long}"

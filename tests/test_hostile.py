@@ -15,7 +15,8 @@ import pytest
 from fixtures_hostile import HostileArchive
 from helpers import paperlink_process
 
-from paperlink.core.records import CodeVersion, FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import CodeVersion, Record
 
 SVG = b'<svg id="a"/>'
 COMMIT = "a1" * 20

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from paperlink.core.config import find_project
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
-from paperlink.core.records import ContainerRef, FileDigest, Outcome, Record
+from paperlink.core.records import Outcome, Record
+from paperlink.core.runcontext import ContainerRef
 from paperlink.core.store import RecordStore
 from paperlink.errors import LatexError
 from paperlink.latex.escape import tex_string

@@ -18,8 +18,9 @@ from fixtures_zenodo import FakeZenodo
 from helpers import git, paperlink_process, run_cli
 
 from paperlink.core.config import find_project
+from paperlink.core.files import FileDigest
 from paperlink.core.metadata import load_metadata, related_identifier
-from paperlink.core.records import ContainerRef, FileDigest
+from paperlink.core.runcontext import ContainerRef
 from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError
 from paperlink.publish.tokens import find_token

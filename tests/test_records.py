@@ -4,15 +4,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from paperlink.core.records import (
-    ContainerRef,
-    FileDigest,
-    ParameterSource,
-    Publication,
-    Record,
-    canonical_json,
-    check_label,
-)
+from paperlink.core.files import FileDigest
+from paperlink.core.records import ParameterSource, Publication, Record, check_label
+from paperlink.core.runcontext import ContainerRef
+from paperlink.core.serialize import canonical_json
 from paperlink.errors import UsageError
 
 DATA = Path(__file__).parent / "data"

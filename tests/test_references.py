@@ -13,8 +13,9 @@ from fixtures_latex import compile_tex, png_bytes, write_manuscript
 from helpers import paperlink_process, run_cli
 
 from paperlink.core.config import find_project
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
-from paperlink.core.records import FileDigest, Outcome, Record
+from paperlink.core.records import Outcome, Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import UnresolvedReference
 from paperlink.latex.manuscript import Reference

@@ -12,7 +12,7 @@ from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image
 from fixtures_rerun import valued_project
 from helpers import git, run_cli
 
-from paperlink.core.records import FileDigest
+from paperlink.core.files import FileDigest
 from paperlink.core.store import RecordStore
 from paperlink.recorder.rerun import DIFFERENT, IDENTICAL, MISSING, NEW, compare_outputs
 

@@ -50,6 +50,24 @@ def sifbuild(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
+SIF_DPKG_STATUS = """Package: libplt-image1
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+Version: 4.2.0-1
+
+Package: removed-tool
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0-1
+
+Package: plt-data
+Status: install ok installed
+Architecture: all
+Version: 2026.1
+"""
+
+
 @pytest.fixture
 def built(sifbuild: Path, tmp_path: Path) -> Iterator[tuple[Path, dict[str, object]]]:
     """A SIF with a definition file, labels and a squashfs root file system, and what Go reads of it."""
@@ -57,6 +75,9 @@ def built(sifbuild: Path, tmp_path: Path) -> Iterator[tuple[Path, dict[str, obje
     rootfs = tmp_path / "rootfs"
     (rootfs / "etc").mkdir(parents=True)
     (rootfs / "etc" / "os-release").write_text('PRETTY_NAME="paperlink test"\nID=test\n')
+    # A dpkg status file in the image, as Debian writes it: its packages are the image's, not the host's.
+    (rootfs / "var" / "lib" / "dpkg").mkdir(parents=True)
+    (rootfs / "var" / "lib" / "dpkg" / "status").write_text(SIF_DPKG_STATUS)
     (rootfs / "data.bin").write_bytes(os.urandom(300_000))
     squashfs = tmp_path / "root.squashfs"
     subprocess.run(

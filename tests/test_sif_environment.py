@@ -193,6 +193,31 @@ def test_wrapped_run_records_the_os_release_of_the_images_root_file_system(
     assert found.host is not None and found.host.os_release != "paperlink test"
 
 
+def test_wrapped_run_records_the_debian_packages_of_the_image_not_the_hosts(
+    project_dir: Path,
+    built: tuple[Path, dict[str, object]],  # noqa: F811 - the fixture imported above
+    fake_apptainer: Path,
+) -> None:
+    # The image's /var/lib/dpkg/status is read from its squashfs root with unsquashfs: nothing in the
+    # image runs (Apptainer is not needed), and the host's dpkg-query is not asked.
+    require(shutil.which("unsquashfs"), "unsquashfs (Debian's squashfs-tools) is not installed")
+    image, _ = built
+    run_cli("run", "--label", "pk1", "--", "apptainer", "exec", str(image), "true")
+    found = record(project_dir, "pk1")
+    assert found.environment_digest is not None
+    with RecordStore(project_dir / ".paperlink" / "records.sqlite") as store:
+        environment = store.get_environment(found.environment_digest)
+    dpkg = {p.name: p.version for p in environment.packages.get("dpkg", [])}
+    assert dpkg == {
+        "libplt-image1": "4.2.0-1",
+        "plt-data": "2026.1",
+    }  # config-files only: not installed
+    host = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package}\n"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert host and not set(host) & set(dpkg)
+
+
 @pytest.mark.parametrize("prefix", ["APPTAINER", "SINGULARITY"])
 def test_inside_apptainer_records_the_image_the_environment_names(
     project_dir: Path, sif_image: Path, monkeypatch: pytest.MonkeyPatch, prefix: str

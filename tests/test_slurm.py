@@ -17,7 +17,8 @@ from helpers import REPO_ROOT, run_cli
 from slurmcluster import SlurmCluster
 
 from paperlink.core.jobfilter import job_filter
-from paperlink.core.records import MpiRun, Record, SlurmJob
+from paperlink.core.records import Record
+from paperlink.core.runcontext import MpiRun, SlurmJob
 from paperlink.errors import UsageError
 from paperlink.recorder.slurm import (
     capture_job,

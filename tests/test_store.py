@@ -316,7 +316,8 @@ def test_running_runs_are_found_through_their_own_index(tmp_path: Path) -> None:
 
 
 def test_job_filter_and_output_lookup_read_the_json_on_both_back_ends(location: str) -> None:
-    from paperlink.core.records import FileDigest, SlurmJob
+    from paperlink.core.files import FileDigest
+    from paperlink.core.runcontext import SlurmJob
 
     with RecordStore.create(location) as store:
         for label, job in (("plain", None), ("task3", SlurmJob("901", "900", 3)),

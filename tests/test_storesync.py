@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from paperlink.core.records import STATUS_FINISHED, FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.store import RecordStore
 
 PAIRS = [("sqlite", "sqlite"), ("sqlite", "postgresql"), ("postgresql", "sqlite")]

@@ -16,7 +16,7 @@ from fixtures_browser import Study, add_built_record, file_digest, png_bytes
 from helpers import paperlink_process, run_cli
 
 from paperlink.core.config import find_project
-from paperlink.core.records import FileDigest
+from paperlink.core.files import FileDigest
 from paperlink.web.app import exposure_warning, is_loopback
 from paperlink.web.links import quote_segment
 from paperlink.web.outputs import inside_project

@@ -143,8 +143,8 @@ def run(
 
         prefetch_container_support()
     from paperlink.cli.progress import file_progress
+    from paperlink.recorder.host_run import capture_run
     from paperlink.recorder.options import ContainerOptions, RunOptions
-    from paperlink.recorder.run import capture_run
 
     project, store = _store(ctx)
     if sif and (image or dockerfile):
@@ -186,7 +186,7 @@ def run(
             sif=sif,
         )
         if image or dockerfile:
-            from paperlink.recorder.run import capture_container_run
+            from paperlink.recorder.container_run import capture_container_run
 
             container = ContainerOptions(
                 image=image,

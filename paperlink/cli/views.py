@@ -12,8 +12,10 @@ from typing import Any
 
 from paperlink.core.compare import RecordDiff
 from paperlink.core.envpackages import MANAGER_TITLES, Environment
+from paperlink.core.files import FileDigest
 from paperlink.core.humanize import format_duration, format_size
-from paperlink.core.records import FileDigest, MpiRun, Record, SifImageRef, SlurmJob
+from paperlink.core.records import Record
+from paperlink.core.runcontext import MpiRun, SifImageRef, SlurmJob
 from paperlink.core.store import RecordSummary
 from paperlink.verify.manuscript import Report as VerifyReport
 

@@ -9,35 +9,27 @@ save/load round trip, unlike archive bytes and tags. Runs always start from that
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import os
 import re
 import socket
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import docker
 import docker.errors
 from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
 
-from paperlink.core.records import ContainerRef, FileDigest
-from paperlink.core.signals import SignalTrap
-from paperlink.core.tempfiles import create_temp
+from paperlink.core.runcontext import ContainerRef
 from paperlink.errors import (
     ContainerError,
     EngineUnavailable,
-    ImageMismatch,
     ImageNotFound,
     UsageError,
 )
 
-# Seconds a stopped container gets between SIGTERM and SIGKILL when paperlink is interrupted.
-STOP_GRACE_SECONDS = 3
-_CHUNK = 1 << 20
 _REGISTRY_HOST = re.compile(r"^[^/]+[.:][^/]*/|^localhost/")
 
 _START_HINT = (
@@ -133,7 +125,7 @@ def _unavailable(url: str, exc: BaseException) -> EngineUnavailable:
 
 
 @contextlib.contextmanager
-def _engine_errors(what: str) -> Iterator[None]:
+def engine_errors(what: str) -> Iterator[None]:
     """Turn SDK errors into paperlink errors that say what was being done."""
     try:
         yield
@@ -215,7 +207,7 @@ def resolve_image(engine: Engine, reference: str) -> ContainerRef:
     except ImageNotFound:
         if not _REGISTRY_HOST.match(reference):
             raise
-        with _engine_errors(f"pulling '{reference}'"):
+        with engine_errors(f"pulling '{reference}'"):
             engine.api.pull(reference)
         attrs = inspect_image(engine, reference)
     return _ref(engine, attrs, reference)
@@ -313,290 +305,3 @@ def build_image(
     ref.dockerfile_sha256 = hashlib.sha256(dockerfile.read_bytes()).hexdigest()
     ref.context_sha256 = context_digest(context, dockerfile)
     return ref
-
-
-# -- run ------------------------------------------------------------------------------------------------
-@dataclass
-class ContainerResult:
-    """How a container run ended."""
-
-    exit_status: int
-    oom_killed: bool = False
-    timed_out: bool = False
-    signals: list[int] = field(default_factory=list)  # signals paperlink received during the run
-    container_id: str = ""
-
-
-Sink = Callable[[bytes], None]
-
-
-def run_container(
-    engine: Engine,
-    image_id: str,
-    argv: list[str],
-    *,
-    workdir: str,
-    binds: Mapping[str, str],
-    environment: Mapping[str, str],
-    user: str | None = None,
-    network: str | None = None,
-    memory: str | None = None,
-    timeout: float | None = None,
-    on_stdout: Sink | None = None,
-    on_stderr: Sink | None = None,
-    name: str | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> ContainerResult:
-    """Run ``argv`` in a new container from ``image_id`` and remove the container afterwards, whatever
-    happens (timeout, SIGTERM/SIGINT/SIGHUP to paperlink, an error).
-
-    ``binds`` maps host folders to the same-or-other folder inside (read-write); networking is off
-    unless ``network`` names one (``bridge``, ``host``…). Output goes to the callbacks as it comes.
-    """
-    api = engine.api
-    host_config = api.create_host_config(
-        binds={src: {"bind": dst, "mode": "rw"} for src, dst in binds.items()},
-        network_mode=network or "none",
-        mem_limit=memory,
-        memswap_limit=memory,  # no swap on top, so the limit is the limit
-        # A PID 1 that forwards signals and reaps, so stop is prompt; Podman needs catatonit for it,
-        # which Debian's podman does not install.
-        init=engine.kind == "docker",
-    )
-    result = ContainerResult(exit_status=-1)
-    wake = threading.Event()  # the container exited, or paperlink got a signal
-    exited = threading.Event()
-    waited: dict[str, Any] = {}
-
-    def wait(cid: str) -> None:
-        try:
-            waited["status"] = api.wait(cid, timeout=None)
-        except BaseException as exc:  # handed to the main thread
-            waited["error"] = exc
-        finally:
-            exited.set()
-            wake.set()
-
-    # Signals are caught from before the container exists, so none can leave one behind.
-    with _signals_to(wake, result.signals):
-        with _engine_errors(f"creating a container from {image_id}"):
-            created = api.create_container(
-                image_id,
-                command=list(argv),
-                user=user,
-                working_dir=workdir,
-                environment=dict(environment),
-                host_config=host_config,
-                network_disabled=network is None,
-                labels={"dev.paperlink.run": "1", **(labels or {})},
-                name=name,
-            )
-        cid = result.container_id = str(created["Id"])
-        try:
-            if result.signals:  # interrupted before the start: nothing ran
-                result.exit_status = 128 + result.signals[0]
-                return result
-            with _engine_errors("attaching to the container"):
-                stream = api.attach(
-                    cid, stdout=True, stderr=True, stream=True, logs=True, demux=True
-                )
-            pump = threading.Thread(
-                target=_pump,
-                args=(stream, on_stdout, on_stderr),
-                name="paperlink-attach",
-                daemon=True,
-            )
-            pump.start()
-            with _engine_errors(f"starting a container from {image_id}"):
-                api.start(cid)
-            threading.Thread(target=wait, args=(cid,), name="paperlink-wait", daemon=True).start()
-            wake.wait(timeout)
-            if not exited.is_set():  # timed out or interrupted; further signals just wait
-                result.timed_out = not result.signals
-                with (
-                    _engine_errors("stopping the container"),
-                    contextlib.suppress(docker.errors.NotFound),
-                ):
-                    if result.timed_out:
-                        api.kill(cid)
-                    else:
-                        api.stop(cid, timeout=STOP_GRACE_SECONDS)
-                exited.wait()
-            pump.join(timeout=10)
-            # The attach connection is hijacked, never pooled: close its response (CancellableStream
-            # keeps it privately) or the socket leaks; its close() leaves a half-closed response.
-            response = getattr(stream, "_response", None)
-            if response is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    response.close()
-            if "error" in waited:
-                raise ContainerError(f"waiting for the container failed: {waited['error']}")
-            result.exit_status = int(waited["status"].get("StatusCode", -1))
-            with _engine_errors("inspecting the container"):
-                state = api.inspect_container(cid).get("State") or {}
-            result.oom_killed = bool(state.get("OOMKilled"))
-            return result
-        finally:
-            with contextlib.suppress(docker.errors.DockerException, OSError):
-                api.remove_container(cid, force=True)
-
-
-def _pump(
-    stream: Iterable[tuple[bytes | None, bytes | None]], out: Sink | None, err: Sink | None
-) -> None:
-    with contextlib.suppress(docker.errors.DockerException, OSError):
-        for stdout, stderr in stream:
-            if stdout and out is not None:
-                out(stdout)
-            if stderr and err is not None:
-                err(stderr)
-
-
-class _signals_to(SignalTrap):
-    """While the container runs, SIGINT/SIGTERM/SIGHUP to paperlink wake the waiting thread so it stops the
-    container (and the ``finally`` removes it) instead of dying and leaving it behind."""
-
-    def __init__(self, done: threading.Event, received: list[int]) -> None:
-        super().__init__(received)
-        self.done = done
-
-    def handle(self, number: int) -> None:
-        self.done.set()
-
-
-# -- registry and archives --------------------------------------------------------------------------------
-def push_image(engine: Engine, image_id: str, repository: str, tag: str) -> str:
-    """Tag ``image_id`` as ``repository:tag``, push it and return its repo digest (``name@sha256:…``)."""
-    with _engine_errors(f"tagging {image_id} as {repository}:{tag}"):
-        engine.api.tag(image_id, repository, tag)
-    with _engine_errors(f"pushing {repository}:{tag}"):
-        for chunk in engine.api.push(repository, tag=tag, stream=True, decode=True):
-            if "error" in chunk:
-                raise ContainerError(
-                    f"pushing {repository}:{tag} failed: {chunk['error']}",
-                    hint="check that the registry answers and accepts pushes (a registry other than "
-                    "127.0.0.1 needs TLS or an 'insecure-registries' entry in the engine's config)",
-                )
-    attrs = inspect_image(engine, image_id)
-    for digest in attrs.get("RepoDigests") or []:
-        if str(digest).split("@", 1)[0] == repository:
-            return str(digest)
-    raise ContainerError(f"the engine shows no repo digest for {repository} after the push")
-
-
-def save_image(engine: Engine, image_id: str, path: Path) -> FileDigest:
-    """Write ``image_id`` as a gzip-compressed ``docker save`` archive at ``path`` (streamed, through a
-    temporary file and a rename) and return the archive's size and sha256."""
-    inspect_image(engine, image_id)
-    path = path.resolve()
-    # A recognisable name, so that the next save removes what a killed one left (paperlink.core.tempfiles).
-    fd, tmp = create_temp(path, mode=0o600)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            hashing = _HashingWriter(raw, digest)
-            # mtime=0 and no file name: the same image bytes give the same archive bytes.
-            packer = gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0, filename="")
-            with packer as packed, _engine_errors(f"saving image {image_id}"):
-                for chunk in engine.api.get_image(image_id, chunk_size=_CHUNK):
-                    packed.write(chunk)
-            raw.flush()
-            os.fsync(raw.fileno())
-        size = tmp.stat().st_size
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return FileDigest(path=str(path), size=size, sha256=digest.hexdigest())
-
-
-class _HashingWriter:
-    def __init__(self, raw: BinaryIO, digest: Any) -> None:
-        self.raw = raw
-        self.digest = digest
-
-    def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        return self.raw.write(data)
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-
-def load_image(engine: Engine, path: Path, *, expected_id: str | None = None) -> list[str]:
-    """Load a ``docker save`` archive (gzip or plain) and return the image IDs it held.
-
-    With ``expected_id``, raises :class:`ImageMismatch` unless the archive holds exactly that image.
-    """
-    if not path.is_file():
-        raise UsageError(
-            f"image archive not found: {path}", hint="give the file 'paperlink image save' wrote"
-        )
-    loaded: list[str] = []
-    names: list[str] = []
-    with path.open("rb") as stream, _engine_errors(f"loading {path}"):
-        for chunk in engine.api.load_image(stream):
-            if "error" in chunk:
-                raise ContainerError(f"loading {path} failed: {chunk['error']}")
-            text = str(chunk.get("stream", ""))
-            if "Loaded image ID:" in text:
-                loaded.append(text.split("Loaded image ID:", 1)[1].strip())
-            elif "Loaded image:" in text:
-                names.append(text.split("Loaded image:", 1)[1].strip())
-    for name in names:  # an archive saved by tag reports names, not IDs
-        loaded.append(str(inspect_image(engine, name)["Id"]))
-    if not loaded:
-        raise ContainerError(
-            f"{path} held no image", hint="is it an archive from 'paperlink image save'?"
-        )
-    if expected_id is not None and expected_id not in loaded:
-        raise ImageMismatch(
-            f"{path} holds image {', '.join(loaded)} but the record ran {expected_id}",
-            hint="use the archive 'paperlink image save' wrote for this record; archive bytes may "
-            "differ between engines, but the image ID must match",
-        )
-    return loaded
-
-
-def has_image(engine: Engine, image_id: str) -> bool:
-    try:
-        inspect_image(engine, image_id)
-    except ImageNotFound:
-        return False
-    return True
-
-
-def remove_image(engine: Engine, image: str) -> None:
-    with _engine_errors(f"removing image {image}"):
-        engine.api.remove_image(image, force=True)
-
-
-def read_image_file(
-    engine: Engine, image_id: str, path: str, *, limit: int = 64 << 20
-) -> bytes | None:
-    """The bytes of file ``path`` in image ``image_id`` (None when it has none), read from a container
-    that is created but never started, so nothing of the image runs. Raises :class:`ContainerError`."""
-    import io
-    import tarfile
-
-    with _engine_errors(f"reading {path} from image {image_id}"):
-        # A command is needed to create a container from an image without CMD; it never runs.
-        created = engine.api.create_container(image_id, command=["/paperlink-never-runs"])
-        cid = created["Id"]
-        try:
-            try:
-                chunks, _ = engine.api.get_archive(cid, path)
-            except docker.errors.NotFound:
-                return None
-            buffer = io.BytesIO()
-            for chunk in chunks:
-                buffer.write(chunk)
-                if buffer.tell() > limit:
-                    raise ContainerError(f"{path} in image {image_id} is over {limit} bytes")
-            buffer.seek(0)
-            with tarfile.open(fileobj=buffer) as archive:
-                member = next((m for m in archive.getmembers() if m.isfile()), None)
-                stream = archive.extractfile(member) if member is not None else None
-                return stream.read() if stream is not None else None
-        finally:
-            engine.api.remove_container(cid, force=True)

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paperlink.core.records import ContainerRef, FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record
+from paperlink.core.runcontext import ContainerRef
 from paperlink.core.store import RecordStore
 from paperlink.errors import EngineUnavailable, UsageError
 
@@ -66,12 +68,12 @@ def push_record_image(
 ) -> ImageResult:
     """Push the image ``label`` ran to ``registry`` (``host[:port]``) as ``REPOSITORY:LABEL`` (default
     repository: ``paperlink/<project>``) and record its repo digest."""
-    from paperlink.containers import engine as containers
+    from paperlink.containers import transfer
 
     ref = recorded_container(store, label)
     project = store.get(label).project
     repo = f"{registry.rstrip('/')}/{repository or 'paperlink/' + _slug(project)}"
-    digest = containers.push_image(engine, str(ref.image_id), repo, _slug(label)[:128])
+    digest = transfer.push_image(engine, str(ref.image_id), repo, _slug(label)[:128])
     _annotate(store, label, repo_digest=digest)
     return ImageResult(image_id=str(ref.image_id), label=label, repo_digest=digest)
 
@@ -80,6 +82,7 @@ def save_record_image(engine: Any, store: RecordStore, target: str, path: Path) 
     """Save the image of record ``target`` (or the image named ``target`` when no record has that label)
     to ``path`` as a gzip-compressed archive; for a record, keep the archive's digest with it."""
     from paperlink.containers import engine as containers
+    from paperlink.containers import transfer
 
     label: str | None = None
     if store.exists(target):
@@ -87,7 +90,7 @@ def save_record_image(engine: Any, store: RecordStore, target: str, path: Path) 
         image_id = str(recorded_container(store, target).image_id)
     else:
         image_id = str(containers.resolve_image(engine, target).image_id)
-    archive = containers.save_image(engine, image_id, path)
+    archive = transfer.save_image(engine, image_id, path)
     if label is not None:
         _annotate(store, label, archive=archive)
     return ImageResult(image_id=image_id, label=label, archive=archive)
@@ -98,14 +101,14 @@ def load_record_image(
 ) -> ImageResult:
     """Load an image archive; with ``label``, check that it holds the image that record ran
     (:class:`ImageMismatch` otherwise)."""
-    from paperlink.containers import engine as containers
+    from paperlink.containers import transfer
 
     expected: str | None = None
     if label is not None:
         if store is None:
             raise UsageError("checking against a record needs a record store")
         expected = str(recorded_container(store, label).image_id)
-    loaded = containers.load_image(engine, path, expected_id=expected)
+    loaded = transfer.load_image(engine, path, expected_id=expected)
     return ImageResult(image_id=expected or loaded[0], label=label, loaded=loaded)
 
 
@@ -125,6 +128,7 @@ class ImageSaver:
 
     def __call__(self, record: Record) -> FileDigest | None:
         from paperlink.containers import engine as containers
+        from paperlink.containers import transfer
 
         container = record.container
         if container is None or not container.image_id or container.inside_container:
@@ -134,14 +138,14 @@ class ImageSaver:
             try:
                 if self._engine is None:
                     self._engine = containers.connect_engine(containers.engine_url(self.settings))
-                if not containers.has_image(self._engine, image_id):
+                if not transfer.has_image(self._engine, image_id):
                     return None
             except EngineUnavailable:
                 return None
             folder = self.root / ".paperlink" / "images"
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / f"{_slug(image_id.removeprefix('sha256:'))[:24]}.tar.gz"
-            saved = containers.save_image(self._engine, image_id, target)
+            saved = transfer.save_image(self._engine, image_id, target)
             self._saved[image_id] = FileDigest(
                 path=target.relative_to(self.root).as_posix(), size=saved.size, sha256=saved.sha256
             )

@@ -7,7 +7,8 @@ from typing import Any
 
 from paperlink.core.envpackages import MANAGER_TITLES, Environment
 from paperlink.core.envrecipes import package_changes
-from paperlink.core.records import FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record
 
 
 @dataclass

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paperlink.core.records import canonical_json, from_dict
 from paperlink.core.redaction import redact_url
+from paperlink.core.serialize import canonical_json, from_dict
 
 # The managers, in the order `show`, the viewer and `diff` list them.
 MANAGERS = ("conda", "dpkg", "pip", "r", "julia")

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from paperlink.core.config import Project
+from paperlink.core.files import encode_path
 from paperlink.core.hashing import Digests, ProgressCallback, digest_file
-from paperlink.core.records import encode_path
 from paperlink.core.store import RecordStore
 from paperlink.errors import CaptureError, ConfigError
 

@@ -8,19 +8,16 @@ from the first version so that old records stay readable by new code and the oth
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import functools
 import hashlib
 import json
-import os
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
+from paperlink.core.files import FileDigest
+from paperlink.core.runcontext import ContainerRef, MpiRun, SlurmJob
+from paperlink.core.serialize import canonical_json, from_dict, plain
 from paperlink.errors import UsageError
 
 RECORD_SCHEMA_VERSION = 1
@@ -78,77 +75,6 @@ def time_ns(text: str) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-@dataclass
-class FileDigest:
-    """A file a run read or wrote, with its content digests (absent when it could not be read).
-
-    ``path`` is always valid UTF-8 text. A file name that is not (Linux allows any bytes) is shown there
-    with each undecodable byte as ``\\xNN``, and ``path_base64`` holds the exact bytes of the path:
-    :attr:`fs_path` is what to open. Use :meth:`at` to build one from a path as the OS gives it.
-    """
-
-    path: str
-    size: int | None = None
-    sha256: str | None = None
-    md5: str | None = None
-    sha1: str | None = None
-    # file | symlink | missing | unreadable, or an entry that is never opened: fifo | socket |
-    # char-device | block-device | other
-    kind: str = "file"
-    target: str | None = None  # where a symlink points
-    error: str | None = None  # why it could not be read
-    role: str | None = None  # e.g. "parameters" for a parameter file
-    path_base64: str | None = None  # the path's bytes, only when they are not UTF-8
-
-    @classmethod
-    def at(cls, path: str, **fields: Any) -> FileDigest:
-        """A digest entry for ``path`` as ``os`` functions give it (undecodable bytes as surrogates)."""
-        shown, raw = encode_path(path)
-        return cls(path=shown, path_base64=raw, **fields)
-
-    @property
-    def fs_path(self) -> str:
-        """The path to give the OS: ``path``, or the exact bytes when the name is not UTF-8."""
-        if self.path_base64 is None:
-            return self.path
-        return os.fsdecode(base64.b64decode(self.path_base64))
-
-    @property
-    def sha256_ref(self) -> str | None:
-        return f"sha256:{self.sha256}" if self.sha256 else None
-
-
-MAX_NAME_BYTES = 255  # a file name's limit on nearly every file system (and in tar and zip tools)
-
-
-def fit_file_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
-    """``name`` when its UTF-8 is at most ``limit`` bytes; else a shortened name that keeps its start and
-    its extension and ends the stem with ``~`` and 12 hex digits of the full name's sha256, so different
-    long names stay different."""
-    raw = name.encode("utf-8")
-    if len(raw) <= limit:
-        return name
-    stem, dot, ext = name.rpartition(".")
-    suffix = f"{dot}{ext}" if stem and len(ext.encode("utf-8")) <= 16 else ""
-    tag = "~" + hashlib.sha256(raw).hexdigest()[:12]
-    room = limit - len(tag) - len(suffix.encode("utf-8"))
-    # Cut on a character boundary: half a UTF-8 sequence would make the name invalid.
-    kept = name[: len(name) - len(suffix)].encode("utf-8")[:room].decode("utf-8", "ignore")
-    return f"{kept}{tag}{suffix}"
-
-
-def encode_path(path: str) -> tuple[str, str | None]:
-    """``(text, base64)`` for a path from the OS: UTF-8 text as it is and no base64, or, for a name with
-    bytes that are not UTF-8 (surrogate-escaped by Python), the text with ``\\xNN`` for each such byte
-    and the base64 of the exact bytes."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = os.fsencode(path)
-        return raw.decode("utf-8", "backslashreplace"), base64.b64encode(raw).decode("ascii")
-    return path, None
 
 
 @dataclass
@@ -236,140 +162,6 @@ class Outcome:
     error: str | None = None
     stdout: StreamInfo = field(default_factory=StreamInfo)
     stderr: StreamInfo = field(default_factory=StreamInfo)
-
-
-@dataclass
-class SifObjectRef:
-    """One data object of a SIF image as a record keeps it: its descriptor and the sha256 of its bytes."""
-
-    id: int
-    group: int
-    type: str  # partition | signature | deffile | labels | generic-json | …
-    size: int
-    sha256: str
-    name: str = ""
-    offset: int = 0  # where its bytes start in the file
-    partition_fs: str | None = None  # squashfs | ext3 | …
-    partition_type: str | None = None  # primary-system | data | overlay | …
-    partition_arch: str | None = None
-    signature_hash: str | None = None
-    signature_entity: str | None = None  # the signer's key fingerprint, hex
-
-
-@dataclass
-class SifImageRef:
-    """An Apptainer/Singularity image (SIF) a run used, by its exact bytes (``sha256``) and its header."""
-
-    path: str  # as the run named it (APPTAINER_CONTAINER, the apptainer command line, --sif)
-    size: int
-    sha256: str
-    id: str  # the SIF header's UUID
-    version: str
-    arch: str
-    created: str | None = None
-    modified: str | None = None
-    signed: bool = False
-    deffile_sha256: str | None = (
-        None  # the definition file itself is in ``paperlink image inspect``
-    )
-    labels: dict[str, Any] = field(default_factory=dict)
-    objects: list[SifObjectRef] = field(default_factory=list)
-
-    @property
-    def sha256_ref(self) -> str:
-        return f"sha256:{self.sha256}"
-
-
-@dataclass
-class ContainerRef:
-    """The image a run used, by identity (filled by the containers feature)."""
-
-    engine: str | None = None  # docker | podman | apptainer
-    engine_version: str | None = None
-    api_version: str | None = None
-    reference: str | None = None  # as the user typed it
-    pinned_reference: str | None = None  # what actually ran: name@sha256:… or the image ID
-    image_id: str | None = None  # sha256 of the image config
-    repo_digests: list[str] = field(default_factory=list)
-    os: str | None = None
-    architecture: str | None = None
-    variant: str | None = None
-    created: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    dockerfile_sha256: str | None = None
-    context_sha256: str | None = None
-    archive: FileDigest | None = None
-    inside_container: bool = False  # paperlink itself ran inside this container
-    # How the run's container was set up (None for a container paperlink itself ran inside).
-    network: str | None = None  # None: networking off
-    memory_limit: str | None = None
-    timeout_seconds: float | None = None
-    user: str | None = None  # uid:gid the command ran as
-    sif: SifImageRef | None = None  # the SIF image, for Apptainer/Singularity runs
-
-
-@dataclass
-class SlurmJob:
-    """The Slurm job (and step and task) a run was made in, from ``scontrol show job`` or, where that
-    failed, the job's ``SLURM_*`` variables (``source`` says which)."""
-
-    job_id: str  # this job's own id; an array task has one of its own besides the array's
-    array_job_id: str | None = None
-    array_task_id: int | None = None
-    step_id: str | None = None  # inside ``srun``: the step, and the task's rank in it
-    task_id: int | None = None  # SLURM_PROCID
-    step_tasks: int | None = None
-    job_name: str | None = None
-    partition: str | None = None
-    account: str | None = None
-    cluster: str | None = None
-    user: str | None = None
-    node: str | None = None  # the node this task ran on
-    node_list: str | None = None  # Slurm's host list expression, e.g. node[01-04]
-    num_nodes: int | None = None
-    ntasks: int | None = None
-    cpus_per_task: int | None = None
-    memory_per_cpu_mib: int | None = None
-    memory_per_node_mib: int | None = None
-    submit_host: str | None = None
-    submit_dir: str | None = None
-    work_dir: str | None = None
-    command: str | None = None  # the batch script's path or the srun command, as Slurm shows it
-    batch_script_sha256: str | None = None  # what ``scontrol write batch_script`` returns
-    submit_time: str | None = None
-    time_limit: str | None = None
-    source: str = "environment"  # scontrol | environment
-
-    @property
-    def display_id(self) -> str:
-        """Slurm's own name for the job: ``ARRAY_TASK`` (e.g. ``1234_7``) for an array task, else the id."""
-        if self.array_job_id is not None and self.array_task_id is not None:
-            return f"{self.array_job_id}_{self.array_task_id}"
-        return self.job_id
-
-    @property
-    def memory_per_task_mib(self) -> int | None:
-        if self.memory_per_cpu_mib is None:
-            return None
-        return self.memory_per_cpu_mib * (self.cpus_per_task or 1)
-
-
-@dataclass
-class MpiRun:
-    """An MPI launch the run made (``mpirun -n 4 …``), or the rank paperlink itself ran as."""
-
-    launcher: str | None = None  # mpirun | mpiexec | srun …; None when paperlink ran inside a rank
-    launcher_path: str | None = None
-    implementation: str | None = None  # Open MPI | MPICH | Intel MPI | MVAPICH2
-    version: str | None = None
-    version_text: str | None = None  # the first line of the launcher's --version
-    ranks: int | None = None  # -n/-np as given (None: the launcher's default)
-    hosts: list[str] = field(default_factory=list)
-    hosts_from: str | None = None  # --host | hostfile | slurm | local
-    hostfile: str | None = None
-    rank: int | None = None  # inside a rank: this process's rank in MPI_COMM_WORLD
-    local_rank: int | None = None
-    world_size: int | None = None
 
 
 @dataclass
@@ -486,7 +278,7 @@ class Record:
 
     # -- serialisation ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = _plain(self)
+        data: dict[str, Any] = plain(self)
         data["$schema"] = RECORD_SCHEMA_ID
         # path_base64 appears only where a name is not UTF-8: every other record keeps the JSON (and
         # the digest) it had before the field existed.
@@ -569,92 +361,3 @@ class Record:
             if item.path == path:
                 return item
         return None
-
-
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` for records: the same plain copy, without ``deepcopy`` of every leaf (a
-    record with a thousand outputs is converted in a few milliseconds, not a hundred)."""
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
-    return value
-
-
-def canonical_json(data: Any, *, indent: int | None = None) -> str:
-    """Sorted keys, fixed separators, UTF-8 text: the same data always gives the same string."""
-    if indent is None:
-        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    else:
-        text = json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False)
-    if _SURROGATE.search(text):
-        # Text from the OS (an argument, a symlink's target, an error naming a file) may carry bytes that
-        # are not UTF-8 as lone surrogates, which no UTF-8 file or SQLite column can hold: each becomes
-        # the text \xNN, as in FileDigest.path (file names keep their bytes in path_base64). Done before
-        # sorting, so a record read back gives the same string.
-        return canonical_json(_escape_text(data), indent=indent)
-    return text
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _escape_text(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SURROGATE.sub(_escape_surrogate, value)
-    if isinstance(value, dict):
-        return {_escape_text(k): _escape_text(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_escape_text(v) for v in value]
-    return value
-
-
-def _escape_surrogate(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    # A byte that was not UTF-8 (Python's surrogateescape) as \xNN, any other lone surrogate as \uNNNN.
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-
-
-T = TypeVar("T")
-
-
-@functools.cache
-def _type_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(
-        cls
-    )  # slow, and the same for every record: computed once per class
-
-
-def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build dataclass ``cls`` from plain JSON data, ignoring keys a newer minor version added."""
-    hints = _type_hints(cls)  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name])
-    return cls(**kwargs)
-
-
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _convert(options[0], value) if len(options) == 1 else value
-    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        return from_dict(hint, value)  # type: ignore[arg-type]
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        return [_convert(item, v) for v in value]
-    if origin is dict:
-        _, item = typing.get_args(hint)
-        return {k: _convert(item, v) for k, v in value.items()}
-    return value

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from paperlink.core.config import Project
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_bytes, digest_file
 from paperlink.core.records import (
     STATUS_FAILED,
@@ -35,7 +36,6 @@ from paperlink.core.records import (
     STATUS_KILLED,
     CodeVersion,
     Executable,
-    FileDigest,
     ImportedFrom,
     Outcome,
     ParameterSource,

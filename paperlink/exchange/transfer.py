@@ -21,7 +21,8 @@ from urllib.parse import quote
 
 from paperlink.core.config import atomic_write_text
 from paperlink.core.envpackages import Environment
-from paperlink.core.records import Record, canonical_json
+from paperlink.core.records import Record
+from paperlink.core.serialize import canonical_json
 from paperlink.core.store import RecordStore, StoreLocation
 from paperlink.core.store.urls import is_server_url
 from paperlink.errors import PaperlinkError, RecordNotFound, StoreError, UsageError

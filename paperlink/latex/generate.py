@@ -27,6 +27,7 @@ from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.store import RecordStore
 from paperlink.core.values import record_values
 from paperlink.errors import ConfigError, LatexError, UnresolvedReference, UsageError
+from paperlink.latex.entries import FigureEntry, LatexData, ValueEntry
 from paperlink.latex.escape import comment as _comment
 from paperlink.latex.escape import pdf_text_string, tex_string, tex_text
 from paperlink.latex.manuscript import Reference, Use, scan_manuscript
@@ -38,72 +39,6 @@ STY_FILES = ("paperlink.sty", "sumatra.sty")
 BIB_FILE = "paperlink.bib"
 # Data version 2: paperlink.sty reads the data file with # $ % & ^ _ ~ and bytes 128-255 as plain characters.
 DATA_VERSION = 2
-
-
-@dataclass(frozen=True)
-class FigureEntry:
-    """One record output as the manuscript sees it."""
-
-    label: str
-    path: str  # relative to the project root, as the record shows it
-    file: str  # relative to the manuscript's folder: what \includegraphics opens
-    kind: str  # image | file
-    sha256: str
-    md5: str
-    sha1: str
-    url: str
-    doi: str = ""
-    image: str = ""
-    rerun: str = ""
-    # Relative to the data store root of a record imported from Sumatra: its LABEL:PATH form.
-    alias: str = ""
-
-    def tooltip(self) -> str:
-        text = f"sha256:{self.sha256} record {self.label}"
-        return f"{text} image {self.image}" if self.image else text
-
-    def manifest(self) -> dict[str, str]:
-        return {
-            "label": self.label,
-            "path": self.path,
-            "sha256": self.sha256,
-            "md5": self.md5,
-            "sha1": self.sha1,
-            "record_url": self.url,
-            "doi": self.doi,
-            "image": self.image,
-        }
-
-
-@dataclass(frozen=True)
-class ValueEntry:
-    """One named value a run produced."""
-
-    label: str
-    name: str
-    value: str
-    url: str
-    doi: str = ""
-
-    def tooltip(self) -> str:
-        return f"record {self.label} value {self.name} = {self.value}"
-
-    def manifest(self) -> dict[str, str]:
-        return {
-            "label": self.label,
-            "name": self.name,
-            "value": self.value,
-            "record_url": self.url,
-            "doi": self.doi,
-        }
-
-
-@dataclass
-class LatexData:
-    figures: list[FigureEntry] = field(default_factory=list)
-    values: list[ValueEntry] = field(default_factory=list)
-    # A figure reference as the manuscript writes it -> (label, path) of the output it resolves to.
-    references: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass

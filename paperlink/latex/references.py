@@ -35,7 +35,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from paperlink.core.records import FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import RecordNotFound, UnresolvedReference
 from paperlink.latex.manuscript import Reference

@@ -22,14 +22,8 @@ from typing import TYPE_CHECKING
 from paperlink.core.config import atomic_write_bytes, atomic_write_text
 from paperlink.errors import LatexError
 from paperlink.latex.bibliography import has_bibliography, make_bbl
-from paperlink.latex.generate import (
-    BIB_FILE,
-    DATA_FILE,
-    STY_FILES,
-    FigureEntry,
-    LatexData,
-    render_data_tex,
-)
+from paperlink.latex.entries import FigureEntry, LatexData
+from paperlink.latex.generate import BIB_FILE, DATA_FILE, STY_FILES, render_data_tex
 
 if TYPE_CHECKING:
     from paperlink.latex.generate import LatexResult

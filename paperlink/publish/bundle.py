@@ -19,8 +19,9 @@ from typing import Any
 
 from paperlink.core.config import Project, atomic_write_bytes
 from paperlink.core.envpackages import Environment
+from paperlink.core.files import FileDigest, fit_file_name
 from paperlink.core.hashing import digest_file
-from paperlink.core.records import FileDigest, Record, fit_file_name
+from paperlink.core.records import Record
 from paperlink.core.safenames import safe_member_name
 from paperlink.core.store import RecordStore
 from paperlink.errors import BundleError, UsageError

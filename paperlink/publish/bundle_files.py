@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from paperlink.core.records import Record, fit_file_name
+from paperlink.core.files import fit_file_name
+from paperlink.core.records import Record
 
 
 @dataclass

@@ -10,7 +10,8 @@ from pathlib import Path
 from paperlink.core.config import Project
 from paperlink.core.envpackages import Environment
 from paperlink.core.envrecipes import FORMAT_FILES, available_formats, render_environment
-from paperlink.core.records import FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import BundleError, CaptureError
 from paperlink.publish.bundle_files import BundleFile, flat, portable_path

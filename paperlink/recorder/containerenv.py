@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from paperlink.core.records import ContainerRef
+from paperlink.core.runcontext import ContainerRef
 
 _CGROUP_ENGINES = (
     ("libpod", "podman"),

@@ -33,7 +33,7 @@ from paperlink.core.envpackages import (
     read_conda_meta,
     sort_packages,
 )
-from paperlink.core.records import ContainerRef
+from paperlink.core.runcontext import ContainerRef
 from paperlink.errors import ConfigError, StoreFull
 
 # What `[environment] capture` may name; all of them by default.

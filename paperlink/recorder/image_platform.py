@@ -133,7 +133,7 @@ def _probe(
 
 def _version(engine: Any, image_id: str, program: str, user: str | None) -> str | None:
     """The first line ``program --version`` prints in the image (networking off, no folders bound)."""
-    from paperlink.containers.engine import run_container
+    from paperlink.containers.runner import run_container
 
     flag = version_flag(program) or "--version"
     out: list[bytes] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from paperlink.core.programs import which
-from paperlink.core.records import MpiRun
+from paperlink.core.runcontext import MpiRun
 from paperlink.recorder.slurm import expand_hostlist
 
 VERSION_TIMEOUT_SECONDS = 5.0

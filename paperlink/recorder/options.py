@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from paperlink.core.hashing import ProgressCallback
-from paperlink.core.records import ContainerRef, Record
+from paperlink.core.records import Record
+from paperlink.core.runcontext import ContainerRef
 
 # Makes the progress callback for one step of the capture, named by the string (``None``: no progress shown).
 ProgressFactory = Callable[[str], ProgressCallback | None]

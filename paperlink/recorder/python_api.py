@@ -17,13 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from paperlink.core.config import find_project
-from paperlink.core.records import (
-    STATUS_FAILED,
-    STATUS_FINISHED,
-    STATUS_INTERRUPTED,
-    FileDigest,
-    Record,
-)
+from paperlink.core.files import FileDigest
+from paperlink.core.records import STATUS_FAILED, STATUS_FINISHED, STATUS_INTERRUPTED, Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import CaptureError
 from paperlink.recorder.options import RunOptions

@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from paperlink.core.config import Project
-from paperlink.core.records import STATUS_FINISHED, FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.safenames import inside
 from paperlink.core.store import RecordStore
 from paperlink.core.values import record_values
 from paperlink.errors import ImageNotFound, PaperlinkError, RecordNotFound, RerunError, UsageError
+from paperlink.recorder.container_run import capture_container_run
+from paperlink.recorder.host_run import capture_run
 from paperlink.recorder.options import ContainerOptions, ProgressFactory, RunOptions
-from paperlink.recorder.run import capture_container_run, capture_run
 
 IDENTICAL = "identical"
 DIFFERENT = "different"
@@ -286,15 +288,16 @@ def _prepare_image(
 ) -> list[str]:
     """Make sure the engine has ``image_id`` (loading ``archive`` when needed); warn if the tag moved."""
     from paperlink.containers import engine as containers
+    from paperlink.containers import transfer
 
     warnings: list[str] = []
-    if not containers.has_image(engine, image_id):
+    if not transfer.has_image(engine, image_id):
         if archive is None:
             raise ImageNotFound(
                 f"the recorded image {image_id} is not in the container engine",
                 hint="give the archive 'paperlink image save' wrote: --image-archive FILE",
             )
-        containers.load_image(engine, archive, expected_id=image_id)
+        transfer.load_image(engine, archive, expected_id=image_id)
     if reference and reference != image_id:
         try:
             now = containers.resolve_image(engine, reference).image_id

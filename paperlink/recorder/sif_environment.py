@@ -15,19 +15,14 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paperlink.core.hashing import ProgressCallback
-from paperlink.core.records import (
-    ContainerRef,
-    Platform,
-    Record,
-    SifImageRef,
-    SifObjectRef,
-    from_dict,
-)
+from paperlink.core.records import Platform, Record
+from paperlink.core.runcontext import ContainerRef, SifImageRef, SifObjectRef
+from paperlink.core.serialize import from_dict
 from paperlink.errors import CaptureError, UsageError
 
 if TYPE_CHECKING:
@@ -289,10 +284,10 @@ def sif_platform(sif: SifImageRef, root: Path, store: RecordStore | None = None)
     return Platform(os="Linux", os_release=cached or "", machine=sif.arch)
 
 
-def _os_release(path: Path, sif: SifImageRef) -> str | None:
-    """None when it could not be asked (no unsquashfs), "" when the image has no os-release."""
-    from paperlink.recorder.image_platform import os_release_name
-
+def sif_file_reader(sif: SifImageRef, root: Path) -> Callable[[str], bytes | None] | None:
+    """A reader of one file of the image's root file system (its squashfs partition), by path inside the
+    image: its bytes, or None when the image has no such file. None when it cannot be read here (no
+    ``unsquashfs``, no squashfs root). Nothing in the image runs."""
     unsquashfs = shutil.which("unsquashfs")
     roots = [
         o
@@ -302,20 +297,39 @@ def _os_release(path: Path, sif: SifImageRef) -> str | None:
         and o.partition_type in ("primary-system", "system")
     ]
     if unsquashfs is None or not roots:
-        return None if unsquashfs is None else ""
-    # unsquashfs does not follow links (Debian's /etc/os-release is one): the usual target next.
-    for name in ("etc/os-release", "usr/lib/os-release"):
+        return None
+    path = Path(sif.path) if Path(sif.path).is_absolute() else root / sif.path
+    offset = str(roots[0].offset)
+
+    def read(name: str) -> bytes | None:
         try:
             done = subprocess.run(
-                [unsquashfs, "-o", str(roots[0].offset), "-cat", str(path), name],
+                [unsquashfs, "-o", offset, "-cat", str(path), name.lstrip("/")],
                 capture_output=True,
-                timeout=30,
+                timeout=60,
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired):
             return None
-        if done.returncode == 0 and done.stdout:
-            return os_release_name(done.stdout.decode("utf-8", "replace"))
+        return done.stdout if done.returncode == 0 else None
+
+    return read
+
+
+def _os_release(path: Path, sif: SifImageRef) -> str | None:
+    """None when it could not be asked (no unsquashfs), "" when the image has no os-release."""
+    from paperlink.recorder.image_platform import os_release_name
+
+    if shutil.which("unsquashfs") is None:
+        return None
+    read = sif_file_reader(replace(sif, path=str(path)), path.parent)
+    if read is None:
+        return ""
+    # unsquashfs does not follow links (Debian's /etc/os-release is one): the usual target next.
+    for name in ("etc/os-release", "usr/lib/os-release"):
+        found = read(name)
+        if found:
+            return os_release_name(found.decode("utf-8", "replace"))
     return ""
 
 

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Mapping
 
 from paperlink.core.programs import which
-from paperlink.core.records import MpiRun, SlurmJob
+from paperlink.core.runcontext import MpiRun, SlurmJob
 
 SCONTROL_TIMEOUT_SECONDS = 10.0
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
-from paperlink.core.records import FileDigest, PublishedFile, Record
+from paperlink.core.records import PublishedFile, Record
 from paperlink.core.safenames import safe_member_name
 from paperlink.errors import PaperlinkError, ZenodoError
 from paperlink.verify.manuscript import ERROR, MISMATCH, NOT_ARCHIVED, OK, Check, Item

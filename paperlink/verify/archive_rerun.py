@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from paperlink.core.config import Project, find_project
-from paperlink.core.records import FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record
 from paperlink.core.safenames import inside, safe_relative_path
 from paperlink.core.store import RecordStore
 from paperlink.errors import ImageNotFound, NotInProjectError, RerunError, UnsafeArchive
@@ -252,8 +253,9 @@ def _run(
     image_archive: Path | None,
     engine: Any,
 ) -> Record:
+    from paperlink.recorder.container_run import capture_container_run
+    from paperlink.recorder.host_run import capture_run
     from paperlink.recorder.options import ContainerOptions, RunOptions
-    from paperlink.recorder.run import capture_container_run, capture_run
 
     declared = [str(root / o.path) for o in record.outputs if o.kind == "file"]
     container = record.container
@@ -296,15 +298,15 @@ def _load_image(
     archive: PublishedArchive,
     image_archive: Path | None,
 ) -> None:
-    from paperlink.containers import engine as containers
+    from paperlink.containers import transfer
 
-    if containers.has_image(engine, image_id):
+    if transfer.has_image(engine, image_id):
         return
     name = archive.image_name(record)
     if name is not None:
-        containers.load_image(engine, archive.fetch(name), expected_id=image_id)
+        transfer.load_image(engine, archive.fetch(name), expected_id=image_id)
     elif image_archive is not None:
-        containers.load_image(engine, image_archive, expected_id=image_id)
+        transfer.load_image(engine, image_archive, expected_id=image_id)
     else:
         raise ImageNotFound(
             f"record '{record.label}' ran in image {image_id[:19]}…, which the archive does not hold "

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from paperlink.core.config import Project
+from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
-from paperlink.core.records import FileDigest, Record
+from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import EngineUnavailable, PaperlinkError
 from paperlink.verify.manuscript import ERROR, FAILED, MISMATCH, MISSING, OK, Check, Item
@@ -89,13 +90,13 @@ class ImageChecker:
     def _check(self, record: Record, image_id: str) -> Check:
         engine = self._connect()
         if engine is not None:
-            from paperlink.containers import engine as containers
+            from paperlink.containers import transfer
 
             try:
-                if containers.has_image(engine, image_id):
+                if transfer.has_image(engine, image_id):
                     return Check("image", OK, f"{image_id[:19]}… is in the container engine")
                 if self.image_archive is not None:
-                    containers.load_image(engine, self.image_archive, expected_id=image_id)
+                    transfer.load_image(engine, self.image_archive, expected_id=image_id)
                     return Check("image", OK, f"loaded {image_id[:19]}… from {self.image_archive}")
             except PaperlinkError as exc:
                 return Check("image", MISMATCH if "holds" in exc.message else ERROR, exc.message)

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from paperlink.core.config import Project
+from paperlink.core.files import FileDigest
 from paperlink.core.filestate import DigestCache
 from paperlink.core.hashing import Digests
-from paperlink.core.records import FileDigest, Record
+from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import (
     CaptureError,

@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from paperlink.core.records import FileDigest, Record
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Record
 from paperlink.errors import PaperlinkError, UnsafeArchive, UsageError, ZenodoError
 from paperlink.publish.archive_files import PublishedArchive
 from paperlink.verify.archive import check_download

@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import quote, urlencode
 
-from paperlink.core.records import fit_file_name
+from paperlink.core.files import fit_file_name
 
 
 def quote_segment(text: str) -> str:

@@ -10,9 +10,10 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paperlink.core.files import FileDigest
 from paperlink.core.filestate import DigestCache
 from paperlink.core.hashing import Digests
-from paperlink.core.records import FileDigest, Publication, Record
+from paperlink.core.records import Publication, Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import CaptureError
 

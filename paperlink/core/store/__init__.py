@@ -5,12 +5,12 @@ from paperlink.core.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from paperlink.core.store.processes import RunningProcess, current_process_identity
 from paperlink.core.store.recordstore import (
     RESERVE_BYTES,
-    OverlapRow,
     RecordStore,
     RecordSummary,
     StoreLocation,
     display_location,
 )
+from paperlink.core.store.running import OverlapRow
 
 # The name benchmarks/bench_list.py and older callers use.
 _record_data = record_data

@@ -12,7 +12,8 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from paperlink.core.records import Record, canonical_json
+from paperlink.core.records import Record
+from paperlink.core.serialize import canonical_json
 from paperlink.core.store.backend import Writer
 from paperlink.core.store.contents import StoredContents
 from paperlink.errors import UsageError

@@ -17,25 +17,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from paperlink.core.files import FileDigest
 from paperlink.core.jobfilter import job_filter
-from paperlink.core.records import (
-    STATUS_RUNNING,
-    Ambiguity,
-    FileDigest,
-    Publication,
-    Record,
-    canonical_json,
-    from_dict,
-)
+from paperlink.core.records import STATUS_RUNNING, Ambiguity, Publication, Record
+from paperlink.core.serialize import canonical_json, from_dict
 from paperlink.core.store.backend import Backend, Writer
 from paperlink.core.store.bulk import BulkAccess, insert_tags, record_data
 from paperlink.core.store.contents import put_stream
 from paperlink.core.store.migrations import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION
 from paperlink.core.store.processes import (
-    RunningProcess,
     current_process_identity,
     effective_status,
 )
+from paperlink.core.store.running import RunningRuns
 from paperlink.core.store.urls import display_url, is_server_url
 from paperlink.errors import RecordImmutable, RecordNotFound, StoreError, StoreReadOnly, UsageError
 
@@ -45,20 +39,6 @@ RESERVE_BYTES = 1 << 20
 # Up to this many summaries, their tags are looked up by label (500 a query); beyond, all are read.
 _FEW_ROWS = 5000
 StoreLocation = str | os.PathLike[str]
-
-
-class OverlapRow(NamedTuple):
-    """What another run shows of itself to a run that overlapped it (:mod:`paperlink.recorder.overlap`)."""
-
-    label: str
-    stored_status: str  # as written: 'running' until it finishes
-    status: str  # as it is: 'incomplete' when a running row's process is gone
-    start_time: str
-    started_since: bool
-    project: str
-    traced: bool
-    declared: list[str]
-    claimed: list[str]  # its outputs and ambiguous paths
 
 
 class RecordSummary(NamedTuple):
@@ -90,7 +70,7 @@ def open_backend(location: StoreLocation, *, create: bool) -> Backend:
     return SqliteBackend(Path(location), create=create)
 
 
-class RecordStore(BulkAccess):
+class RecordStore(BulkAccess, RunningRuns):
     """Records in one store. Use :meth:`create` for a new store and the constructor for an existing one.
 
     Raises :class:`StoreError` when it is missing, corrupted or written by a newer paperlink.
@@ -374,65 +354,6 @@ class RecordStore(BulkAccess):
         ):
             tags.setdefault(label, []).append(name)
         return tags
-
-    def running_processes(self) -> list[RunningProcess]:
-        """Where each record still marked running runs (host, pid, boot, process start)."""
-        rows = self._read(
-            "SELECT label, host, pid, boot_id, proc_start FROM records "
-            "WHERE status='running'",  # a literal, matching the partial index records_running
-        )
-        return [RunningProcess(*row) for row in rows]
-
-    def running_labels(self) -> set[str]:
-        """Labels of the records whose run is going on now (running, with its process there)."""
-        return {
-            p.label
-            for p in self.running_processes()
-            if effective_status(STATUS_RUNNING, p.host, p.pid, p.boot_id, p.proc_start)
-            == STATUS_RUNNING
-        }
-
-    def overlapping(self, since: str, labels: Iterable[str], exclude: str) -> list[OverlapRow]:
-        """Records other than ``exclude`` that started at or after ``since`` or are among ``labels``
-        (those running when a run started): the runs that may have overlapped it. The few rows are read
-        whole and parsed here, the same on both back ends."""
-        wanted = sorted(set(labels) - {exclude})
-        marks = ",".join("?" * len(wanted))
-        rows = self._read(
-            "SELECT label, status, start_time, host, pid, boot_id, proc_start, data "
-            "FROM records WHERE label != ? AND (start_time >= ?"
-            + (f" OR label IN ({marks})" if wanted else "")  # only placeholders
-            + ")",
-            (exclude, since, *wanted),
-        )
-        found = []
-        for label, status, start, host, pid, boot, proc_start, data in rows:
-            item = _loads(data)
-            trace = item.get("trace") or {}
-            paths = [o.get("path") for o in [*item.get("outputs", []), *item.get("ambiguous", [])]]
-            found.append(
-                OverlapRow(
-                    label=label,
-                    stored_status=status,
-                    status=effective_status(status, host, pid, boot, proc_start),
-                    start_time=start,
-                    started_since=start >= since,
-                    project=str(item.get("project") or ""),
-                    traced=bool(trace.get("tool")) and trace.get("error") is None,
-                    declared=[str(p) for p in item.get("declared_outputs", [])],
-                    claimed=[str(p) for p in paths if p],
-                )
-            )
-        return found
-
-    def mark_ambiguous(self, label: str, paths: Iterable[str], by: str) -> None:
-        """Note on finished record ``label`` that run ``by`` may also have written ``paths``."""
-        with self.transaction():
-            current = self.get_annotation(label, "ambiguous") or {}
-            outputs: dict[str, list[str]] = current.get("outputs", {})
-            for path in paths:
-                outputs[path] = sorted({*outputs.get(path, []), by})
-            self.set_annotation(label, "ambiguous", {"outputs": outputs})
 
     # -- the mutable parts --------------------------------------------------------------------------
     def add_tags(self, label: str, tags: Iterable[str]) -> None:
