@@ -12,7 +12,8 @@ echo "== mypy"
 mypy
 echo "== pytest"
 if [ "$#" -eq 0 ]; then
-  # The whole suite: with coverage, and its floor (pyproject.toml, [tool.coverage.report]).
-  set -- --cov=paperlink --cov-report=term:skip-covered
+  # The whole suite: on two workers (the tests that share Docker or the Slurm cluster stay on one, see
+  # tests/conftest.py), with coverage and its floor (pyproject.toml, [tool.coverage.report]).
+  set -- -n "${PAPERLINK_TEST_WORKERS:-2}" --dist loadgroup --cov=paperlink --cov-report=term:skip-covered
 fi
 pytest -p no:cacheprovider "$@"

@@ -57,3 +57,28 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     git(root, "add", "paperlink.toml")
     git(root, "commit", "-q", "-m", "paperlink")
     yield root
+
+
+# With pytest-xdist (scripts/test.sh runs the whole suite on two workers, --dist loadgroup), the tests
+# that share one machine-wide resource run on one worker, one after the other: the Docker engine and its
+# images (a test may remove an image another uses), and the Slurm cluster (one slurmctld per machine).
+_DOCKER_FIXTURES = {
+    "docker_engine",
+    "busybox_image",
+    "unique_image",
+    "registry",
+    "container_project",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "slurm_cluster" in fixtures:
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+        elif (
+            item.get_closest_marker("docker") is not None
+            or fixtures & _DOCKER_FIXTURES
+            or item.nodeid.startswith("tests/test_example_paper.py")
+        ):
+            item.add_marker(pytest.mark.xdist_group("docker"))
