@@ -109,7 +109,7 @@ def value(ctx: click.Context, name: str, value: str) -> None:
     \b
     Example: paperlink value slope 0.73
     """
-    from paperlink.core.values import set_value
+    from paperlink.core.paper_values import set_value
 
     project, store = _store(ctx)
     label, path = set_value(project, store, name, value)

@@ -22,10 +22,10 @@ import jinja2
 
 from paperlink.core.config import Project, atomic_write_bytes, atomic_write_text
 from paperlink.core.packagedata import latex_source, template_source
+from paperlink.core.paper_values import record_values
 from paperlink.core.publicurl import url_problem
 from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.store import RecordStore
-from paperlink.core.values import record_values
 from paperlink.errors import ConfigError, LatexError, UnresolvedReference, UsageError
 from paperlink.latex.entries import FigureEntry, LatexData, ValueEntry
 from paperlink.latex.escape import comment as _comment

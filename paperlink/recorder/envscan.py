@@ -35,6 +35,7 @@ from paperlink.core.envpackages import (
 )
 from paperlink.core.runcontext import ContainerRef
 from paperlink.errors import ConfigError, StoreFull
+from paperlink.recorder.probe import ToolCache
 
 # What `[environment] capture` may name; all of them by default.
 CAPTURE_PARTS = ("conda", "dpkg", "files", "r", "julia")
@@ -51,11 +52,6 @@ _JULIA_SCRIPT = (
     'using Pkg; println(\'#\', replace(Base.active_project(), "Project.toml" => "Manifest.toml")); '
     'for (u, p) in Pkg.dependencies(); println(p.name, "\\t", something(p.version, "")); end'
 )
-
-
-class ToolCache(Protocol):
-    def cache_get(self, key: str) -> str | None: ...
-    def cache_put(self, key: str, value: str) -> None: ...
 
 
 class EnvironmentStore(Protocol):

@@ -16,10 +16,10 @@ import socket
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
 from paperlink.core.programs import which
 from paperlink.core.runcontext import MpiRun
+from paperlink.recorder.probe import ToolCache
 from paperlink.recorder.slurm import expand_hostlist
 
 VERSION_TIMEOUT_SECONDS = 5.0
@@ -102,14 +102,6 @@ _ONE_VALUE = {
 }
 # srun's -c is --cpus-per-task, not the rank count it is for Open MPI.
 _SRUN_RANK_OPTIONS = {"-n", "--ntasks"}
-
-
-class ToolCache(Protocol):
-    """Where answers of slow tools are kept (the record store's tool cache)."""
-
-    def cache_get(self, key: str) -> str | None: ...
-
-    def cache_put(self, key: str, value: str) -> None: ...
 
 
 def find_launcher(argv: list[str]) -> int | None:

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from paperlink.core.programs import which
 from paperlink.core.store import RecordStore
@@ -17,6 +18,14 @@ from paperlink.recorder.platform import (
     ToolProbe,
     is_python,
 )
+
+
+class ToolCache(Protocol):
+    """Where answers of slow tools are kept (the record store's tool cache)."""
+
+    def cache_get(self, key: str) -> str | None: ...
+
+    def cache_put(self, key: str, value: str) -> None: ...
 
 
 def maybe_sif(argv: list[str]) -> bool:

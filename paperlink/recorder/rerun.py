@@ -25,10 +25,10 @@ from typing import Any, BinaryIO
 
 from paperlink.core.config import Project
 from paperlink.core.files import FileDigest
+from paperlink.core.paper_values import record_values
 from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.safenames import inside
 from paperlink.core.store import RecordStore
-from paperlink.core.values import record_values
 from paperlink.errors import ImageNotFound, PaperlinkError, RecordNotFound, RerunError, UsageError
 from paperlink.recorder.container_run import capture_container_run
 from paperlink.recorder.host_run import capture_run

@@ -259,7 +259,7 @@ class Verifier:
 
     def _value(self, reference: str, where: str, label: str, name: str, shown: Any) -> Item:
         """A ``\\plvalue``: the record must have produced it (and the PDF must show today's value)."""
-        from paperlink.core.values import record_values
+        from paperlink.core.paper_values import record_values
 
         item = Item(reference, "value", where, label=label, path=name)
         try:

@@ -108,7 +108,7 @@ def _value(found: dict[str, str] | PaperlinkError, label: str, key: str, shown: 
 def archived_values(archive: PublishedArchive, record: Record) -> dict[str, str]:
     """The values ``record`` made, read from its archived values files (each checked against the
     record's sha256). Raises :class:`LatexError` when one is missing, changed or not JSON."""
-    from paperlink.core.values import _flatten, is_values_file
+    from paperlink.core.paper_values import _flatten, is_values_file
 
     values: dict[str, str] = {}
     for output in sorted(record.outputs, key=lambda o: o.path):
