@@ -292,8 +292,12 @@ class Record:
             if item is not None and item.get("path_base64", "") is None:
                 del item["path_base64"]
         # Left out when empty: a record made outside a cluster serialises (and digests) as before.
-        for optional in ("job", "mpi", "host", "environment_digest"):
+        for optional in ("job", "mpi", "host", "environment_digest", "trace"):
             if data[optional] is None:
+                del data[optional]
+        # Likewise an untraced run that no other run overlapped, and one that declared no outputs.
+        for optional in ("ambiguous", "declared_outputs"):
+            if not data[optional]:
                 del data[optional]
         if data["container"] is not None and data["container"]["sif"] is None:
             del data["container"]["sif"]
