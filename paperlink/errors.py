@@ -110,6 +110,11 @@ class StoreReadOnly(StoreError):
     """The record store can be read but not written (a read-only mount, an immutable file)."""
 
 
+class StoreConflict(StoreError):
+    """Two writers to a shared store got in each other's way (PostgreSQL found a deadlock or could not
+    serialise them); the transaction was rolled back whole, so running it again is safe."""
+
+
 class RunNotRecorded(PaperlinkError):
     """A command ran but its record could not be stored; the exit code is the command's own, as
     ``paperlink run`` passes it through even then."""

@@ -5,14 +5,13 @@ A mixin of :class:`paperlink.recorder.run.RunCapture`."""
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Iterable
 
 from paperlink.core.files import FileDigest
 from paperlink.core.records import Ambiguity, Record, StreamInfo
-from paperlink.errors import (
-    RunNotRecorded,
-    StoreFull,
-)
+from paperlink.errors import RunNotRecorded, StoreConflict, StoreFull
 from paperlink.recorder.outputs import change_time
 from paperlink.recorder.overlap import attribute, other_runs
 from paperlink.recorder.runstate import RunState
@@ -21,6 +20,8 @@ from paperlink.recorder.streams import StreamKeeper
 # When the store's file system fills up, a finished record keeps at most this much of each stream, then
 # none: the record itself matters more than the command's output.
 FULL_DISK_STREAM_BYTES = (64 << 10, 0)
+# How often a finish that lost a deadlock to another run is tried again.
+CONFLICT_RETRIES = 8
 
 
 class RecordFinishing(RunState):
@@ -52,9 +53,35 @@ class RecordFinishing(RunState):
                 )
                 record.outcome.error = f"{error}; {note}" if error else note
             try:
-                # One transaction: which outputs are this run's is decided with every other run's record
-                # as it is now, and written before another run can decide from this one's. The caches
-                # only save work: after a full disk they are left out.
+                self._finish_transaction(record, outputs, changed, own, kept, budget)
+                return
+            except StoreFull as exc:
+                full = exc
+        assert full is not None
+        record.outcome.error = error
+        raise RunNotRecorded(
+            f"{full.message}: the record of run '{record.label}' could not be completed and shows as "
+            f"incomplete; the command's exit status ({record.outcome.exit_status}) is passed through",
+            exit_status=record.outcome.exit_status,
+            hint=full.hint,
+        ) from full
+
+    def _finish_transaction(
+        self,
+        record: Record,
+        outputs: list[FileDigest],
+        changed: dict[str, int],
+        own: list[str],
+        kept: dict[str, StreamKeeper],
+        budget: int | None,
+    ) -> None:
+        # One transaction: which outputs are this run's is decided with every other run's record as it
+        # is now, and written before another run can decide from this one's. The caches only save work:
+        # after a full disk they are left out. Runs finishing at once on a shared PostgreSQL store mark
+        # each other's records ambiguous and can deadlock: the loser's transaction is rolled back whole,
+        # so it is decided and written again (the attribution is recomputed from the store each time).
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
                 with self.store.transaction():
                     self._attribute(record, outputs, changed, own)
                     self.store.finish_record(
@@ -67,16 +94,10 @@ class RecordFinishing(RunState):
                             self.store.cache_put(key, value)
                         self.cache.flush()
                 return
-            except StoreFull as exc:
-                full = exc
-        assert full is not None
-        record.outcome.error = error
-        raise RunNotRecorded(
-            f"{full.message}: the record of run '{record.label}' could not be completed and shows as "
-            f"incomplete; the command's exit status ({record.outcome.exit_status}) is passed through",
-            exit_status=record.outcome.exit_status,
-            hint=full.hint,
-        ) from full
+            except StoreConflict:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
 
     def _attribute(
         self,

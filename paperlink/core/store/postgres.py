@@ -21,7 +21,7 @@ from psycopg import errors as pgerrors
 from paperlink.core.store.backend import Backend, Writer
 from paperlink.core.store.migrations import POSTGRESQL, SchemaWriter
 from paperlink.core.store.urls import display_url
-from paperlink.errors import StoreError, StoreFull, StoreReadOnly
+from paperlink.errors import StoreConflict, StoreError, StoreFull, StoreReadOnly
 
 CONNECT_TIMEOUT_SECONDS = 15
 # pg_advisory_xact_lock key for migrations: any constant that other programs are unlikely to take.
@@ -198,6 +198,11 @@ class PostgresBackend(Backend):
             raise StoreReadOnly(
                 f"cannot write to the record store {self.location}: {self._scrub(exc)}",
                 hint="ask the database's owner for write rights, or point --store at a writable store",
+            ) from exc
+        except (pgerrors.DeadlockDetected, pgerrors.SerializationFailure) as exc:
+            raise StoreConflict(
+                f"cannot write to the record store {self.location}: {self._scrub(exc)}",
+                hint="another run wrote the same rows at the same moment; run the command again",
             ) from exc
         except pgerrors.DiskFull as exc:
             raise StoreFull(
