@@ -79,10 +79,12 @@ class RecordFinishing(RunState):
         # is now, and written before another run can decide from this one's. The caches only save work:
         # after a full disk they are left out. Runs finishing at once on a shared PostgreSQL store mark
         # each other's records ambiguous and can deadlock: the loser's transaction is rolled back whole,
-        # so it is decided and written again (the attribution is recomputed from the store each time).
+        # so it is decided and written again (the attribution is recomputed from the store each time). The
+        # writers' lock makes that rare: finishes on one store take their turn.
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
-                with self.store.transaction():
+                with self.store.transaction() as db:
+                    self.store.hold_writers(db)
                     self._attribute(record, outputs, changed, own)
                     self.store.finish_record(
                         record, streams=self._redacted_streams(record, kept, budget)

@@ -76,6 +76,11 @@ class Backend(abc.ABC):
     def reserve_space(self, size: int) -> None:
         """Make sure writes of about ``size`` bytes will succeed (where the store owns its disk)."""
 
+    @abc.abstractmethod
+    def hold_writers(self, db: Writer) -> None:
+        """Inside a write transaction: keep every other writer waiting until it ends. SQLite's
+        ``BEGIN IMMEDIATE`` does that already; a server back end takes a lock."""
+
     def indexed_by(self, index: str) -> str:
         """An index hint, where the dialect takes one."""
         return ""

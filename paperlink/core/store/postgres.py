@@ -26,6 +26,8 @@ from paperlink.errors import StoreConflict, StoreError, StoreFull, StoreReadOnly
 CONNECT_TIMEOUT_SECONDS = 15
 # pg_advisory_xact_lock key for migrations: any constant that other programs are unlikely to take.
 _MIGRATION_LOCK = 0x7061706572  # "paper"
+# Held by a run's finish, which decides which outputs are its own from every other run's record.
+_WRITERS_LOCK = 0x7061706572_0002  # 'paper' and 2
 _JSON_EXTRACT = re.compile(r"json_extract\((\w+), '\$\.([\w.]+)'\)")
 _DDL_TYPES = [
     (
@@ -149,6 +151,10 @@ class PostgresBackend(Backend):
 
     def schema_writer(self, db: Writer) -> SchemaWriter:
         return _SchemaWriter(self._conn)
+
+    def hold_writers(self, db: Writer) -> None:
+        # A transaction-scoped advisory lock: released at commit or rollback, whatever happens.
+        db.execute("SELECT pg_advisory_xact_lock(?)", (_WRITERS_LOCK,))
 
     def begin_migration(self, db: Writer) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))

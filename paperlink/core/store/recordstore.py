@@ -175,6 +175,13 @@ class RecordStore(BulkAccess, RunningRuns):
         """
         return self._backend.transaction()
 
+    def hold_writers(self, db: Writer) -> None:
+        """Inside ``with store.transaction() as db``: keep the store's other writers waiting until the
+        transaction ends, for a decision that must see every other run's record as it is and be written
+        before another run decides from it (SQLite's write lock does this already; PostgreSQL takes an
+        advisory lock)."""
+        self._backend.hold_writers(db)
+
     def reserve_space(self, size: int = RESERVE_BYTES) -> None:
         """Make sure the next writes of about ``size`` bytes succeed even if the disk fills up meanwhile
         (a file store; a server keeps its own disk). ``paperlink run`` calls it before the command starts,

@@ -159,6 +159,9 @@ class SqliteBackend(Backend):
     def schema_writer(self, db: Writer) -> SchemaWriter:
         return _SchemaWriter(db)
 
+    def hold_writers(self, db: Writer) -> None:
+        """Nothing to take: ``BEGIN IMMEDIATE`` holds the other writers off already."""
+
     def begin_migration(self, db: Writer) -> None:
         # BEGIN IMMEDIATE holds other writers off already.
         db.execute(
