@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -216,6 +217,31 @@ def test_wrapped_run_records_the_debian_packages_of_the_image_not_the_hosts(
         ["dpkg-query", "-W", "-f", "${Package}\n"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert host and not set(host) & set(dpkg)
+
+
+def test_the_viewers_record_page_shows_the_sif_image_and_the_host_apart(
+    project_dir: Path,
+    built: tuple[Path, dict[str, object]],  # noqa: F811 - the fixture imported above
+    fake_apptainer: Path,
+    serve: Any,
+) -> None:
+    require(shutil.which("unsquashfs"), "unsquashfs (Debian's squashfs-tools) is not installed")
+    image, _ = built
+    run_cli("run", "--label", "vw1", "--", "apptainer", "exec", str(image), "true")
+    found = record(project_dir, "vw1")
+    assert (
+        found.container is not None and found.container.sif is not None and found.host is not None
+    )
+    html = serve(project_dir).text("/records/vw1")
+    sif = html.split('class="facts sif"', 1)[1].split("</dl>", 1)[0]
+    assert f"sha256:{found.container.sif.sha256}" in sif and found.container.sif.id in sif
+    assert "primary-system squashfs" in sif
+    environment = html.split('id="environment-h"', 1)[1]
+    assert (
+        "paperlink test" in environment.split('class="facts host"', 1)[0]
+    )  # the image's os-release
+    host = environment.split('class="facts host"', 1)[1].split("</dl>", 1)[0]
+    assert socket.gethostname() in host and "paperlink test" not in host
 
 
 @pytest.mark.parametrize("prefix", ["APPTAINER", "SINGULARITY"])
