@@ -1,26 +1,22 @@
 """The session's PostgreSQL server (``tests/pgserver.py``), started on first use and stopped at the end.
 
-A missing PostgreSQL fails under ``CI=true`` (``.ci/run`` installs it) and skips with a reason elsewhere.
+A missing PostgreSQL fails the tests that need it (``helpers.require``: ``.ci/run`` installs it), never skips.
 Each test that asks for ``pg_store_url`` gets a fresh empty database; the password comes from
 ``PGPASSWORD``, as a lab's machines would have it, so the URLs the tests use hold none.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
+from helpers import require
 from pgserver import PASSWORD, PostgresServer, ServerError, bin_dir
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
-    if bin_dir() is None:
-        reason = "PostgreSQL is not installed (Debian package postgresql; bash scripts/setup.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    require(bin_dir(), "PostgreSQL is not installed (Debian package postgresql)")
     # The tests' durability is not what they test: commits need not reach the disk.
     server = PostgresServer(
         {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
