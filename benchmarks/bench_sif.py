@@ -49,6 +49,27 @@ def build_sifbuild(work: Path) -> Path:
     return binary
 
 
+def make_big_sif(work: Path, size_mib: int) -> Path:
+    """A SIF of ``size_mib`` MiB (one data partition of random bytes) built in ``work`` by the reference
+    library (tests/sifbuild)."""
+    sifbuild = build_sifbuild(work / "go")
+    partition = work / "partition.bin"
+    with partition.open("wb") as stream:
+        block = os.urandom(1 << 20)
+        for _ in range(size_mib):
+            stream.write(block)
+    (work / "def").write_text("Bootstrap: scratch\n")
+    (work / "labels.json").write_text("{}")
+    image = work / "big.sif"
+    subprocess.run(
+        [str(sifbuild), str(image), str(partition), str(work / "def"),
+         str(work / "labels.json"), "1700000000"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    partition.unlink()
+    return image
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -56,21 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sifbuild = build_sifbuild(work / "go")
-        partition = work / "partition.bin"
-        with partition.open("wb") as stream:
-            block = os.urandom(1 << 20)
-            for _ in range(args.size_mib):
-                stream.write(block)
-        (work / "def").write_text("Bootstrap: scratch\n")
-        (work / "labels.json").write_text("{}")
-        image = work / "big.sif"
-        subprocess.run(
-            [str(sifbuild), str(image), str(partition), str(work / "def"),
-             str(work / "labels.json"), "1700000000"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        partition.unlink()
+        image = make_big_sif(work, args.size_mib)
         image.read_bytes()  # warm the page cache
         times: dict[str, list[float]] = {"paperlink read_sif": [], "sha256sum": []}
         for _ in range(args.repeat):

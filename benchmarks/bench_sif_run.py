@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sif import build_sifbuild
+from bench_sif import make_big_sif
 from common import median, print_table, time_command
 
 
@@ -35,21 +35,7 @@ def main() -> None:
     paperlink = [sys.executable, "-m", "paperlink"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sifbuild = build_sifbuild(work / "go")
-        partition = work / "partition.bin"
-        with partition.open("wb") as stream:
-            block = os.urandom(1 << 20)
-            for _ in range(args.size_mib):
-                stream.write(block)
-        (work / "def").write_text("Bootstrap: scratch\n")
-        (work / "labels.json").write_text("{}")
-        image = work / "big.sif"
-        subprocess.run(
-            [str(sifbuild), str(image), str(partition), str(work / "def"),
-             str(work / "labels.json"), "1700000000"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        partition.unlink()
+        image = make_big_sif(work, args.size_mib)
         project = work / "project"
         project.mkdir()
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
