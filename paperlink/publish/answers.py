@@ -41,14 +41,14 @@ def refused(
         f"{what}: the server refused the deposition{answered}:\n{lines}",
         errors,
         status=status,
-        url=display_url(url),
+        url=url_without_query(url),
         body=body,
         hint="fix these fields (CITATION.cff, .zenodo.json or [publish] in paperlink.toml) "
         "and run the command again",
     )
 
 
-def display_url(url: str) -> str:
+def url_without_query(url: str) -> str:
     """A URL without any query string, so nothing sensitive that might be in one is shown."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import requests
 
 from paperlink.errors import ZenodoAuthError, ZenodoError
-from paperlink.publish.answers import display_url, parse_errors, refused
+from paperlink.publish.answers import parse_errors, refused, url_without_query
 from paperlink.version import __version__
 
 ProgressCallback = Callable[[int, int], None]
@@ -167,7 +167,7 @@ class ArchiveClient:
         so the caller can look before sending again.
         """
         url = self._url(url)
-        what = what or f"{method} {display_url(url)}"
+        what = what or f"{method} {url_without_query(url)}"
         deadline = deadline or (time.monotonic() + self.max_retry_seconds)
         attempt = 0
         while True:
@@ -193,7 +193,9 @@ class ArchiveClient:
                 self._pause(wait, deadline, what, f"{reason(exc)}")
                 continue
             except requests.RequestException as exc:
-                raise ZenodoError(f"{what} failed: {reason(exc)}", url=display_url(url)) from None
+                raise ZenodoError(
+                    f"{what} failed: {reason(exc)}", url=url_without_query(url)
+                ) from None
             if response.status_code < 400:
                 self._respect_rate_limit(response, deadline)
                 return response
@@ -207,10 +209,10 @@ class ArchiveClient:
                 "/deposit/depositions"
             ):
                 raise ZenodoError(
-                    f"{what}: {display_url(url)} answered HTTP {response.status_code}: this server "
+                    f"{what}: {url_without_query(url)} answered HTTP {response.status_code}: this server "
                     "offers no Zenodo deposit API",
                     status=response.status_code,
-                    url=display_url(url),
+                    url=url_without_query(url),
                     hint="for a plain InvenioRDM server use its records API (--api records, or "
                     "--api auto to detect it); check the API base (e.g. https://zenodo.org/api), or "
                     "use --to DIR for a local archive",
@@ -251,7 +253,7 @@ class ArchiveClient:
         left = deadline - time.monotonic()
         if wait > left:
             raise ZenodoError(
-                f"{what} on {display_url(self.base_url)} kept failing ({why}); gave up after retrying "
+                f"{what} on {url_without_query(self.base_url)} kept failing ({why}); gave up after retrying "
                 f"for {self.max_retry_seconds:.0f} s",
                 hint=f"the server is busy or unreachable (check the address and your network); "
                 f"{self.again}",
@@ -273,7 +275,7 @@ class ArchiveClient:
                 f"{what}: permission denied (HTTP {status})"
                 + (f": {server_message}" if server_message else ""),
                 status=status,
-                url=display_url(url),
+                url=url_without_query(url),
                 body=_short_body(response),
                 hint="check that the token is valid for this server (sandbox and production need "
                 "their own) and has the deposit:write and deposit:actions scopes",
@@ -282,7 +284,7 @@ class ArchiveClient:
         return ZenodoError(
             f"{what}: HTTP {status}: {detail}",
             status=status,
-            url=display_url(url),
+            url=url_without_query(url),
             body=_short_body(response),
         )
 
@@ -412,16 +414,16 @@ def resolve_doi(doi: str, resolver: str = DOI_RESOLVER, *, timeout: float = 30.0
                 response.close()
         except requests.RequestException as exc:
             raise ZenodoError(
-                f"cannot resolve DOI {doi} at {display_url(resolver)}: {reason(exc)}",
-                url=display_url(url),
+                f"cannot resolve DOI {doi} at {url_without_query(resolver)}: {reason(exc)}",
+                url=url_without_query(url),
                 hint="check the network, or give the record's URL (https://HOST/records/ID) "
                 "or the server with --zenodo-url",
             ) from None
     if not response.history and response.status_code >= 400:
         raise ZenodoError(
-            f"DOI {doi} is not known to {display_url(resolver)} (HTTP {response.status_code})",
+            f"DOI {doi} is not known to {url_without_query(resolver)} (HTTP {response.status_code})",
             status=response.status_code,
-            url=display_url(url),
+            url=url_without_query(url),
             hint="check the DOI; a DOI reserved for an unpublished draft resolves only once published",
         )
     return str(response.url)
