@@ -54,8 +54,8 @@ def test_the_user_agent_names_no_made_up_site(zenodo_env: FakeZenodo, project_di
 def test_nothing_shipped_names_paperlink_dev() -> None:
     shipped = [
         *(REPO_ROOT / "paperlink").rglob("*.py"),
-        *(REPO_ROOT / "templates").rglob("*.*"),
-        *(REPO_ROOT / "latex").glob("*.*"),
+        *(REPO_ROOT / "paperlink" / "templates").rglob("*.*"),
+        *(REPO_ROOT / "paperlink" / "texfiles").glob("*.*"),
         REPO_ROOT / "README.md",
     ]
     for path in shipped:

@@ -344,7 +344,7 @@ def test_missing_figure_file_is_an_error(figure_project: Path) -> None:
 
 def test_without_data_the_package_warns_with_the_command_to_run(tmp_path: Path) -> None:
     write_manuscript(tmp_path, "Draft.")
-    source = Path(__file__).resolve().parent.parent / "latex" / "paperlink.sty"
+    source = Path(__file__).resolve().parent.parent / "paperlink" / "texfiles" / "paperlink.sty"
     (tmp_path / "paperlink.sty").write_bytes(source.read_bytes())
     compiled = compile_tex(tmp_path)
     assert compiled.returncode == 0

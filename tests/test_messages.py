@@ -73,7 +73,7 @@ def python_strings() -> list[tuple[str, str]]:
 
 def template_strings() -> list[tuple[str, str]]:
     found = []
-    for path in sorted((REPO_ROOT / "templates").rglob("*.j2")):
+    for path in sorted((REPO_ROOT / "paperlink" / "templates").rglob("*.j2")):
         # Template expressions (((…))) and {{ … }}, and tags {% … %}: what they add is an option
         # and its value, checked as the plain command here.
         text = re.sub(r"\(\(\(.*?\)\)\)|\{%.*?%\}", "", path.read_text(encoding="utf-8"))
@@ -85,13 +85,13 @@ def template_strings() -> list[tuple[str, str]]:
 def sty_strings() -> list[tuple[str, str]]:
     """The text of each message in paperlink.sty (``~`` is a space there; ``#1`` and macros are
     filled in at run time)."""
-    text = (REPO_ROOT / "latex" / "paperlink.sty").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "paperlink" / "texfiles" / "paperlink.sty").read_text(encoding="utf-8")
     messages = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.lstrip().startswith("%"):
             continue
         line = re.sub(r"\\[A-Za-z_:@]+(\s*\{[^}]*\})?|#\d", "main", line.replace("~", " "))
-        messages.append((f"latex/paperlink.sty:{number}", line))
+        messages.append((f"paperlink/texfiles/paperlink.sty:{number}", line))
     return messages
 
 

@@ -181,7 +181,7 @@ def test_site_paginates_the_records_list(project_dir: Path, tmp_path: Path) -> N
 
 
 def test_every_web_template_is_package_data() -> None:
-    """The wheel maps templates/ to paperlink.templates; its package-data globs must take web/."""
+    """paperlink/templates/web is a package of its own in the wheel; its package-data globs must take every file."""
     import fnmatch
     import sys
 
@@ -194,8 +194,10 @@ def test_every_web_template_is_package_data() -> None:
     from paperlink.web.pages import template_folder
 
     config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["paperlink.templates"]
-    files = [p.relative_to(REPO_ROOT / "templates").as_posix() for p in template_folder().iterdir()]
-    assert "web/paperlink.css" in files and "web/record.html.j2" in files
+    setuptools = config["tool"]["setuptools"]
+    assert "paperlink.templates.web" in setuptools["packages"]
+    patterns = setuptools["package-data"]["paperlink.templates.web"]
+    files = [p.name for p in template_folder().iterdir()]
+    assert "paperlink.css" in files and "record.html.j2" in files
     for name in files:
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

@@ -1,35 +1,22 @@
-"""Package data: the LaTeX sources (``latex/``) and the jinja2 templates (``templates/``).
-
-An installed paperlink carries them as the packages ``paperlink.texfiles`` and ``paperlink.templates`` (the
-build maps the folders there); run from a checkout, they are read from the source tree.
-"""
+"""Package data: the LaTeX sources (``paperlink/texfiles/``) and the jinja2 templates
+(``paperlink/templates/``), read through importlib.resources so that a checkout, an editable install and a
+wheel find them the same way."""
 
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 
 from paperlink.errors import LatexError
-
-_SOURCE_ROOT = (
-    Path(__file__).resolve().parents[2]
-)  # the checkout: paperlink/core/ is two levels down
-_FOLDERS = {"paperlink.texfiles": "latex", "paperlink.templates": "templates"}
 
 
 def read_resource(package: str, name: str) -> bytes:
     """The bytes of ``name`` in ``package`` (``paperlink.texfiles`` or ``paperlink.templates``).
 
-    Raises :class:`LatexError` when the file is in neither the installed package nor the source tree.
+    Raises :class:`LatexError` when the file is missing from the installed package.
     """
     try:
         return resources.files(package).joinpath(name).read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
-        pass
-    source = _SOURCE_ROOT / _FOLDERS[package] / name
-    try:
-        return source.read_bytes()
-    except OSError as exc:
+    except (ModuleNotFoundError, OSError, TypeError) as exc:
         raise LatexError(
             f"paperlink's own file {name} is missing from {package}",
             hint="reinstall paperlink (pip install --force-reinstall paperlink)",

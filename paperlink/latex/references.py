@@ -1,7 +1,7 @@
 """The one resolver of a manuscript's references and ``digest=`` pins, for ``paperlink latex``, ``paperlink
 verify``, the viewer and (mirrored in expl3) ``paperlink.sty``.
 
-The rules, also in the manual (latex/paperlink-doc.tex, "References"):
+The rules, also in the manual (paperlink/texfiles/paperlink-doc.tex, "References"):
 
 * A reference is ``LABEL``, ``LABEL:PATH`` or ``LABEL?FRAGMENT``, split at its first ``:``, or failing
   that at its first ``?`` (so a PATH may hold ``?`` and ``:``); spaces around the reference and around

@@ -3,7 +3,7 @@
 Every command the README shows runs as it stands in the unpacked archive (a test runs each one there): it
 names the archive's own files (the code archive, the diff, the image archive), real tools (``tar``,
 ``git apply``, ``docker load``/``docker run``, ``sha256sum -c``) and the recorded command, and no
-placeholder. The text is ``templates/archive-README.md.j2``.
+placeholder. The text is ``paperlink/templates/archive-README.md.j2``.
 """
 
 from __future__ import annotations

@@ -139,7 +139,9 @@ def _source_folder(dist: importlib.metadata.Distribution) -> Path | None:
     import paperlink
 
     running = Path(paperlink.__file__).resolve().parent.parent
-    if (running / "pyproject.toml").is_file() and (running / "latex" / "paperlink.sty").is_file():
+    if (running / "pyproject.toml").is_file() and (
+        running / "paperlink" / "texfiles" / "paperlink.sty"
+    ).is_file():
         return running  # the code that runs, whatever an editable install elsewhere points at
     raw = dist.read_text("direct_url.json")
     if not raw:

@@ -40,11 +40,8 @@ MAX_STREAM_CHARS = 200_000
 
 # -- templates ------------------------------------------------------------------------------------
 def template_folder() -> Path:
-    """``templates/web``: package data (``paperlink/templates/web``) when installed, the checkout's
-    ``templates/web`` when run from a source tree."""
-    package = Path(__file__).resolve().parent.parent
-    installed = package / "templates" / "web"
-    return installed if installed.is_dir() else package.parent / "templates" / "web"
+    """``paperlink/templates/web``, the package data beside the code (in a checkout and when installed)."""
+    return Path(__file__).resolve().parent.parent / "templates" / "web"
 
 
 class Renderer:
