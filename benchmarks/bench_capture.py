@@ -31,6 +31,9 @@ pathlib.Path("figures/fig.svg").write_text('<svg xmlns="http://www.w3.org/2000/s
 """
 
 
+FLOOR_MODULES = "dataclasses, json, sqlite3, subprocess, hashlib, tomllib, pathlib, threading"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
@@ -56,13 +59,20 @@ def main() -> None:
             subprocess.run(argv, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
         wrap = [paperlink, "run", "-q", "--", python, "script.py"]
         first = time_command_cpu(wrap, cwd=root, env=base)
-        bare, wrapped = [], []
+        # The floor of any wrapper written in Python: a second interpreter that imports the standard
+        # modules a record needs, beside the script's own.
+        floor = [python, "-c", f"import {FLOOR_MODULES}"]
+        bare, wrapped, floors = [], [], []
         for _ in range(args.runs):
             bare.append(time_command_cpu([python, "script.py"], cwd=root, env=base))
             wrapped.append(time_command_cpu(wrap, cwd=root, env=base))
+            wrapper = time_command_cpu(floor, cwd=root, env=base)
+            script = time_command_cpu([python, "script.py"], cwd=root, env=base)
+            floors.append((wrapper[0] + script[0], wrapper[1] + script[1]))
         rows = [_row("python3 script.py (bare)", bare, bare),
                 _row("paperlink run -- python3 script.py", wrapped, bare),
-                _row("  (first run, caches cold)", [first], bare)]  # fmt: skip
+                _row("  (first run, caches cold)", [first], bare),
+                _row("floor: python3 -c 'import …' + the script", floors, bare)]  # fmt: skip
         if args.smt:
             smt_root = root / "smt"
             smt_root.mkdir()
@@ -79,7 +89,8 @@ def main() -> None:
             rows.append(_row("smt run script.py (Sumatra, 5 runs)", smt, bare))
     print_table(
         f"Capture overhead, median of {args.runs} (goal: at most 50 ms added); wall clock and CPU "
-        "time (user + system, the command's processes included)",
+        "time (user + system, the command's processes included); the floor imports "
+        f"{FLOOR_MODULES}",
         ("command", "wall ms", "added", "CPU ms", "added"),
         rows,
     )

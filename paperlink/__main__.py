@@ -1,3 +1,3 @@
-from paperlink.cli.main import main
+from paperlink.cli.entry import main
 
 main()

@@ -3,53 +3,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
 
-from paperlink.errors import UsageError
+from paperlink.cli.settings import Settings, find_settings_project, key_values, open_project_store
 
-
-@dataclass
-class Settings:
-    store: str | None
-    project_dir: str | None
-    debug: bool
+__all__ = ["Settings", "echo_json", "key_values", "project", "store"]
 
 
 def project(ctx: click.Context) -> Any:
-    from paperlink.core.config import find_project, store_path_from_url
-
-    settings: Settings = ctx.obj
-    project = find_project(settings.project_dir)
-    if settings.store:
-        project.store = str(store_path_from_url(settings.store, Path.cwd()))
-    return project
+    return find_settings_project(ctx.obj)
 
 
 def store(ctx: click.Context) -> Any:
-    from paperlink.core.store import RecordStore
-
-    found = project(ctx)
-    opened = RecordStore(found.store_path)
+    found, opened = open_project_store(ctx.obj)
     ctx.call_on_close(opened.close)
     return found, opened
 
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
-
-
-def key_values(items: tuple[str, ...], option: str) -> dict[str, str]:
-    """``("K=V", …)`` from a repeatable option → a dict; anything else is a usage error."""
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(
-                f"{option} {item!r} is not KEY=VALUE", hint=f"e.g. {option} VERSION=1.2"
-            )
-        pairs[key] = value
-    return pairs

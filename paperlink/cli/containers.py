@@ -14,17 +14,6 @@ from paperlink.errors import ExitCode
 
 
 # -- containers --
-def prefetch_container_support() -> None:
-    """Import the docker SDK in a thread while the project and store load: it is the slowest import of
-    a container run, and part of its work (reading files) overlaps."""
-    import importlib
-    import threading
-
-    threading.Thread(
-        target=importlib.import_module, args=("paperlink.containers.engine",), daemon=True
-    ).start()
-
-
 def _engine(ctx: click.Context, project: Any) -> Any:
     from paperlink.containers.engine import connect_engine, engine_url
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from paperlink.cli.common import Settings
-from paperlink.errors import EXIT_CODE_HELP, ExitCode, PaperlinkError
+from paperlink.cli.settings import Settings, report_error
+from paperlink.errors import EXIT_CODE_HELP, PaperlinkError
 from paperlink.version import __version__
 
 # Each command's module is imported only when that command runs (or help lists it): `paperlink run` then
@@ -56,17 +56,9 @@ class PaperlinkGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except PaperlinkError as exc:
+        except (PaperlinkError, KeyboardInterrupt) as exc:
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-            if settings is not None and settings.debug:
-                import traceback
-
-                traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(ExitCode.INTERRUPTED)
+            ctx.exit(report_error(exc, debug=settings is not None and settings.debug))
 
 
 @click.group(
@@ -87,7 +79,3 @@ class PaperlinkGroup(click.Group):
 def cli(ctx: click.Context, store: str | None, project_dir: str | None, debug: bool) -> None:
     """paperlink ties every figure in a paper to the computation that made it."""
     ctx.obj = Settings(store=store, project_dir=project_dir, debug=debug)
-
-
-def main() -> None:
-    cli(prog_name="paperlink")

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from paperlink.cli.common import Settings, key_values
+from paperlink.cli.common import Settings
 from paperlink.cli.common import echo_json as _echo_json
 from paperlink.cli.common import store as _store
-from paperlink.errors import UsageError
+from paperlink.cli.run_command import click_options, run_command
 
 
 @click.command()
@@ -62,74 +62,12 @@ def init(
 
 # Options before the command are paperlink's own (an unknown one is a usage error, so that a typo such as
 # --lable is not run as the command); the command starts at '--' or at the first non-option argument.
+# A plain `paperlink run` does not come here: main() hands it to run_command.quick_run, without click.
 @click.command(context_settings={"allow_interspersed_args": False})
-@click.option("--label", help="Record label (default: a UTC timestamp, YYYYMMDD-HHMMSS).")
-@click.option("--reason", help="Why this run was made.")
-@click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
-@click.option(
-    "--input", "inputs", multiple=True, type=click.Path(), help="Input file (repeatable)."
-)
-@click.option(
-    "--output",
-    "outputs",
-    multiple=True,
-    type=click.Path(),
-    help="Output file or folder outside the output folders (repeatable).",
-)
-@click.option(
-    "--source-date-epoch",
-    type=int,
-    help="SOURCE_DATE_EPOCH for the run (default: the commit time).",
-)
-@click.option(
-    "--image", metavar="REF", help="Run in a container from this image (default: [project] image)."
-)
-@click.option(
-    "--dockerfile", type=click.Path(dir_okay=False), help="Build this Dockerfile and run in it."
-)
-@click.option(
-    "--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable)."
-)
-@click.option(
-    "--network", metavar="NAME", help="Container network (default: none, networking off)."
-)
-@click.option("--memory", metavar="SIZE", help="Container memory limit, e.g. 2g.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Kill after SECONDS.")
-@click.option("--host", "on_host", is_flag=True, help="Run on the host even if an image is set.")
-@click.option(
-    "--trace/--no-trace",
-    default=None,
-    help="Trace the command with strace: exactly the files it read and wrote (default: [project] trace).",
-)
-@click.option(
-    "--sif",
-    type=click.Path(dir_okay=False),
-    help="Record this Apptainer/Singularity image (SIF) as the run's environment (the command runs "
-    "as given; 'apptainer exec IMAGE …' commands and runs inside Apptainer are found without it).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Do not print the summary line.")
+@click_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def run(
-    ctx: click.Context,
-    label: str | None,
-    reason: str | None,
-    tags: tuple[str, ...],
-    inputs: tuple[str, ...],
-    outputs: tuple[str, ...],
-    source_date_epoch: int | None,
-    image: str | None,
-    dockerfile: str | None,
-    build_args: tuple[str, ...],
-    network: str | None,
-    memory: str | None,
-    timeout: float | None,
-    on_host: bool,
-    trace: bool | None,
-    sif: str | None,
-    quiet: bool,
-    command: tuple[str, ...],
-) -> None:
+def run(ctx: click.Context, /, command: tuple[str, ...], **values: Any) -> None:
     """Run COMMAND and record it:  paperlink run [OPTIONS] -- COMMAND [ARGS]...
 
     OPTIONS are paperlink's; COMMAND starts after '--' (or at the first argument that is not an option).
@@ -138,85 +76,7 @@ def run(
     \b
     Example: paperlink run --label fig3 --reason 'final parameters' -- python3 plot.py params.json
     """
-    if image or dockerfile:
-        from paperlink.cli.containers import prefetch_container_support
-
-        prefetch_container_support()
-    from paperlink.cli.progress import file_progress
-    from paperlink.recorder.host_run import capture_run
-    from paperlink.recorder.options import ContainerOptions, RunOptions
-
-    project, store = _store(ctx)
-    if sif and (image or dockerfile):
-        raise UsageError(
-            "--sif names an Apptainer image; --image and --dockerfile run in a Docker one",
-            hint="give one of them",
-        )
-    image = image or (None if dockerfile or on_host or sif else project.default_image)
-
-    def warn_untracked(record: Any) -> None:
-        from paperlink.core.project import untracked_warning
-
-        message = untracked_warning(project, record)
-        if message:
-            click.echo(f"paperlink: warning: {message}", err=True)
-
-    if trace and (image or dockerfile):
-        raise UsageError(
-            "--trace traces a command on the host, not in a container",
-            hint="add --host to run it on the host, or leave out --trace",
-        )
-    if not (image or dockerfile) and (build_args or network or memory or timeout):
-        raise UsageError(
-            "--build-arg, --network, --memory and --timeout apply to container runs only",
-            hint="add --image REF or --dockerfile PATH",
-        )
-    with file_progress() as progress:
-        options = RunOptions(
-            label=label,
-            reason=reason,
-            tags=tags,
-            inputs=inputs,
-            outputs=outputs,
-            source_date_epoch=source_date_epoch,
-            stdout_sink=sys.stdout.buffer,
-            stderr_sink=sys.stderr.buffer,
-            on_progress=progress,
-            on_start=warn_untracked,
-            sif=sif,
-        )
-        if image or dockerfile:
-            from paperlink.recorder.container_run import capture_container_run
-
-            container = ContainerOptions(
-                image=image,
-                dockerfile=dockerfile,
-                build_args=key_values(build_args, "--build-arg"),
-                network=network,
-                memory=memory,
-                timeout=timeout,
-            )
-            record = capture_container_run(project, store, list(command), container, options)
-        else:
-            options.trace = project.trace if trace is None else trace
-            record = capture_run(project, store, list(command), options)
-    outcome = record.outcome
-    if not quiet:
-        made = ", ".join(o.path for o in record.outputs[:4]) + (
-            " …" if len(record.outputs) > 4 else ""
-        )
-        click.echo(
-            f"paperlink: recorded {record.label}: {outcome.status} (exit {outcome.exit_status}), "
-            f"{len(record.outputs)} output(s){': ' + made if made else ''}",
-            err=True,
-        )
-        if outcome.error:
-            click.echo(f"paperlink: {outcome.error}", err=True)
-    from paperlink.recorder.run import run_warnings
-
-    for warning in run_warnings(record):
-        click.echo(f"paperlink: warning: {warning}", err=True)
-    ctx.exit(outcome.exit_status or 0)
+    ctx.exit(run_command(ctx.obj, values, list(command)))
 
 
 @click.command(name="list")

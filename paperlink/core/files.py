@@ -3,7 +3,6 @@ digests; and names that fit every file system and archive."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from dataclasses import dataclass
@@ -43,6 +42,8 @@ class FileDigest:
         """The path to give the OS: ``path``, or the exact bytes when the name is not UTF-8."""
         if self.path_base64 is None:
             return self.path
+        import base64
+
         return os.fsdecode(base64.b64decode(self.path_base64))
 
     @property
@@ -77,5 +78,7 @@ def encode_path(path: str) -> tuple[str, str | None]:
         path.encode("utf-8")
     except UnicodeEncodeError:
         raw = os.fsencode(path)
+        import base64
+
         return raw.decode("utf-8", "backslashreplace"), base64.b64encode(raw).decode("ascii")
     return path, None

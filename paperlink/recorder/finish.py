@@ -5,7 +5,6 @@ A mixin of :class:`paperlink.recorder.run.RunCapture`."""
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Iterable
 
@@ -99,6 +98,8 @@ class RecordFinishing(RunState):
             except StoreConflict:
                 if attempt == CONFLICT_RETRIES:
                     raise
+                import random
+
                 time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
 
     def _attribute(

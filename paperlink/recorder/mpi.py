@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -282,7 +281,7 @@ def describe_mpi(
             # Inside an allocation mpirun and srun start the ranks on the job's nodes.
             hosts, hosts_from = expand_hostlist(nodes), "slurm"
         elif name != "srun":
-            hosts, hosts_from = [socket.gethostname()], "local"
+            hosts, hosts_from = [os.uname().nodename], "local"
     run = MpiRun(
         launcher=name,
         ranks=ranks,

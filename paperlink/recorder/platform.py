@@ -8,12 +8,10 @@ in :mod:`paperlink.core.redaction`; the ``redact_*`` functions here are its olde
 from __future__ import annotations
 
 import fnmatch
-import getpass
 import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -137,7 +135,7 @@ def collect_platform() -> Platform:
     # os.uname and sys.version, not the platform module: importing it costs a run more than this.
     uname = os.uname()
     return Platform(
-        hostname=socket.gethostname(),
+        hostname=os.uname().nodename,
         user=_user(),
         os=uname.sysname,
         os_release=_os_release(),
@@ -153,6 +151,8 @@ def collect_platform() -> Platform:
 
 def _user() -> str:
     try:
+        import getpass
+
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())

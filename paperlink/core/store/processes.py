@@ -7,7 +7,6 @@ reused since, or a machine rebooted since) is shown as ``incomplete``: ``kill -9
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import NamedTuple
 
@@ -43,14 +42,14 @@ def _process_start(pid: int) -> int | None:
 
 def current_process_identity() -> tuple[str, int, str, int | None]:
     pid = os.getpid()
-    return socket.gethostname(), pid, _boot_id(), _process_start(pid)
+    return os.uname().nodename, pid, _boot_id(), _process_start(pid)
 
 
 def effective_status(
     status: str, host: str | None, pid: int | None, boot: str | None, proc_start: int | None
 ) -> str:
     """A running row whose paperlink process is gone (on this machine) is an incomplete run."""
-    if status != STATUS_RUNNING or pid is None or host != socket.gethostname():
+    if status != STATUS_RUNNING or pid is None or host != os.uname().nodename:
         return status
     if boot and boot != _boot_id():
         return STATUS_INCOMPLETE

@@ -10,7 +10,6 @@ are immutable but for their tags, reason and annotations (a trigger enforces it)
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 from collections.abc import Iterable
@@ -290,6 +289,8 @@ class RecordStore(BulkAccess, RunningRuns):
             row[0]
             for row in self._read("SELECT label FROM records ORDER BY start_time DESC LIMIT 5000")
         ]
+        import difflib
+
         near = difflib.get_close_matches(label, labels, n=3)
         hint = (
             f"did you mean {', '.join(near)}?"
