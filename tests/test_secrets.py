@@ -383,3 +383,17 @@ def test_redaction_rule_on_arguments_code_and_known_values(tmp_path: Path) -> No
     assert redactor.code(code) == code.replace("hunter2", "<redacted>")
     assert redactor.secret_line(code, code=True) == 3
     assert redactor.secret_line('token = os.environ["T"]\n', code=True) is None
+
+
+def test_a_url_loses_its_user_info_and_nothing_else() -> None:
+    from paperlink.core.redaction import redact_url
+
+    assert redact_url("https://me:tok3n@git.example.org:8443/lab/a.git") == (
+        "https://git.example.org:8443/lab/a.git"
+    )
+    assert redact_url("https://@git.example.org/a.git") == "https://git.example.org/a.git"
+    assert redact_url("ssh://git@example.org/a") == "ssh://example.org/a"
+    # An '@' past the host is not user-info; a malformed port does not keep the password in.
+    assert redact_url("https://example.org/users/@me") == "https://example.org/users/@me"
+    assert redact_url("https://u:p@example.org:port/x") == "https://example.org:port/x"
+    assert redact_url("git@example.org:lab/a.git") == "git@example.org:lab/a.git"

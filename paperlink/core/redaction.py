@@ -104,12 +104,11 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return url
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
+    if "@" not in parts.netloc:
+        return url
+    # Cut at the last '@' of the network location, as a URL parser does, even where the port is malformed.
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _plain(value: str) -> str:

@@ -45,13 +45,13 @@ from paperlink.core.records import (
     check_label,
     format_time,
 )
+from paperlink.core.redaction import redact_url
 from paperlink.core.store import RecordStore
 from paperlink.errors import ForeignStoreError, UsageError
 from paperlink.exchange.sumatra_store import (
     parse_timestamp,
     read_sumatra,
     scrubbed,
-    without_credentials,
 )
 from paperlink.exchange.transfer import admit
 from paperlink.recorder.sumatra_parameters import flat_parameters, parameter_file_name
@@ -220,7 +220,7 @@ def convert_record(data: dict[str, Any], project: Project, *, source: str) -> Co
         input_datastore_root=input_root,
         outcome=data.get("outcome") or None,
         user=data.get("user") or None,
-        repository=without_credentials(str((data.get("repository") or {}).get("url") or "")),
+        repository=redact_url(str((data.get("repository") or {}).get("url") or "")),
     )
     record.paperlink_version = __version__
     return item
@@ -352,7 +352,7 @@ def _code(data: dict[str, Any], workdir: str, root: Path, item: Converted) -> Co
     code = CodeVersion(
         vcs=_VCS.get(str(repository.get("type") or ""), repository.get("type") or None),
         commit=str(data.get("version") or "") or None,
-        remote=without_credentials(str(repository.get("upstream") or "")) or None,
+        remote=redact_url(str(repository.get("upstream") or "")) or None,
         dirty=bool(diff),
     )
     if diff:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from paperlink.core.redaction import redact_url
 from paperlink.errors import ForeignStoreError, UsageError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -350,17 +350,8 @@ def scrubbed(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(repository, dict):
         for key in ("url", "upstream"):
             if isinstance(repository.get(key), str):
-                repository[key] = without_credentials(repository[key])
+                repository[key] = redact_url(repository[key])
     for dependency in original.get("dependencies") or []:
         if isinstance(dependency, dict) and isinstance(dependency.get("source"), str):
-            dependency["source"] = without_credentials(dependency["source"])
+            dependency["source"] = redact_url(dependency["source"])
     return dict(original)
-
-
-def without_credentials(url: str) -> str:
-    if not url or "@" not in url or "://" not in url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
