@@ -15,6 +15,8 @@ import os
 import stat
 import time
 from collections.abc import Callable, Collection, Iterable
+from itertools import compress
+from operator import ne
 from pathlib import Path
 from typing import NamedTuple
 
@@ -146,7 +148,8 @@ def _snapshot(root: Path, folders: Iterable[str]) -> dict[str, FileState]:
 
 def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
     # The loop runs once per file: names bound locally, the tuple made without NamedTuple's __new__.
-    new, is_regular, kind_of = tuple.__new__, stat.S_ISREG, entry_kind
+    # A folder is told by the mode of the lstat every entry gets anyway: one method call less per file.
+    new, is_regular, is_dir, kind_of = tuple.__new__, stat.S_ISREG, stat.S_ISDIR, entry_kind
     pending = [(folder, prefix)]
     while pending:
         path, rel = pending.pop()
@@ -157,13 +160,13 @@ def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
         with entries:
             for entry in entries:
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        pending.append((entry.path, rel + entry.name + "/"))
-                        continue
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue  # gone between listing and stat: not there after all
                 mode = st.st_mode
+                if is_dir(mode):
+                    pending.append((entry.path, rel + entry.name + "/"))
+                    continue
                 states[rel + entry.name] = new(
                     FileState,
                     (
@@ -207,11 +210,12 @@ def changed_paths(
     ``digests_before`` holds sha256s taken before the run for doubtful paths; ``rehash`` computes a path's
     sha256 now (None when unreadable).
     """
-    changed = []
-    for path, state in after.items():
-        old = before.get(path)
-        if old != state or (path in digests_before and rehash(path) != digests_before[path]):
-            changed.append(path)
+    # Every path of `after` whose state differs from (or is missing in) `before`, in C (map, compress):
+    # with tens of thousands of unchanged files a Python loop over them is most of the comparison's cost.
+    changed = set(compress(after, map(ne, after.values(), map(before.get, after))))
+    for path, digest in digests_before.items():
+        if path not in changed and path in after and rehash(path) != digest:
+            changed.add(path)
     return sorted(changed)
 
 
