@@ -11,6 +11,7 @@ from paperlink.core.filestate import (
     DigestCache,
     FileState,
     changed_paths,
+    doubtful,
     snapshot_tree,
 )
 from paperlink.core.hashing import digest_bytes
@@ -112,3 +113,41 @@ def test_large_file_shows_a_progress_bar_on_a_terminal_only(project_dir: Path) -
         capture_output=True, env=env, check=True,
     )  # fmt: skip
     assert b"hashing" not in piped.stderr
+
+
+def test_doubtful_files_are_the_regular_ones_changed_within_the_window() -> None:
+    now = 10 * DOUBT_WINDOW_NS
+    edge = now - DOUBT_WINDOW_NS
+    states = {
+        "old": FileState(1, edge - 5, 1, "file", edge - 5),
+        "at-the-edge": FileState(1, edge, 2, "file", edge),
+        "written": FileState(1, edge + 1, 3, "file", edge - 5),
+        "touched-back": FileState(
+            1, edge - 5, 4, "file", now
+        ),  # touch -d: only the ctime is recent
+        "pipe": FileState(0, now, 5, "fifo", now),  # never opened
+        "link": FileState(3, now, 6, "symlink", now),
+    }
+    assert doubtful(states, now) == ["written", "touched-back"]
+    assert doubtful({}, now) == []
+
+
+def test_changed_paths_are_the_new_and_changed_ones_and_the_rewritten_doubtful_ones() -> None:
+    same = FileState(1, 100, 1)
+    before = {
+        "kept": same,
+        "edited": FileState(1, 100, 2),
+        "gone": same,
+        "doubt": same,
+        "doubt-same": same,
+    }
+    after = {
+        "kept": same,
+        "edited": FileState(2, 200, 2),
+        "new": same,
+        "doubt": same,
+        "doubt-same": same,
+    }
+    digests = {"doubt": "sha-old", "doubt-same": "sha-kept", "gone": "sha-gone"}
+    rehashed = {"doubt": "sha-new", "doubt-same": "sha-kept"}
+    assert changed_paths(before, after, digests, rehashed.get) == ["doubt", "edited", "new"]
