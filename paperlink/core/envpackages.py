@@ -41,6 +41,8 @@ class Package:
     md5: str | None = None  # conda's package archive md5 (what an @EXPLICIT spec checks)
     url: str | None = None  # where conda fetched it
     architecture: str | None = None  # dpkg's architecture (amd64, all, …)
+    uuid: str | None = None  # a Julia package's UUID (its name is unique only with it)
+    git_tree_sha1: str | None = None  # the git tree hash of a Julia package's content
 
     def to_dict(self) -> dict[str, str]:
         """The fields that are set (thousands of packages per environment: no ``dataclasses.asdict``)."""
@@ -60,6 +62,8 @@ class Package:
             md5=text("md5"),
             url=text("url"),
             architecture=text("architecture"),
+            uuid=text("uuid"),
+            git_tree_sha1=text("git_tree_sha1"),
         )
 
 
