@@ -155,11 +155,11 @@ def read_conda_meta(prefix: Path) -> tuple[list[Package], str | None]:
             continue
         if not isinstance(data, dict) or "name" not in data or "version" not in data:
             continue
-        channel = _public_url(str(data.get("channel") or "")) or None
+        channel = url_without_credentials(str(data.get("channel") or "")) or None
         subdir = str(data.get("subdir") or "") or None
         if subdir and subdir != "noarch":
             subdirs.add(subdir)
-        url = _public_url(str(data.get("url") or "")) or None
+        url = url_without_credentials(str(data.get("url") or "")) or None
         if url is None and channel and data.get("fn"):
             url = f"{channel.rstrip('/')}/{data['fn']}"
         found.append(
@@ -179,7 +179,7 @@ def read_conda_meta(prefix: Path) -> tuple[list[Package], str | None]:
 _CONDA_TOKEN = re.compile(r"/t/[^/]+(?=/)")
 
 
-def _public_url(url: str) -> str:
+def url_without_credentials(url: str) -> str:
     """A channel or package URL without its credentials: the user-info and conda's ``/t/<token>``."""
     return _CONDA_TOKEN.sub("", redact_url(url))
 
