@@ -203,3 +203,33 @@ def test_an_image_from_a_registry_on_this_machine_is_archived_by_its_digest(
     assert registry not in path.read_text()
     # The image's own Debian packages (none: busybox has no dpkg) and no host's.
     assert "dpkg" not in document["environment"]["packages"]
+
+
+# An environment as paperlink stored it before Julia's UUIDs and the archived form existed: its digest,
+# which records name, must not change, and it must still have a portable form.
+OLD_ENVIRONMENT = (
+    '{"conda_name":"analysis","conda_platform":"linux-64","files":[{"path":"uv.lock","sha256":"'
+    + "1" * 64
+    + '","size":10}],"image":null,"packages":{"conda":[{"build":"py311h64a7726_0","channel":'
+    '"https://conda.anaconda.org/conda-forge/linux-64","md5":"' + "2" * 32 + '","name":"numpy",'
+    '"url":"https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda",'
+    '"version":"1.26.4"}],"dpkg":[{"architecture":"amd64","name":"tar","version":"1.35+dfsg-3"}],'
+    '"julia":[{"name":"Example","version":"0.5.3"}]},"sources":{"conda":'
+    '"/home/curie/miniforge/envs/analysis","dpkg":"host","julia":"/usr/local/bin/julia"}}'
+)
+
+
+def test_an_environment_stored_before_keeps_its_digest_and_has_a_portable_form() -> None:
+    environment = Environment.from_json(OLD_ENVIRONMENT)
+    assert environment.to_json() == OLD_ENVIRONMENT
+    old_digest = "sha256:" + hashlib.sha256(OLD_ENVIRONMENT.encode()).hexdigest()
+    assert environment.digest() == old_digest
+    data = archived_environment(environment, old_digest)
+    assert archived_problem(data, old_digest, environment) is None
+    portable = json.loads(data)["environment"]
+    assert portable["sources"] == {
+        "conda": "conda prefix 'analysis'",
+        "dpkg": "host",
+        "julia": "program 'julia'",
+    }
+    assert list(local_references(portable)) == []
