@@ -7,6 +7,7 @@ checking SHA256SUMS, unpacking the site, re-running each record and comparing it
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -57,14 +58,33 @@ def test_every_command_of_the_readme_runs_in_the_archive(project_dir: Path, tmp_
     assert (archive / "SHA256SUMS").is_file()
     assert_names_only_its_files(archive)
     outputs = run_readme(archive)
-    # sha256sum -c SHA256SUMS, the site, and one re-run per record.
-    assert len(outputs) == 4
+    # sha256sum -c SHA256SUMS, the site, one re-run per record and the environment's portable digest.
+    assert len(outputs) == 5
     assert "README.md: OK" in outputs[0] and "ro-crate-metadata.json: OK" in outputs[0]
     assert (archive / "provenance-site" / "index.html").is_file()
     assert "figures/fig1.svg: OK" in outputs[2]
     # gen ran with uncommitted changes: the README applies them, and the outputs match again.
     assert "figures/plot.svg: OK" in outputs[3] and "results/big.bin: OK" in outputs[3]
     assert (archive / "rerun" / "gen").is_dir() and study.is_dir()
+    (environment,) = archive.glob("environment-*.json")
+    assert f"{environment.name}: OK" in outputs[4]
+
+
+def test_the_readmes_environment_check_catches_a_changed_package(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    make_study(project_dir)
+    archive = tmp_path / "archive"
+    run_cli("publish", "--record", "fig1", "--to", str(archive), "--no-site")
+    (path,) = archive.glob("environment-*.json")
+    document = json.loads(path.read_text())
+    document["environment"]["packages"]["pip"][0]["version"] = "0.0.0"
+    path.write_text(json.dumps(document, indent=2))
+    block = _BLOCK.findall((archive / "README.md").read_text(encoding="utf-8"))[-1]
+    done = subprocess.run(
+        ["bash", "-c", block], cwd=archive, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1 and f"{path.name}: FAILED" in done.stdout
 
 
 def test_a_changed_file_is_caught_by_sha256sums(project_dir: Path, tmp_path: Path) -> None:
@@ -92,4 +112,5 @@ def test_the_readme_re_runs_a_container_run_from_the_archived_image(
     readme = (archive / "README.md").read_text(encoding="utf-8")
     assert "docker load -i ../../../image-environment.tar.gz" in readme
     outputs = run_readme(archive)
-    assert "figures/summary.txt: OK" in outputs[-1]
+    assert "figures/summary.txt: OK" in outputs[-2]
+    assert outputs[-1].startswith("environment-") and outputs[-1].endswith(".json: OK\n")

@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from fixtures_conda import CHANNEL, conda_record, make_prefix
 from fixtures_docker import BUSYBOX_TAG, ContainerProject, build_image
 from helpers import REPO_ROOT, git, require, run_cli
 
@@ -26,43 +27,7 @@ from paperlink.core.store import RecordStore
 from paperlink.errors import ConfigError
 from paperlink.recorder.envscan import EnvironmentCapture, capture_parts
 
-CHANNEL = "https://conda.anaconda.org/conda-forge/linux-64"
 SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
-
-
-def conda_record(name: str, version: str, build: str, md5: str) -> dict[str, object]:
-    """One conda-meta/<name>-<version>-<build>.json as conda writes it (the documented PrefixRecord)."""
-    fn = f"{name}-{version}-{build}.conda"
-    return {
-        "name": name,
-        "version": version,
-        "build": build,
-        "build_number": 0,
-        "channel": CHANNEL,
-        "subdir": "linux-64",
-        "fn": fn,
-        "url": f"{CHANNEL}/{fn}",
-        "md5": md5,
-        "sha256": hashlib.sha256(fn.encode()).hexdigest(),
-        "depends": ["libgcc-ng >=12"],
-        "files": [f"lib/lib{name}.so"],
-        "paths_data": {"paths": [], "paths_version": 1},
-        "requested_spec": name,
-        "size": 1234,
-        "timestamp": 1700000000000,
-    }
-
-
-def make_prefix(root: Path, packages: list[tuple[str, str, str]]) -> Path:
-    prefix = root / "miniforge" / "envs" / "analysis"
-    meta = prefix / "conda-meta"
-    meta.mkdir(parents=True, exist_ok=True)
-    (meta / "history").write_text("==> 2024-01-01 00:00:00 <==\n# cmd: conda create -n analysis\n")
-    for name, version, build in packages:
-        md5 = hashlib.md5(f"{name}{version}".encode()).hexdigest()
-        record = conda_record(name, version, build, md5)
-        (meta / f"{name}-{version}-{build}.json").write_text(json.dumps(record))
-    return prefix
 
 
 def environment_of(label: str) -> Environment:

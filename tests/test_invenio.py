@@ -488,7 +488,10 @@ def test_verify_against_invenio_rdm(
     for item in report["items"]:
         assert "downloaded and re-hashed" in json.dumps(item["checks"]), item
     downloads = invenio_env.requests_to("GET", "/files/[^/]+/content$")
-    assert len(downloads) == 2 and all("Authorization" not in e["headers"] for e in downloads)
+    # The two figures and the one environment both runs had (environment-<short>.json).
+    assert len(downloads) == 3 and all("Authorization" not in e["headers"] for e in downloads)
+    assert sum("/files/environment-" in e["path"] for e in downloads) == 1
+    assert all(c["status"] == "OK" for i in report["items"] for c in i["checks"])
     monkeypatch.chdir(tmp_path)  # a reviewer, without the project
     by_doi = json.loads(
         run_cli("verify", "--doi", summary["doi"], "--zenodo-url", invenio_env.api, "--json").stdout

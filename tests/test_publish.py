@@ -50,6 +50,7 @@ def test_to_dir_writes_the_complete_bundle_with_manifest(study: Path) -> None:
     (environment,) = (d.removeprefix("sha256:")[:12] for d in digests)
     assert names == sorted(
         [
+            f"environment-{environment}.json",
             f"environment-{environment}.requirements.txt",
             f"environment-{environment}.apt-install.sh",
             "fig1__figures__fig1.svg",

@@ -8,6 +8,7 @@ context, and every socket connection is refused).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_conda import make_prefix
 from fixtures_docker import BUSYBOX_TAG, ContainerProject
 from fixtures_publish import CITATION, make_study
 from helpers import REPO_ROOT, git, run_cli
@@ -131,6 +133,38 @@ def test_a_host_run_crate_passes_the_validator(described: Path, tmp_path: Path) 
     manifest = json.loads((archive / "manifest.json").read_text())
     assert {f["source"] for f in manifest["files"] if f["role"] == "pdf"} == {"paper.pdf"}
     assert_no_local_paths(archive, described, tmp_path, Path.home())
+
+
+def test_the_archived_environment_is_a_file_of_the_crate(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The environment in the author's home, where conda installs: the archived record says ~ for it.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    prefix = make_prefix(tmp_path / "home", [("numpy", "1.26.4", "py311h64a7726_0")])
+    monkeypatch.setenv("CONDA_PREFIX", str(prefix))
+    git(project_dir, "remote", "add", "origin", "https://git.example.org/tides/study.git")
+    with (project_dir / "paperlink.toml").open("a") as settings:
+        # conda and lock files: the host's ~1,000 Debian packages would only make the validator slow.
+        settings.write(ORGANIZATIONS + '\n[environment]\ncapture = ["conda", "files"]\n')
+    make_study(project_dir)
+    archive = tmp_path / "archive"
+    run_cli("publish", "--all", "--to", str(archive), "--no-site")
+    assert_valid(archive)
+    graph = {
+        e["@id"]: e for e in json.loads((archive / "ro-crate-metadata.json").read_text())["@graph"]
+    }
+    (name,) = [p.name for p in archive.glob("environment-*.json")]
+    entity = graph[name]
+    assert entity["@type"] == "File" and entity["encodingFormat"] == "application/json"
+    assert entity["sha256"] == hashlib.sha256((archive / name).read_bytes()).hexdigest()
+    assert {"@id": name} in graph["./"]["hasPart"]
+    record = json.loads((archive / "gen.record.json").read_text())
+    environment = next(
+        e for e in graph.values() if e.get("identifier") == record["environment_digest"]
+    )
+    described_by = environment["subjectOf"]
+    assert {"@id": name} in (described_by if isinstance(described_by, list) else [described_by])
+    assert_no_local_paths(archive, project_dir, tmp_path, Path.home())
 
 
 def test_a_minimal_project_crate_passes_at_required_level(

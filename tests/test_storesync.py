@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
+from paperlink.core.envpackages import Environment, Package
 from paperlink.core.files import FileDigest
 from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.store import RecordStore
@@ -32,7 +33,13 @@ def make_location(request: pytest.FixtureRequest, tmp_path: Path):  # type: igno
     return make
 
 
-def add(store: RecordStore, label: str, *, start: str = "2026-11-22T10:00:00.000000Z") -> Record:
+def add(
+    store: RecordStore,
+    label: str,
+    *,
+    start: str = "2026-11-22T10:00:00.000000Z",
+    environment: Environment | None = None,
+) -> Record:
     diff = f"diff of {label}\n".encode()
     sha = hashlib.sha256(diff).hexdigest()
     store.put_blob(diff, sha)
@@ -42,6 +49,8 @@ def add(store: RecordStore, label: str, *, start: str = "2026-11-22T10:00:00.000
                                         md5="b" * 32, sha1="c" * 40)])  # fmt: skip
     record.code.diff_sha256 = sha
     record.outcome.status = STATUS_FINISHED
+    if environment is not None:
+        record.environment_digest = store.put_environment(environment)
     store.add_record(record)
     store.put_stream(label, "stdout", {"head": f"made {label}\n".encode()})
     return record
@@ -90,6 +99,31 @@ def test_copy_carries_everything_and_twice_changes_nothing(
     again = copy_json("copy", source, target)["copies"][0]
     assert again["added"] == 0 and again["present"] == 2 and again["updated"] == []
     assert snapshot(target) == snapshot(source)
+
+
+@pytest.mark.parametrize(("source_kind", "target_kind"), PAIRS)
+def test_copy_carries_the_environments_the_records_name(
+    make_location,
+    source_kind: str,
+    target_kind: str,  # type: ignore[no-untyped-def]
+) -> None:
+    source, target = make_location(source_kind), make_location(target_kind)
+    environment = Environment(
+        packages={"pip": [Package("numpy", "1.26.4")], "dpkg": [Package("tar", "1.35")]},
+        sources={"pip": "interpreter", "dpkg": "host"},
+    )
+    with RecordStore.create(source) as store:
+        digest = add(store, "fig1", environment=environment).environment_digest
+        add(store, "fig2", environment=environment)
+    copy_json("copy", source, target)
+    with RecordStore(target) as store:
+        assert {store.get(label).environment_digest for label in ("fig1", "fig2")} == {digest}
+        assert digest is not None
+        assert store.get_environment(digest).to_json() == environment.to_json()
+    # Back the other way: the one environment is kept once, as it was.
+    copy_json("copy", target, source)
+    with RecordStore(source) as store:
+        assert store.get_environment(digest).to_json() == environment.to_json()
 
 
 @pytest.mark.parametrize(("a_kind", "b_kind"), PAIRS)

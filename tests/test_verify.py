@@ -30,7 +30,11 @@ def test_all_figures_match(project_dir: Path) -> None:
     report = json.loads(run_cli("verify", "paper/main.tex", "--json").output)
     assert report["ok"] and [i["status"] for i in report["items"]] == ["OK", "OK"]
     assert report["items"][1]["where"] == "paper/main.tex:4"
-    assert {c["name"] for c in report["items"][1]["checks"]} == {"disk", "tex-digest"}
+    assert {c["name"] for c in report["items"][1]["checks"]} == {
+        "disk",
+        "tex-digest",
+        "environment",
+    }
 
 
 def test_changed_figure_is_a_mismatch_exit_3(project_dir: Path) -> None:
@@ -96,7 +100,12 @@ def test_verify_against_the_published_archive(project_dir: Path, zenodo, monkeyp
     report = json.loads(run_cli("verify", "paper/main.tex", "--zenodo", "--json", ok=False).output)
     a, b = report["items"]
     assert a["status"] == "OK", a["reason"]
-    assert {c["name"] for c in a["checks"]} == {"disk", "archive"}
+    assert {c["name"] for c in a["checks"]} == {
+        "disk",
+        "archive",
+        "environment",
+        "archive-environment",
+    }
     assert b["status"] == "NOT ARCHIVED" and "paperlink publish --record b" in b["reason"]
     assert report["exit_code"] == 3
     downloaded = json.loads(

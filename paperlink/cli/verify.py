@@ -61,6 +61,14 @@ from paperlink.cli.common import store as _store
     is_flag=True,
     help="Read every file again instead of trusting the digest cache.",
 )
+@click.option(
+    "--environment",
+    "environment",
+    is_flag=True,
+    help="Also scan this machine's environment again for each record, as 'paperlink run' would for "
+    "its command (conda, dpkg, pip, R, Julia, lock files), and report what differs from the recorded "
+    "one, by manager, as DRIFT (exit 3).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def verify(
@@ -74,10 +82,14 @@ def verify(
     image_archive: Path | None,
     max_retry_time: float,
     rehash: bool,
+    environment: bool,
     as_json: bool,
 ) -> None:
     """Check every figure and value SOURCE uses against its record: SOURCE is the .tex manuscript or the
     compiled PDF (its embedded manifest); --doi checks a published archive without the project.
+
+    Each figure's record's environment must be in the store with the content its digest names (and,
+    with --zenodo, in the archive); --environment also compares it with this machine's.
 
     Exits 0 when everything checked passes, 3 when something does not match, 1 on other errors.
 
@@ -95,6 +107,11 @@ def verify(
 
         if source is not None:
             raise click.UsageError("give either a manuscript or --doi, not both")
+        if environment:
+            raise click.UsageError(
+                "--environment compares this machine with the project's records; with --doi the "
+                "archive's environments are checked against its records without it"
+            )
         if image_archive is not None and not rerun:
             raise click.UsageError(
                 "--image-archive with --doi is the image to re-execute in (--rerun) when the archive "
@@ -123,6 +140,7 @@ def verify(
             image_archive,
             max_retry_time,
             rehash,
+            environment,
         )
     if as_json:
         _echo_json(report.to_dict())  # the warnings are in it
@@ -143,14 +161,22 @@ def _verify_project(
     image_archive: Path | None,
     max_retry_time: float,
     rehash: bool,
+    environment: bool,
 ) -> Any:
     import os
 
+    from paperlink.verify.envcheck import EnvironmentDrift, StoredEnvironment
     from paperlink.verify.environment import ImageChecker, RerunChecker
     from paperlink.verify.manuscript import ExtraCheck, ValueCheck, verify_manuscript
 
     project, store = _store(ctx)
-    extra: list[ExtraCheck] = [ImageChecker(project, image_archive=image_archive)]
+    extra: list[ExtraCheck] = [
+        ImageChecker(project, image_archive=image_archive),
+        StoredEnvironment(store),
+    ]
+    drift = EnvironmentDrift(project, store) if environment else None
+    if drift is not None:
+        extra.append(drift)
     value_checks: list[ValueCheck] = []
     if rerun:
         rerunner = RerunChecker(project, store, image_archive=image_archive)
@@ -164,9 +190,13 @@ def _verify_project(
             token=os.environ.get("ZENODO_TOKEN"),
             download=download,
             max_retry_seconds=max_retry_time,
+            store=store,
         )
         ctx.call_on_close(checker.close)
-        extra.append(checker)
-    return verify_manuscript(
+        extra += [checker, checker.check_environment]
+    report = verify_manuscript(
         project, store, source, extra_checks=extra, value_checks=value_checks, rehash=rehash
     )
+    if drift is not None:
+        report.notes.extend(drift.notes)
+    return report

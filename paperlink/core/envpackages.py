@@ -41,6 +41,8 @@ class Package:
     md5: str | None = None  # conda's package archive md5 (what an @EXPLICIT spec checks)
     url: str | None = None  # where conda fetched it
     architecture: str | None = None  # dpkg's architecture (amd64, all, …)
+    uuid: str | None = None  # a Julia package's UUID (its name is unique only with it)
+    git_tree_sha1: str | None = None  # the git tree hash of a Julia package's content
 
     def to_dict(self) -> dict[str, str]:
         """The fields that are set (thousands of packages per environment: no ``dataclasses.asdict``)."""
@@ -60,6 +62,8 @@ class Package:
             md5=text("md5"),
             url=text("url"),
             architecture=text("architecture"),
+            uuid=text("uuid"),
+            git_tree_sha1=text("git_tree_sha1"),
         )
 
 
@@ -151,11 +155,11 @@ def read_conda_meta(prefix: Path) -> tuple[list[Package], str | None]:
             continue
         if not isinstance(data, dict) or "name" not in data or "version" not in data:
             continue
-        channel = _public_url(str(data.get("channel") or "")) or None
+        channel = url_without_credentials(str(data.get("channel") or "")) or None
         subdir = str(data.get("subdir") or "") or None
         if subdir and subdir != "noarch":
             subdirs.add(subdir)
-        url = _public_url(str(data.get("url") or "")) or None
+        url = url_without_credentials(str(data.get("url") or "")) or None
         if url is None and channel and data.get("fn"):
             url = f"{channel.rstrip('/')}/{data['fn']}"
         found.append(
@@ -175,7 +179,7 @@ def read_conda_meta(prefix: Path) -> tuple[list[Package], str | None]:
 _CONDA_TOKEN = re.compile(r"/t/[^/]+(?=/)")
 
 
-def _public_url(url: str) -> str:
+def url_without_credentials(url: str) -> str:
     """A channel or package URL without its credentials: the user-info and conda's ``/t/<token>``."""
     return _CONDA_TOKEN.sub("", redact_url(url))
 

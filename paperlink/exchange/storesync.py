@@ -209,12 +209,16 @@ def _add_batch(
     labels: list[str],
     extras: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]],
 ) -> None:
-    """Copy ``labels`` as stored (rows, compressed streams and contents as they are: nothing is parsed
-    and written again, so the copy's JSON and digests are the source's to the byte)."""
+    """Copy ``labels`` as stored (rows, compressed streams, contents and the environments they name as
+    they are: nothing is parsed and written again, so the copy's JSON and digests are the source's to
+    the byte)."""
     rows = source.record_rows(labels)
     wanted: set[str] = set()
+    environments: set[str] = set()
     for row in rows:
         data = json.loads(row[_DATA])
+        if data.get("environment_digest"):
+            environments.add(str(data["environment_digest"]))
         # Most outputs' bytes are not kept in a store: only the diff, parameter and values files.
         files = [*data.get("inputs", []), *data.get("outputs", [])]
         wanted.update(
@@ -230,5 +234,8 @@ def _add_batch(
     with target.transaction():
         target.add_record_rows(rows, tags)
         target.add_contents(
-            annotations=annotations, blobs=blobs, stream_rows=source.stream_rows(labels)
+            annotations=annotations,
+            blobs=blobs,
+            stream_rows=source.stream_rows(labels),
+            environment_rows=source.environment_rows(environments),
         )

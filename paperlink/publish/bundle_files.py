@@ -16,7 +16,9 @@ from paperlink.core.records import Record
 @dataclass
 class BundleFile:
     name: str
-    role: str  # output | record | code | diff | image | site | rocrate | readme | pdf | checksums
+    # output | record | code | diff | image | environment | environment-json | site | rocrate | readme
+    # | pdf | checksums
+    role: str
     path: Path
     size: int
     md5: str

@@ -3,12 +3,14 @@ and its diff, the files that re-create its environment, and its container or SIF
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from paperlink.core.config import Project
 from paperlink.core.envpackages import Environment
+from paperlink.core.envportable import archive_name, archived_environment, local_references
 from paperlink.core.envrecipes import FORMAT_FILES, available_formats, render_environment
 from paperlink.core.files import FileDigest
 from paperlink.core.records import Record
@@ -25,19 +27,30 @@ def add_environment(
     environments: dict[str, Environment],
     files: list[BundleFile],
 ) -> None:
-    """The files that re-create ``record``'s environment (``paperlink env``), once per environment:
-    ``environment-<digest>.requirements.txt``, ``.conda-explicit.txt``, ``.apt-install.sh``, ``.Dockerfile``."""
+    """The environment of ``record``, once per environment: ``environment-<digest>.json``, the
+    environment itself in its portable form (:mod:`paperlink.core.envportable`), and the files that
+    re-create it (``paperlink env``): ``.requirements.txt``, ``.conda-explicit.txt``, ``.apt-install.sh``,
+    ``.Dockerfile``. Raises :class:`BundleError` if the environment would still name this machine."""
     digest = record.environment_digest
     if not digest:
         return
     if digest in environments:
         for item in files:
-            if item.role == "environment" and item.source == digest:
+            if item.role in ("environment", "environment-json") and item.source == digest:
                 item.labels.append(record.label)
         return
     environment = store.get_environment(digest)
     environments[digest] = environment
     short = digest.removeprefix("sha256:")[:12]
+    name = archive_name(digest)
+    data = archived_environment(environment, digest)
+    local = next(local_references(json.loads(data)["environment"]), None)
+    if local is not None:  # each field is made portable: a hit here is a field paperlink forgot
+        raise BundleError(
+            f"record '{record.label}': its environment would name this machine ({local}) in {name}",
+            hint="report it as a paperlink bug; publish the other records meanwhile",
+        )
+    add(stage(name, data), name, "environment-json", [record.label], source=digest)
     for fmt in available_formats(environment):
         name = f"environment-{short}.{FORMAT_FILES[fmt]}"
         text = render_environment(

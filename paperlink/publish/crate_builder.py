@@ -68,6 +68,8 @@ ROLE_TEXT = {
     "site": "provenance site: the records as web pages, open provenance-site/index.html",
     "checksums": "sha256 of every file of the archive, for sha256sum -c",
     "environment": "re-creates the environment of a recorded run (paperlink env)",
+    "environment-json": "the environment of a recorded run: packages by manager and lock files, "
+    "without local paths (JSON; its portable_digest is the sha256 of its canonical environment member)",
 }
 _MEDIA_TYPES = {
     ".tar.gz": "application/gzip",

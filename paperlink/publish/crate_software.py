@@ -37,7 +37,7 @@ def environment_entity(
                 name=p.name,
                 url=page,
                 softwareVersion=p.version + (f"={p.build}" if p.build else ""),
-                identifier=purl(manager, p.name, p.version, p.build, p.architecture),
+                identifier=purl(manager, p.name, p.version, p.build, p.architecture, p.uuid),
             )
             for p in environment.packages[manager]
             for page in [package_page(manager, p.name, p.version, p.build, p.architecture, p.url)]
@@ -55,7 +55,8 @@ def environment_entity(
                 hasPart=packages,
             )
         )
-    recipes = [entities[f.name] for f in mine if f.role == "environment"]
+    # The archived environment (JSON) and the files that re-create it describe this entity.
+    recipes = [entities[f.name] for f in mine if f.role in ("environment-json", "environment")]
     # As for the code: an address under the public repository when there is one (RO-Crate asks
     # software for an absolute URI), else a local identifier.
     repository = public_repository(record.code.remote)
@@ -99,13 +100,22 @@ def package_page(
     return f"https://anaconda.org/search?q={n}#{v}" + (f"={quote(build, safe='')}" if build else "")
 
 
-def purl(manager: str, name: str, version: str, build: str | None, architecture: str | None) -> str:
-    """The package URL (https://github.com/package-url/purl-spec) of a package."""
+def purl(
+    manager: str,
+    name: str,
+    version: str,
+    build: str | None,
+    architecture: str | None,
+    uuid: str | None = None,
+) -> str:
+    """The package URL (https://github.com/package-url/purl-spec) of a package (a Julia package's
+    names its UUID, which its type asks for)."""
     kind = _PURL_TYPES.get(manager, manager)
     namespace = "debian/" if kind == "deb" else ""
     text = f"pkg:{kind}/{namespace}{quote(name, safe='')}@{quote(version, safe='')}"
     qualifiers = [f"arch={quote(architecture, safe='')}"] if architecture else []
     qualifiers += [f"build={quote(build, safe='')}"] if build else []
+    qualifiers += [f"uuid={quote(uuid, safe='')}"] if uuid else []
     return text + ("?" + "&".join(qualifiers) if qualifiers else "")
 
 

@@ -20,6 +20,13 @@ from paperlink.core.records import Record
 from paperlink.version import __version__
 
 CHECKSUMS = "SHA256SUMS"
+# Recomputes an archived environment's portable_digest (paperlink.core.envportable) with Python alone.
+_PORTABLE_DIGEST_CHECK = (
+    'import hashlib, json, sys; d = json.load(open(sys.argv[1], encoding="utf-8")); '
+    'e = json.dumps(d["environment"], sort_keys=True, separators=(",", ":"), ensure_ascii=False); '
+    'ok = "sha256:" + hashlib.sha256(e.encode()).hexdigest() == d["portable_digest"]; '
+    'print(sys.argv[1] + (": OK" if ok else ": FAILED")); sys.exit(not ok)'
+)
 _ROLES = {
     "output": "output of {labels}",
     "record": "run record of {labels}",
@@ -28,6 +35,7 @@ _ROLES = {
     "image": "container image used by {labels}",
     "site": "provenance site of {labels} (web pages)",
     "environment": "re-creates the environment of {labels} (paperlink env)",
+    "environment-json": "the environment of {labels}: packages by manager and lock files (see below)",
     "pdf": "the paper",
 }
 
@@ -95,6 +103,8 @@ def render_readme(
         files=rows,
         site=next((f.name for f in files if f.role == "site"), None),
         reruns=[_rerun(project_name, record, files) for record in records],
+        environments=[f.name for f in files if f.role == "environment-json"],
+        check=_PORTABLE_DIGEST_CHECK,
     )
 
 

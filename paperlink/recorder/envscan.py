@@ -1,8 +1,9 @@
 """Capture a run's environment (:class:`paperlink.envpackages.Environment`) while the run goes on.
 
-The scans that cost (``dpkg-query``, a conda prefix's ``conda-meta``, R's ``installed.packages()``) run once
-and are cached in the store's tool cache with a stamp of what they read: the dpkg status file's size and
-mtime, the ``conda-meta`` folder's mtime, R's library folders' mtimes. A warm capture only stats those.
+The scans that cost (``dpkg-query``, a conda prefix's ``conda-meta``, R's ``installed.packages()``, a Julia
+manifest) run once and are cached in the store's tool cache with a stamp of what they read: the dpkg status
+file's size and mtime, the ``conda-meta`` folder's mtime, R's library folders' mtimes, the manifest's size
+and mtime. A warm capture only stats those.
 The store is used from the calling thread only (SQLite connections stay in theirs); the scans run in one
 background thread, started by :meth:`EnvironmentCapture.start` and joined by :meth:`~.finish`.
 """
@@ -10,6 +11,7 @@ background thread, started by :meth:`EnvironmentCapture.start` and joined by :me
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -35,6 +37,12 @@ from paperlink.core.envpackages import (
 )
 from paperlink.core.runcontext import ContainerRef
 from paperlink.errors import ConfigError, StoreFull
+from paperlink.recorder.julia_env import (
+    active_project,
+    find_manifest,
+    julia_minor_version,
+    read_manifest,
+)
 from paperlink.recorder.probe import ToolCache
 
 # What `[environment] capture` may name; all of them by default.
@@ -47,10 +55,6 @@ _R_SCRIPT = (
     "ip <- installed.packages(fields=character());"
     "write.table(ip[, c('Package', 'Version', 'LibPath'), drop=FALSE], sep='\\t', quote=FALSE, "
     "row.names=FALSE, col.names=FALSE)"
-)
-_JULIA_SCRIPT = (
-    'using Pkg; println(\'#\', replace(Base.active_project(), "Project.toml" => "Manifest.toml")); '
-    'for (u, p) in Pkg.dependencies(); println(p.name, "\\t", something(p.version, "")); end'
 )
 
 
@@ -108,9 +112,13 @@ class EnvironmentCapture:
         image: str | None = None,
         image_packages: list[Package] | None = None,
         image_source: str | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.cache = cache
         self.root = root
+        self.cwd = (
+            cwd or Path.cwd()
+        )  # where the command runs (Julia looks for its project from there)
         self.environ = dict(environ)
         self.parts = set(parts)
         self.skip_dirs = {d.strip("/") for d in skip_dirs}
@@ -129,7 +137,7 @@ class EnvironmentCapture:
             self._conda() if "conda" in self.parts else None,
             self._dpkg() if "dpkg" in self.parts else None,
             self._r() if "r" in self.parts and program in ("Rscript", "R") else None,
-            self._julia() if "julia" in self.parts and program == "julia" else None,
+            self._julia(argv) if "julia" in self.parts and program == "julia" else None,
         ]
 
     # -- the managers -------------------------------------------------------------------------------
@@ -180,25 +188,43 @@ class EnvironmentCapture:
 
         return _Part("r", rscript, f"env:r:{ident}", _folders_unchanged, scan)
 
-    def _julia(self) -> _Part | None:
+    def _julia(self, argv: list[str]) -> _Part | None:
+        """Julia's packages from the active project's manifest (:mod:`paperlink.recorder.julia_env`):
+        Julia is not started, only asked its version (once per binary) when the project needs it."""
         julia = shutil.which("julia", path=self.environ.get("PATH"))
         if julia is None:
             return None
-        ident = _identity(julia, self.environ, ("JULIA_PROJECT", "JULIA_DEPOT_PATH", "PWD"))
+        version = functools.cache(lambda: self._julia_version(julia))
+        project = active_project(argv, self.environ, self.cwd, version)
+        manifest = None if project is None else find_manifest(project, version)
+        if manifest is None:
+            return None
+        now = _stamp(manifest)
 
         def scan() -> _Found | None:
-            text = _output([julia, "--startup-file=no", "-e", _JULIA_SCRIPT], self.environ)
-            if text is None:
+            try:
+                return _Found(read_manifest(manifest), now)
+            except (OSError, ValueError):
                 return None
-            manifests = [line[1:] for line in text.splitlines() if line.startswith("#")]
-            packages = [
-                Package(name=name, version=version)
-                for name, _, version in (line.partition("\t") for line in text.splitlines())
-                if not name.startswith("#") and version
-            ]
-            return _Found(sort_packages(packages), {m: _stamp(Path(m)) for m in manifests})
 
-        return _Part("julia", julia, f"env:julia:{ident}", _folders_unchanged, scan)
+        source = self._where(manifest)
+        return _Part("julia", source, f"env:julia:{manifest}", lambda s: s == now, scan)
+
+    def _julia_version(self, julia: str) -> str | None:
+        key = f"env:julia:version:{_identity(julia, self.environ, ())}"
+        cached = self.cache.cache_get(key)
+        if cached is not None:
+            return cached or None
+        minor = julia_minor_version(_output([julia, "--version"], self.environ) or "")
+        self.cache.cache_put(key, minor or "")
+        return minor
+
+    def _where(self, path: Path) -> str:
+        """A file the environment was read from: relative to the project when it is in it."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
 
     # -- running ------------------------------------------------------------------------------------
     def start(self) -> None:

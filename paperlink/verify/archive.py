@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from paperlink.core.envpackages import Environment
+from paperlink.core.envportable import archive_name, archived_problem
+from paperlink.core.envrecipes import EnvironmentSource
 from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_file
-from paperlink.core.records import PublishedFile, Record
+from paperlink.core.records import Publication, PublishedFile, Record
 from paperlink.core.safenames import safe_member_name
 from paperlink.errors import PaperlinkError, ZenodoError
 from paperlink.verify.manuscript import ERROR, MISMATCH, NOT_ARCHIVED, OK, Check, Item
@@ -31,13 +34,16 @@ class ArchiveChecker:
         token: str | None = None,
         download: bool = False,
         max_retry_seconds: float = 60.0,
+        store: EnvironmentSource | None = None,
     ) -> None:
         self.zenodo_url = zenodo_url
         self.token = token
         self.download = download
         self.max_retry_seconds = max_retry_seconds
+        self.store = store  # the environments the archived ones are compared with
         self._records: dict[tuple[str, str], dict[str, Any] | PaperlinkError] = {}
         self._clients: dict[str, Any] = {}
+        self._environments: dict[tuple[str, str], Check | None] = {}
 
     def __call__(self, item: Item, record: Record, output: FileDigest) -> Check:
         pub = record.publication
@@ -71,6 +77,75 @@ class ArchiveChecker:
             )
         return Check("archive", OK)
 
+    # -- the record's environment (environment-<short>.json) ----------------------------------------
+    def check_environment(self, item: Item, record: Record, output: FileDigest) -> Check | None:
+        """The archived environment of ``record`` must be the one it names, unchanged. Only an archive
+        that was published with one is checked (older publications hold none)."""
+        pub, digest = record.publication, record.environment_digest
+        if pub is None or not digest:
+            return None
+        name = archive_name(digest)
+        published = next((f for f in pub.files if f.name == name), None)
+        if published is None:
+            return None
+        key = (pub.url or pub.deposition_id or "", name)
+        if key not in self._environments:
+            try:
+                self._environments[key] = self._environment(pub, published, digest)
+            except PaperlinkError as exc:
+                self._environments[key] = Check("archive-environment", ERROR, exc.message)
+        return self._environments[key]
+
+    def _environment(self, pub: Publication, published: PublishedFile, digest: str) -> Check:
+        stored = None
+        if self.store is not None:
+            try:
+                stored = self.store.get_environment(digest)
+            except PaperlinkError:
+                stored = None  # the store check says what is wrong with it
+        if pub.service == "directory":
+            folder = Path(unquote(urlsplit(pub.url or "").path))
+            path = folder / safe_member_name(published.name, where=f"the archive folder {folder}")
+            if not path.is_file():
+                return Check(
+                    "archive-environment",
+                    NOT_ARCHIVED,
+                    f"{published.name} is not in the archive folder {folder}",
+                )
+            return _environment_check(path.read_bytes(), published.name, digest, stored)
+        base = self.zenodo_url or pub.server
+        if not base or not pub.deposition_id:
+            return Check("archive-environment", NOT_ARCHIVED, "the publication names no server")
+        try:
+            entry = self._zenodo_files(base, pub.deposition_id).get(published.name)
+        except ZenodoError as exc:
+            if exc.status != 404:
+                raise
+            entry = None
+        if entry is None:
+            return Check(
+                "archive-environment",
+                NOT_ARCHIVED,
+                f"{published.name} is not among the files of record {pub.deposition_id}",
+            )
+        server_md5 = str(entry.get("checksum") or "").removeprefix("md5:").lower()
+        if server_md5 != (published.md5 or "").lower():
+            return Check(
+                "archive-environment",
+                MISMATCH,
+                f"the archive's {published.name} is md5:{server_md5}, not the md5:{published.md5} "
+                "that was published",
+            )
+        if not self.download:
+            return Check("archive-environment", OK, f"{published.name}: md5 as published")
+        from paperlink.publish.published import download
+
+        with tempfile.TemporaryDirectory(prefix="paperlink-download-") as tmp:
+            target = Path(tmp) / "file"
+            download(self._client(base), pub.deposition_id, published.name, target)
+            data = target.read_bytes()
+        return _environment_check(data, published.name, digest, stored)
+
     # -- Zenodo (or a server with its API) --------------------------------------------------------
     def _client(self, server: str) -> Any:
         from paperlink.publish.http import ArchiveClient
@@ -91,30 +166,17 @@ class ArchiveChecker:
         base = self.zenodo_url or server
         if not base or not deposition:
             return Check("archive", NOT_ARCHIVED, "the publication names no server or deposition")
-        key = (base, deposition)
-        if key not in self._records:
-            try:
-                from paperlink.publish.published import get_record
-
-                self._records[key] = get_record(self._client(base), deposition)
-            except ZenodoError as exc:
-                self._records[key] = exc
-        found = self._records[key]
-        if isinstance(found, ZenodoError):
-            if found.status == 404:
+        try:
+            files = self._zenodo_files(base, deposition)
+        except ZenodoError as exc:
+            if exc.status == 404:
                 return Check(
                     "archive",
                     NOT_ARCHIVED,
                     f"record {deposition} is not published on {base} (a draft?); finish it with "
                     "'paperlink publish'",
                 )
-            raise found
-        assert isinstance(found, dict)
-        files = {
-            f.get("key") or f.get("filename"): f
-            for f in found.get("files") or []
-            if isinstance(f, dict)
-        }
+            raise
         entry = files.get(published.name)
         if entry is None:
             return Check(
@@ -132,6 +194,25 @@ class ArchiveChecker:
         if not self.download:
             return Check("archive", OK)
         return check_download(self._client(base), deposition, published.name, output)
+
+    def _zenodo_files(self, base: str, deposition: str) -> dict[str, Any]:
+        """The published record's files by name (read once); raises :class:`ZenodoError`."""
+        key = (base, deposition)
+        if key not in self._records:
+            try:
+                from paperlink.publish.published import get_record
+
+                self._records[key] = get_record(self._client(base), deposition)
+            except ZenodoError as exc:
+                self._records[key] = exc
+        found = self._records[key]
+        if isinstance(found, PaperlinkError):
+            raise found
+        return {
+            str(f.get("key") or f.get("filename")): f
+            for f in found.get("files") or []
+            if isinstance(f, dict)
+        }
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -174,3 +255,10 @@ def _published_file(files: list[PublishedFile], output: FileDigest) -> Published
         if item.source_path == output.path:
             return item
     return None
+
+
+def _environment_check(data: bytes, name: str, digest: str, stored: Environment | None) -> Check:
+    problem = archived_problem(data, digest, stored)
+    if problem is not None:
+        return Check("archive-environment", MISMATCH, f"the archive's {name}: {problem}")
+    return Check("archive-environment", OK, f"{name} is the record's environment")

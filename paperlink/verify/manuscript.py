@@ -3,8 +3,8 @@ the archive and, on request, in a re-execution.
 
 :func:`verify_manuscript` scans the manuscript, resolves each reference to its record's output and runs the
 checks asked for; each check gives OK, MISMATCH, MISSING, AMBIGUOUS (another run of the project may have
-written the file), NOT ARCHIVED, FAILED (a re-execution that did not end as the original did) or ERROR with a
-reason that says what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
+written the file), NOT ARCHIVED, DRIFT (this machine's environment is not the one the record ran in), FAILED
+(a re-execution that did not end as the original did) or ERROR with a reason that says what to do. Files are hashed through the digest cache, so a warm verify re-reads nothing that is unchanged.
 """
 
 from __future__ import annotations
@@ -41,15 +41,34 @@ ERROR = "ERROR"
 # The record does not claim the figure alone: another run of the project ran at the same time and may
 # have written it (paperlink.recorder.overlap). Not proven, so not OK: verification fails (exit 3) until it is re-run.
 AMBIGUOUS = "AMBIGUOUS"
+# The figure matches, but the environment here differs from the one its record ran in (verify
+# --environment): making it again here may give other bytes. Not OK: verification fails (exit 3).
+DRIFT = "DRIFT"
 # Worst first: an item's status is the worst of its checks.
-_SEVERITY = {ERROR: 6, FAILED: 5, MISMATCH: 4, MISSING: 3, AMBIGUOUS: 2, NOT_ARCHIVED: 1, OK: 0}
+_SEVERITY = {
+    ERROR: 7,
+    FAILED: 6,
+    MISMATCH: 5,
+    MISSING: 4,
+    AMBIGUOUS: 3,
+    NOT_ARCHIVED: 2,
+    DRIFT: 1,
+    OK: 0,
+}
 
 
 @dataclass
 class Check:
-    name: str  # disk | tex-digest | pdf | archive | download | image | rerun | value | attribution
+    # disk | tex-digest | pdf | archive | download | image | rerun | value | attribution | environment
+    # | archive-environment | environment-drift
+    name: str
     status: str
     reason: str = ""
+    details: dict[str, Any] | None = None  # what a machine reads (environment-drift: the changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        found = {"name": self.name, "status": self.status, "reason": self.reason}
+        return found if self.details is None else found | {"details": self.details}
 
 
 @dataclass
@@ -107,7 +126,13 @@ class Report:
             "ok": self.ok,
             "exit_code": int(self.exit_code),
             "items": [
-                asdict(item) | {"status": item.status, "reason": item.reason} for item in self.items
+                asdict(item)
+                | {
+                    "checks": [check.to_dict() for check in item.checks],
+                    "status": item.status,
+                    "reason": item.reason,
+                }
+                for item in self.items
             ],
             "notes": list(self.notes),
             "warnings": list(self.warnings),

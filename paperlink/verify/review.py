@@ -20,7 +20,7 @@ from paperlink.core.records import Record
 from paperlink.errors import PaperlinkError, UnsafeArchive, UsageError, ZenodoError
 from paperlink.publish.archive_files import PublishedArchive
 from paperlink.verify.archive import check_download
-from paperlink.verify.manuscript import NOT_ARCHIVED, OK, Check, Item, Report
+from paperlink.verify.manuscript import ERROR, MISMATCH, NOT_ARCHIVED, OK, Check, Item, Report
 from paperlink.verify.paper_archive import check_papers
 
 if TYPE_CHECKING:
@@ -124,6 +124,7 @@ def verify_archive(
         records = archive.records()
         by_label: dict[str, list[Item]] = {}
         for name, record in records:
+            environment = _environment(archive, record)
             for output in record.outputs:
                 if output.kind != "file" or not output.sha256:
                     continue
@@ -138,6 +139,8 @@ def verify_archive(
                 report.items.append(item)
                 by_label.setdefault(record.label, []).append(item)
                 item.checks.append(_check(archive, record, output))
+                if environment is not None:
+                    item.checks.append(environment)
         check_papers(archive, [r for _, r in records], report)
         if rerun:
             _rerun(archive, records, by_label, image_archive, engine)
@@ -172,6 +175,35 @@ def _rerun(
             output = record.output(item.path or "")
             if output is not None:
                 item.checks.append(rerun_check(result, output))
+
+
+def _environment(archive: PublishedArchive, record: Record) -> Check | None:
+    """The archive's ``environment-<short>.json`` of ``record``, downloaded: the md5 the archive lists,
+    the record's environment named and the content its portable digest says (archives published before
+    they held one are not checked)."""
+    from paperlink.core.envportable import archive_name, archived_problem
+    from paperlink.core.hashing import digest_file
+    from paperlink.publish.published import download
+
+    digest = record.environment_digest
+    name = archive_name(digest or "")
+    if not digest or name not in archive.files:
+        return None
+    with tempfile.TemporaryDirectory(prefix="environment-", dir=archive.work) as tmp:
+        target = Path(tmp) / "file"
+        try:
+            download(archive.client, archive.record_id, name, target)
+        except ZenodoError as exc:
+            return Check("archive-environment", ERROR, exc.message)
+        md5, data = digest_file(target).md5, target.read_bytes()
+    listed = archive.files[name]
+    if listed and md5 != listed:
+        problem: str | None = f"it is md5:{md5} but the archive lists md5:{listed}"
+    else:
+        problem = archived_problem(data, digest)
+    if problem is not None:
+        return Check("archive-environment", MISMATCH, f"the archive's {name}: {problem}")
+    return Check("archive-environment", OK, f"{name} is the record's environment")
 
 
 def _check(archive: PublishedArchive, record: Record, output: FileDigest) -> Check:

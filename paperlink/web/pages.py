@@ -24,7 +24,7 @@ from paperlink.core.envrecipes import environment_of
 from paperlink.core.humanize import format_duration, format_size
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore, RecordSummary
-from paperlink.errors import RecordNotFound
+from paperlink.errors import RecordNotFound, StoreError
 from paperlink.version import __version__
 from paperlink.web.figures import FigureView
 from paperlink.web.links import Links
@@ -305,6 +305,8 @@ def environment_view(
         environment = store.get_environment(record.environment_digest)
     except RecordNotFound:
         return [], [], f"the store lacks this run's environment {record.environment_digest}"
+    except StoreError as exc:
+        return [], [], exc.message
     groups = [
         {
             "manager": manager,

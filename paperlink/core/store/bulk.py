@@ -74,6 +74,16 @@ class BulkAccess(StoredContents):
             )
         ]
 
+    def environment_rows(self, digests: Iterable[str]) -> list[tuple[str, int, bytes]]:
+        """``(digest, size, compressed canonical JSON)`` of the environments ``digests`` names that the
+        store holds, as stored."""
+        return [
+            (row[0], int(row[1]), bytes(row[2]))
+            for row in self._in_chunks(
+                "SELECT digest, size, data FROM environments WHERE digest IN ({})", sorted(digests)
+            )
+        ]
+
     def all_tags(self) -> dict[str, list[str]]:
         """Every record's tags by label (records without tags are left out)."""
         tags: dict[str, list[str]] = {}
@@ -123,13 +133,14 @@ class BulkAccess(StoredContents):
         blobs: Mapping[str, bytes] | None = None,
         streams: Sequence[tuple[str, str, Mapping[str, bytes]]] = (),
         stream_rows: Sequence[tuple[str, str, str, bytes]] = (),
+        environment_rows: Sequence[tuple[str, int, bytes]] = (),
         tags: Sequence[tuple[str, str]] = (),
         reasons: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Write ``(label, name, data)`` annotations (replacing; data as JSON text or a mapping), blobs by
         sha256 (kept), ``(label, stream, parts)`` streams (replacing), :meth:`stream_rows` of another
-        store (new), ``(label, tag)`` tags and ``(label, reason)`` reasons in one transaction. The
-        records must exist."""
+        store (new), :meth:`environment_rows` of another store (kept), ``(label, tag)`` tags and
+        ``(label, reason)`` reasons in one transaction. The records must exist."""
         with self.transaction() as db:
             if annotations:
                 db.executemany(
@@ -159,6 +170,12 @@ class BulkAccess(StoredContents):
                 db.executemany(
                     "INSERT INTO streams (label, stream, part, data) VALUES (?, ?, ?, ?)",
                     stream_rows,
+                )
+            if environment_rows:
+                db.executemany(
+                    "INSERT INTO environments (digest, size, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    environment_rows,
                 )
             insert_tags(db, list(tags))
             if reasons:

@@ -12,7 +12,7 @@ from typing import Any
 
 from paperlink.core.envpackages import Environment, digest_of
 from paperlink.core.store.backend import Backend, Writer
-from paperlink.errors import RecordNotFound, StoreFull, StoreReadOnly
+from paperlink.errors import RecordNotFound, StoreError, StoreFull, StoreReadOnly
 
 DigestRow = tuple[int, int, int, int, int, str, str, str]
 
@@ -69,14 +69,32 @@ class StoredContents:
         return digest
 
     def get_environment(self, digest: str) -> Environment:
-        """The environment stored under ``digest``; raises :class:`RecordNotFound`."""
+        """The environment stored under ``digest``; raises :class:`RecordNotFound`, or
+        :class:`StoreError` when the stored content cannot be read back."""
+        try:
+            return Environment.from_json(self.get_environment_bytes(digest).decode())
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(
+                f"the environment {digest} in {self.location} is damaged ({exc})",
+                hint="restore the store from a backup, or re-run the records that name it",
+            ) from exc
+
+    def get_environment_bytes(self, digest: str) -> bytes:
+        """The canonical JSON stored under ``digest``, as stored: its sha256 is ``digest`` unless the row
+        was changed. Raises :class:`RecordNotFound`, or :class:`StoreError` when it does not decompress."""
         rows = self._backend.read("SELECT data FROM environments WHERE digest=?", (digest,))
         if not rows:
             raise RecordNotFound(
                 f"no environment {digest} in {self.location}",
                 hint="the record came from another store: import it with 'paperlink store import'",
             )
-        return Environment.from_json(zlib.decompress(rows[0][0]).decode())
+        try:
+            return zlib.decompress(rows[0][0])
+        except zlib.error as exc:
+            raise StoreError(
+                f"the environment {digest} in {self.location} does not decompress ({exc})",
+                hint="restore the store from a backup, or re-run the records that name it",
+            ) from exc
 
     def cached_digests(self, paths: Iterable[str]) -> dict[str, DigestRow]:
         """Cached ``(size, mtime_ns, ctime_ns, inode, device, sha256, md5, sha1)`` by absolute path."""
