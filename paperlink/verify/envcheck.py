@@ -109,8 +109,8 @@ class EnvironmentDrift:
             return Check(
                 "environment-drift",
                 MISSING,
-                f"record '{record.label}''s environment is not readable in the store, so this "
-                "machine's cannot be compared with it",
+                f"the environment of record '{record.label}' cannot be read from the store, so this "
+                "machine's cannot be compared with it (see the environment check)",
             )
         if recorded is None:
             self.notes.append(
