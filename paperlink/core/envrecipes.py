@@ -58,6 +58,7 @@ def render_environment(
     label: str = "",
     requirements_name: str = "requirements.txt",
     digest: str | None = None,
+    archived: bool = False,
 ) -> str:
     """``environment`` in format ``fmt`` (one of :data:`FORMATS`); raises :class:`UsageError` when the
     record holds nothing for it (no conda packages for ``conda``, no image for ``dockerfile``…).
@@ -66,8 +67,10 @@ def render_environment(
     form, whose digest is not the record's).
 
     A package without a URL it can be downloaded from (none recorded, or only the file name a local
-    channel's is cut to in an archive) and an image that no registry serves (an image ID, or a digest from
-    a registry on the author's machine) are written as instructions, never as references to this machine."""
+    channel's is cut to in an archive) is written as a comment. ``archived``: the file goes into an
+    archive, where an image that no registry serves (an image ID, or a digest from a registry on the
+    author's machine) is a build argument with how to load the archived image, not a reference to this
+    machine."""
     if fmt not in FORMATS:
         raise UsageError(
             f"unknown environment format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}"
@@ -88,7 +91,7 @@ def render_environment(
         return _conda_explicit(environment, source)
     if fmt == "apt":
         return "#!/bin/sh\n" + source + _apt(environment.packages["dpkg"])
-    return _dockerfile(environment, source, requirements_name)
+    return _dockerfile(environment, source, requirements_name, archived=archived)
 
 
 def _requirements(packages: list[Package]) -> str:
@@ -123,9 +126,11 @@ def _apt(packages: list[Package]) -> str:
     )
 
 
-def _dockerfile(environment: Environment, source: str, requirements_name: str) -> str:
+def _dockerfile(
+    environment: Environment, source: str, requirements_name: str, *, archived: bool
+) -> str:
     image = str(environment.image)
-    if image.startswith("sha256:") or "@" not in image:
+    if archived and (image.startswith("sha256:") or "@" not in image):
         # No registry serves it: the image the run used is the one published with it.
         lines = [
             source.rstrip("\n"),

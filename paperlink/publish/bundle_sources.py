@@ -62,6 +62,7 @@ def add_environment(
             label=record.label,
             requirements_name=f"environment-{short}.{FORMAT_FILES['requirements']}",
             digest=digest,
+            archived=True,
         )
         add(stage(name, text.encode()), name, "environment", [record.label], source=digest)
 
