@@ -78,14 +78,22 @@ def test_the_archive_holds_each_environment_once_and_nothing_of_the_authors_mach
     (name,) = [p.name for p in archive.glob("environment-*.json")]
     assert name == archive_name(digest)
     text = (archive / name).read_text(encoding="utf-8")
-    for local in (
-        str(tmp_path),
-        os.path.realpath(tmp_path),
-        str(Path.home()),
-        "file:",
-        "127.0.0.1",
-    ):
-        assert local not in text, local
+    # Neither the environment nor the files that re-create it name this machine.
+    for path in archive.glob("environment-*"):
+        for local in (
+            str(tmp_path),
+            os.path.realpath(tmp_path),
+            str(Path.home()),
+            "file:",
+            "127.0.0.1",
+        ):
+            assert local not in path.read_text(encoding="utf-8"), (path.name, local)
+    (spec,) = archive.glob("environment-*.conda-explicit.txt")
+    lines = spec.read_text().splitlines()
+    assert any(line.startswith(f"{CHANNEL}/numpy-1.26.4-py311h64a7726_0.conda#") for line in lines)
+    mylib = [line for line in lines if "mylib" in line]
+    assert len(mylib) == 1 and mylib[0].startswith("# mylib=0.1=0: mylib-0.1-0.conda came from a")
+    assert f"({digest})" in lines[0]  # the record's digest, not the portable form's
     document = json.loads(text)
     environment = document["environment"]
     assert environment["sources"]["conda"] == "conda prefix 'analysis'"
@@ -200,7 +208,30 @@ def test_an_image_from_a_registry_on_this_machine_is_archived_by_its_digest(
     (path,) = archive.glob("environment-*.json")
     document = json.loads(path.read_text())
     assert document["environment"]["image"] == repo_digest.split("@")[1]
-    assert registry not in path.read_text()
+    for made in archive.glob("environment-*"):
+        assert registry not in made.read_text(), made.name
+    # The Dockerfile builds FROM the image the reader loads from the archive, named by a build argument.
+    (dockerfile,) = archive.glob("environment-*.Dockerfile")
+    assert "ARG IMAGE\nFROM ${IMAGE}\n" in dockerfile.read_text()
+    built = subprocess.run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--network",
+            "none",
+            "--build-arg",
+            f"IMAGE={tag}",
+            "-f",
+            str(dockerfile),
+            str(archive),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    subprocess.run(["docker", "rmi", built.stdout.strip()], capture_output=True, check=False)
     # The image's own Debian packages (none: busybox has no dpkg) and no host's.
     assert "dpkg" not in document["environment"]["packages"]
 

@@ -57,10 +57,20 @@ def render_environment(
     *,
     label: str = "",
     requirements_name: str = "requirements.txt",
+    digest: str | None = None,
+    archived: bool = False,
 ) -> str:
     """``environment`` in format ``fmt`` (one of :data:`FORMATS`); raises :class:`UsageError` when the
     record holds nothing for it (no conda packages for ``conda``, no image for ``dockerfile``…).
-    ``requirements_name`` is the pip requirements file a Dockerfile copies in."""
+    ``requirements_name`` is the pip requirements file a Dockerfile copies in; ``digest`` the record's
+    environment digest the header names (default: ``environment``'s own; an archive renders the portable
+    form, whose digest is not the record's).
+
+    A package without a URL it can be downloaded from (none recorded, or only the file name a local
+    channel's is cut to in an archive) is written as a comment. ``archived``: the file goes into an
+    archive, where an image that no registry serves (an image ID, or a digest from a registry on the
+    author's machine) is a build argument with how to load the archived image, not a reference to this
+    machine."""
     if fmt not in FORMATS:
         raise UsageError(
             f"unknown environment format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}"
@@ -74,14 +84,14 @@ def render_environment(
             f"record '{label}' {what}, so there is no {fmt} file to write",
             hint=f"formats this record has: {have}",
         )
-    source = f"# The environment of paperlink record '{label}' ({environment.digest()})\n"
+    source = f"# The environment of paperlink record '{label}' ({digest or environment.digest()})\n"
     if fmt == "requirements":
         return source + _requirements(environment.packages["pip"])
     if fmt == "conda":
         return _conda_explicit(environment, source)
     if fmt == "apt":
         return "#!/bin/sh\n" + source + _apt(environment.packages["dpkg"])
-    return _dockerfile(environment, source, requirements_name)
+    return _dockerfile(environment, source, requirements_name, archived=archived)
 
 
 def _requirements(packages: list[Package]) -> str:
@@ -97,11 +107,15 @@ def _conda_explicit(environment: Environment, source: str) -> str:
         "@EXPLICIT",
     ]
     for p in environment.packages["conda"]:
+        # Without a URL a package cannot be named in an explicit spec: say so where it would be.
+        pin = f"{p.name}={p.version}={p.build or ''}"
         if p.url is None:
-            # Without its URL a package cannot be named in an explicit spec: say so where it would be.
-            lines.append(f"# {p.name}={p.version}={p.build or ''}: no URL recorded")
-            continue
-        lines.append(f"{p.url}#{p.md5}" if p.md5 else p.url)
+            lines.append(f"# {pin}: no URL recorded")
+        elif "://" not in p.url:
+            md5 = f", md5 {p.md5}" if p.md5 else ""
+            lines.append(f"# {pin}: {p.url} came from a channel on the author's machine{md5}")
+        else:
+            lines.append(f"{p.url}#{p.md5}" if p.md5 else p.url)
     return "\n".join(lines) + "\n"
 
 
@@ -112,8 +126,22 @@ def _apt(packages: list[Package]) -> str:
     )
 
 
-def _dockerfile(environment: Environment, source: str, requirements_name: str) -> str:
-    lines = [source.rstrip("\n"), f"FROM {environment.image}"]
+def _dockerfile(
+    environment: Environment, source: str, requirements_name: str, *, archived: bool
+) -> str:
+    image = str(environment.image)
+    if archived and (image.startswith("sha256:") or "@" not in image):
+        # No registry serves it: the image the run used is the one published with it.
+        lines = [
+            source.rstrip("\n"),
+            f"# The run's image, {image}, is in no public registry. Load the image archived with the",
+            "# record (docker load -i IMAGE-ARCHIVE.tar), then build with",
+            "# docker build --build-arg IMAGE=<the loaded image's ID or tag> .",
+            "ARG IMAGE",
+            "FROM ${IMAGE}",
+        ]
+    else:
+        lines = [source.rstrip("\n"), f"FROM {image}"]
     pip = environment.packages.get("pip")
     if pip:
         lines += [f"COPY {requirements_name} /tmp/paperlink-requirements.txt",

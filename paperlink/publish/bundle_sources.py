@@ -51,13 +51,18 @@ def add_environment(
             hint="report it as a paperlink bug; publish the other records meanwhile",
         )
     add(stage(name, data), name, "environment-json", [record.label], source=digest)
-    for fmt in available_formats(environment):
+    # The recipes are written from the portable form too: a local channel's packages and a local
+    # registry's image become instructions instead of addresses on this machine.
+    portable = Environment.from_dict(json.loads(data)["environment"])
+    for fmt in available_formats(portable):
         name = f"environment-{short}.{FORMAT_FILES[fmt]}"
         text = render_environment(
-            environment,
+            portable,
             fmt,
             label=record.label,
             requirements_name=f"environment-{short}.{FORMAT_FILES['requirements']}",
+            digest=digest,
+            archived=True,
         )
         add(stage(name, text.encode()), name, "environment", [record.label], source=digest)
 
