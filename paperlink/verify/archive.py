@@ -122,20 +122,12 @@ class ArchiveChecker:
             if exc.status != 404:
                 raise
             entry = None
-        if entry is None:
-            return Check(
-                "archive-environment",
-                NOT_ARCHIVED,
-                f"{published.name} is not among the files of record {pub.deposition_id}",
-            )
-        server_md5 = str(entry.get("checksum") or "").removeprefix("md5:").lower()
-        if server_md5 != (published.md5 or "").lower():
-            return Check(
-                "archive-environment",
-                MISMATCH,
-                f"the archive's {published.name} is md5:{server_md5}, not the md5:{published.md5} "
-                "that was published",
-            )
+        refused = _server_file_check(
+            "archive-environment", entry, published.name, pub.deposition_id, published.md5,
+            "that was published",
+        )  # fmt: skip
+        if refused is not None:
+            return refused
         if not self.download:
             return Check("archive-environment", OK, f"{published.name}: md5 as published")
         from paperlink.publish.published import download
@@ -177,20 +169,12 @@ class ArchiveChecker:
                     "'paperlink publish'",
                 )
             raise
-        entry = files.get(published.name)
-        if entry is None:
-            return Check(
-                "archive",
-                NOT_ARCHIVED,
-                f"{published.name} is not among the files of record {deposition}",
-            )
-        server_md5 = str(entry.get("checksum") or "").removeprefix("md5:").lower()
-        if server_md5 != (output.md5 or "").lower():
-            return Check(
-                "archive",
-                MISMATCH,
-                f"the archive's {published.name} is md5:{server_md5} but the record says md5:{output.md5}",
-            )
+        refused = _server_file_check(
+            "archive", files.get(published.name), published.name, deposition, output.md5,
+            "the record says",
+        )  # fmt: skip
+        if refused is not None:
+            return refused
         if not self.download:
             return Check("archive", OK)
         return check_download(self._client(base), deposition, published.name, output)
@@ -262,3 +246,23 @@ def _environment_check(data: bytes, name: str, digest: str, stored: Environment 
     if problem is not None:
         return Check("archive-environment", MISMATCH, f"the archive's {name}: {problem}")
     return Check("archive-environment", OK, f"{name} is the record's environment")
+
+
+def _server_file_check(
+    name: str,
+    entry: dict[str, Any] | None,
+    file: str,
+    deposition: str,
+    md5: str | None,
+    source: str,
+) -> Check | None:
+    """NOT_ARCHIVED when the server's record ``deposition`` lacks ``file`` (its ``entry``), MISMATCH when
+    the server's md5 of it is not ``md5`` (what ``source`` says it is); None when it is the same."""
+    if entry is None:
+        return Check(name, NOT_ARCHIVED, f"{file} is not among the files of record {deposition}")
+    server_md5 = str(entry.get("checksum") or "").removeprefix("md5:").lower()
+    if server_md5 != (md5 or "").lower():
+        return Check(
+            name, MISMATCH, f"the archive's {file} is md5:{server_md5}, not the md5:{md5} {source}"
+        )
+    return None
