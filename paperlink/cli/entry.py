@@ -7,9 +7,15 @@ import sys
 
 
 def main() -> None:
-    from paperlink.cli.run_command import quick_run
+    try:
+        from paperlink.cli.run_command import quick_run
 
-    status = quick_run(sys.argv[1:])
+        status = quick_run(sys.argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C while paperlink itself loads: nothing has run yet
+        from paperlink.errors import ExitCode
+
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)
     if status is not None:
         sys.exit(status)
     from paperlink.cli.main import cli
