@@ -62,7 +62,7 @@ def init(
 
 # Options before the command are paperlink's own (an unknown one is a usage error, so that a typo such as
 # --lable is not run as the command); the command starts at '--' or at the first non-option argument.
-# A plain `paperlink run` does not come here: main() hands it to run_command.quick_run, without click.
+# A plain `paperlink run` does not come here: cli.entry hands it to run_command.quick_run, without click.
 @click.command(context_settings={"allow_interspersed_args": False})
 @click_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
