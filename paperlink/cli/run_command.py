@@ -2,9 +2,9 @@
 for a small parser that starts a run without importing click, and the command's body that both call.
 
 Every millisecond before the command starts and after it ends is capture overhead, and click with the
-command table costs a Python start about 40 ms; so the entry point hands ``run`` to :func:`quick_run` when the
-arguments parse plainly. Anything else (``--help``, an unknown or malformed option, no command) goes to
-click, whose messages then apply: the parser never has to say why it refused.
+command table costs a Python start about 40 ms; so the entry point hands ``run`` to :func:`quick_run`
+when the arguments parse plainly. Anything else (``--help``, an unknown or malformed option, no command)
+goes to click, whose messages then apply: the parser never has to say why it refused.
 """
 
 from __future__ import annotations
