@@ -44,7 +44,8 @@ def add_environment(
     short = digest.removeprefix("sha256:")[:12]
     name = archive_name(digest)
     data = archived_environment(environment, digest)
-    local = next(local_references(json.loads(data)["environment"]), None)
+    archived = json.loads(data)["environment"]
+    local = next(local_references(archived), None)
     if local is not None:  # each field is made portable: a hit here is a field paperlink forgot
         raise BundleError(
             f"record '{record.label}': its environment would name this machine ({local}) in {name}",
@@ -53,7 +54,7 @@ def add_environment(
     add(stage(name, data), name, "environment-json", [record.label], source=digest)
     # The recipes are written from the portable form too: a local channel's packages and a local
     # registry's image become instructions instead of addresses on this machine.
-    portable = Environment.from_dict(json.loads(data)["environment"])
+    portable = Environment.from_dict(archived)
     for fmt in available_formats(portable):
         name = f"environment-{short}.{FORMAT_FILES[fmt]}"
         text = render_environment(
