@@ -64,11 +64,9 @@ class StoredEnvironment:
                 "it was changed after the run; restore the store from a backup, or re-run the record",
             )
         try:
-            Environment.from_json(data.decode())
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            return Check(
-                "environment", MISMATCH, f"the store's environment {short} does not parse ({exc})"
-            )
+            self.store.parse_environment(data, digest)
+        except StoreError as exc:
+            return Check("environment", MISMATCH, f"record '{record.label}': {exc.message}")
         return Check("environment", OK, short)
 
 

@@ -71,8 +71,13 @@ class StoredContents:
     def get_environment(self, digest: str) -> Environment:
         """The environment stored under ``digest``; raises :class:`RecordNotFound`, or
         :class:`StoreError` when the stored content cannot be read back."""
+        return self.parse_environment(self.get_environment_bytes(digest), digest)
+
+    def parse_environment(self, data: bytes, digest: str) -> Environment:
+        """The environment in ``data`` (as :meth:`get_environment_bytes` gave it for ``digest``); raises
+        :class:`StoreError` when it cannot be read back."""
         try:
-            return Environment.from_json(self.get_environment_bytes(digest).decode())
+            return Environment.from_json(data.decode())
         except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise StoreError(
                 f"the environment {digest} in {self.location} is damaged ({exc})",
