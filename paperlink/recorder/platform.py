@@ -135,7 +135,7 @@ def collect_platform() -> Platform:
     # os.uname and sys.version, not the platform module: importing it costs a run more than this.
     uname = os.uname()
     return Platform(
-        hostname=os.uname().nodename,
+        hostname=uname.nodename,
         user=_user(),
         os=uname.sysname,
         os_release=_os_release(),

@@ -112,7 +112,7 @@ class ArchiveChecker:
                     NOT_ARCHIVED,
                     f"{published.name} is not in the archive folder {folder}",
                 )
-            return _environment_check(path.read_bytes(), published.name, digest, stored)
+            return environment_check(path.read_bytes(), published.name, digest, stored)
         base = self.zenodo_url or pub.server
         if not base or not pub.deposition_id:
             return Check("archive-environment", NOT_ARCHIVED, "the publication names no server")
@@ -136,7 +136,7 @@ class ArchiveChecker:
             target = Path(tmp) / "file"
             download(self._client(base), pub.deposition_id, published.name, target)
             data = target.read_bytes()
-        return _environment_check(data, published.name, digest, stored)
+        return environment_check(data, published.name, digest, stored)
 
     # -- Zenodo (or a server with its API) --------------------------------------------------------
     def _client(self, server: str) -> Any:
@@ -241,7 +241,9 @@ def _published_file(files: list[PublishedFile], output: FileDigest) -> Published
     return None
 
 
-def _environment_check(data: bytes, name: str, digest: str, stored: Environment | None) -> Check:
+def environment_check(data: bytes, name: str, digest: str, stored: Environment | None) -> Check:
+    """The archived environment file ``name`` (its bytes ``data``) against the record's ``digest`` and,
+    given, the store's environment ``stored`` (:func:`paperlink.core.envportable.archived_problem`)."""
     problem = archived_problem(data, digest, stored)
     if problem is not None:
         return Check("archive-environment", MISMATCH, f"the archive's {name}: {problem}")

@@ -19,7 +19,7 @@ from paperlink.core.files import FileDigest
 from paperlink.core.records import Record
 from paperlink.errors import PaperlinkError, UnsafeArchive, UsageError, ZenodoError
 from paperlink.publish.archive_files import PublishedArchive
-from paperlink.verify.archive import check_download
+from paperlink.verify.archive import check_download, environment_check
 from paperlink.verify.manuscript import ERROR, MISMATCH, NOT_ARCHIVED, OK, Check, Item, Report
 from paperlink.verify.paper_archive import check_papers
 
@@ -181,7 +181,7 @@ def _environment(archive: PublishedArchive, record: Record) -> Check | None:
     """The archive's ``environment-<short>.json`` of ``record``, downloaded: the md5 the archive lists,
     the record's environment named and the content its portable digest says (archives published before
     they held one are not checked)."""
-    from paperlink.core.envportable import archive_name, archived_problem
+    from paperlink.core.envportable import archive_name
     from paperlink.core.hashing import digest_file
     from paperlink.publish.published import download
 
@@ -198,12 +198,12 @@ def _environment(archive: PublishedArchive, record: Record) -> Check | None:
         md5, data = digest_file(target).md5, target.read_bytes()
     listed = archive.files[name]
     if listed and md5 != listed:
-        problem: str | None = f"it is md5:{md5} but the archive lists md5:{listed}"
-    else:
-        problem = archived_problem(data, digest)
-    if problem is not None:
-        return Check("archive-environment", MISMATCH, f"the archive's {name}: {problem}")
-    return Check("archive-environment", OK, f"{name} is the record's environment")
+        return Check(
+            "archive-environment",
+            MISMATCH,
+            f"the archive's {name}: it is md5:{md5} but the archive lists md5:{listed}",
+        )
+    return environment_check(data, name, digest, None)
 
 
 def _check(archive: PublishedArchive, record: Record, output: FileDigest) -> Check:
