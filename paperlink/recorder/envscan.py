@@ -116,9 +116,8 @@ class EnvironmentCapture:
     ) -> None:
         self.cache = cache
         self.root = root
-        self.cwd = (
-            cwd or Path.cwd()
-        )  # where the command runs (Julia looks for its project from there)
+        # Where the command runs: Julia looks for its project from there.
+        self.cwd = cwd or Path.cwd()
         self.environ = dict(environ)
         self.parts = set(parts)
         self.skip_dirs = {d.strip("/") for d in skip_dirs}
