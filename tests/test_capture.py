@@ -89,6 +89,65 @@ def test_dirty_tree_diff_is_stored_and_applies(project_dir: Path, tmp_path: Path
     assert (clone / "helper.py").read_text() == "X = 1\n"
 
 
+def _outputs_not_ignored(project_dir: Path, outputs: str) -> None:
+    """Output folders that git does not ignore, as many projects have them."""
+    (project_dir / ".gitignore").write_text("")
+    toml = project_dir / "paperlink.toml"
+    toml.write_text(
+        toml.read_text().replace('outputs = ["figures", "results"]', f"outputs = {outputs}")
+    )
+    git(project_dir, "commit", "-qam", "outputs")
+
+
+def test_new_files_in_the_output_folders_are_not_code(project_dir: Path) -> None:
+    # 'res[1]' is a literal name: git must not read it as a pattern that also matches 'res1'.
+    _outputs_not_ignored(project_dir, '["figures", "res[1]"]')
+    for name in ("figures/old.svg", "res[1]/a/b.txt", "res1/new.py"):
+        (project_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (project_dir / name).write_text("x\n")
+    run_cli("run", "--label", "outs", "--", "python3", "make_figure.py")
+    record = record_of("outs")
+    assert record.code.untracked == ["res1/new.py"]
+    assert [o.path for o in record.outputs] == ["figures/fig1.svg"]
+
+
+def test_a_changed_tracked_file_in_an_output_folder_makes_the_run_dirty(project_dir: Path) -> None:
+    _outputs_not_ignored(project_dir, '["figures"]')
+    (project_dir / "figures").mkdir(exist_ok=True)
+    (project_dir / "figures" / "kept.svg").write_text("<svg/>")
+    git(project_dir, "add", "figures/kept.svg")
+    git(project_dir, "commit", "-qm", "a figure kept in git")
+    (project_dir / "figures" / "kept.svg").write_text("<svg id='changed'/>")
+    run_cli("run", "--label", "kept", "--", "python3", "make_figure.py")
+    record = record_of("kept")
+    assert record.code.dirty and record.code.untracked == []
+    assert b"figures/kept.svg" in run_cli("show", "kept", "--code-diff").stdout_bytes
+
+
+def test_a_git_without_exclude_pathspecs_still_gives_the_new_files(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git before 1.9 (still on some clusters) refuses ':(exclude)': paperlink asks again without it.
+    _outputs_not_ignored(project_dir, '["figures"]')
+    real = shutil.which("git")
+    old_git = tmp_path / "bin" / "git"
+    old_git.parent.mkdir()
+    old_git.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do case "$a" in ":("*) echo "fatal: Invalid pathspec magic" >&2; exit 128;; '
+        "esac; done\n"
+        f'exec {real} "$@"\n'
+    )
+    old_git.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{old_git.parent}{os.pathsep}{os.environ['PATH']}")
+    (project_dir / "figures").mkdir(exist_ok=True)
+    (project_dir / "figures" / "old.svg").write_text("<svg/>")
+    (project_dir / "helper.py").write_text("X = 1\n")
+    run_cli("run", "--label", "old-git", "--", "python3", "make_figure.py")
+    record = record_of("old-git")
+    assert record.code.dirty and record.code.untracked == ["helper.py"]
+
+
 def test_outputs_of_runs_milliseconds_apart_are_not_confused(project_dir: Path) -> None:
     for i in range(5):
         run_cli("run", "-q", "--label", f"quick{i}", "--", "python3", "make_figure.py", f"q{i}")

@@ -120,14 +120,24 @@ def snapshot_code(
     redactor = redactor or Redactor()
     if which("git") is None:
         return CodeSnapshot(CodeVersion(), b"")
-    # Four independent questions, asked at once: this is on the start-up path of every run.
-    where, head, status, remote_out = _git_parallel(
-        root,
+    # The output folders are left out of git's listing of new files: with tens of thousands of results
+    # in them, listing and parsing those would cost more than the rest of the run's start. Their tracked
+    # files still count, asked for on their own (a listing without new files does not read the folders).
+    outputs = [d for d in (os.path.normpath(d) for d in exclude) if d != "."]
+    commands = [
         ["rev-parse", "--show-toplevel", "--show-prefix"],
         ["log", "-1", "--format=%H%x00%ct"],
-        ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", "."],
+        ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", ".",
+         *(f":(exclude,literal){d}" for d in outputs)],
         ["config", "--get", "remote.origin.url"],
-    )
+    ]  # fmt: skip
+    if outputs:
+        commands.append(
+            ["status", "--porcelain=v1", "-z", "--untracked-files=no", "--",
+             *(f":(literal){d}" for d in outputs)]
+        )  # fmt: skip
+    # Independent questions, asked at once: this is on the start-up path of every run.
+    where, head, status, remote_out, *tracked_outputs = _git_parallel(root, *commands)
     if where.returncode != 0:
         return CodeSnapshot(CodeVersion(), b"")
     top, prefix = [*where.stdout.decode().splitlines(), ""][:2]
@@ -135,8 +145,11 @@ def snapshot_code(
     if head.returncode == 0 and head.stdout.strip():
         commit, _, stamp = head.stdout.decode().strip().partition("\x00")
         commit_time = format_time(datetime.fromtimestamp(int(stamp), tz=timezone.utc))
+    if status.returncode != 0 and outputs:  # a git older than 1.9 knows no ':(exclude)'
+        status = _git(root, *commands[2][: commands[2].index(".") + 1])
     branch, untracked, changed = _parse_status(status.stdout)
-    excluded = tuple(prefix + d.strip("/") + "/" for d in exclude)
+    changed = changed or any(_parse_status(out.stdout)[2] for out in tracked_outputs)
+    excluded = tuple(prefix + d.strip("/") + "/" for d in exclude)  # for that older git
     untracked = [p for p in untracked if not p.startswith(excluded)]
     listed = [untracked_file(Path(top) / p, p, redactor, hasher) for p in untracked]
     included = [p for p, item in zip(untracked, listed, strict=True) if item.in_diff]
