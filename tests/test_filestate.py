@@ -1,4 +1,5 @@
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from paperlink.core.filestate import (
 )
 from paperlink.core.hashing import digest_bytes
 from paperlink.core.store import RecordStore
+
+REGULAR = stat.S_IFREG | 0o644
 
 
 def test_cache_is_keyed_on_what_a_rewrite_in_place_cannot_restore(tmp_path: Path) -> None:
@@ -119,14 +122,14 @@ def test_doubtful_files_are_the_regular_ones_changed_within_the_window() -> None
     now = 10 * DOUBT_WINDOW_NS
     edge = now - DOUBT_WINDOW_NS
     states = {
-        "old": FileState(1, edge - 5, 1, "file", edge - 5),
-        "at-the-edge": FileState(1, edge, 2, "file", edge),
-        "written": FileState(1, edge + 1, 3, "file", edge - 5),
+        "old": FileState(1, edge - 5, 1, REGULAR, edge - 5),
+        "at-the-edge": FileState(1, edge, 2, REGULAR, edge),
+        "written": FileState(1, edge + 1, 3, REGULAR, edge - 5),
         "touched-back": FileState(
-            1, edge - 5, 4, "file", now
+            1, edge - 5, 4, REGULAR, now
         ),  # touch -d: only the ctime is recent
-        "pipe": FileState(0, now, 5, "fifo", now),  # never opened
-        "link": FileState(3, now, 6, "symlink", now),
+        "pipe": FileState(0, now, 5, stat.S_IFIFO | 0o644, now),  # never opened
+        "link": FileState(3, now, 6, stat.S_IFLNK | 0o777, now),
     }
     assert doubtful(states, now) == ["written", "touched-back"]
     assert doubtful({}, now) == []

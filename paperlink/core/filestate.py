@@ -56,15 +56,20 @@ class FileState(NamedTuple):
     size: int
     mtime_ns: int
     inode: int
-    kind: str = "file"  # see entry_kind
+    mode: int = stat.S_IFREG | 0o644  # st_mode: the type (see kind) and the permissions
     # A rewrite in place can put size and mtime back (cp -p, touch -d); the change time and the device
     # show it all the same.
     ctime_ns: int = 0
     device: int = 0
 
     @property
+    def kind(self) -> str:
+        """The entry's type as a record names it: file, symlink, directory, fifo, socket, …"""
+        return "file" if stat.S_ISREG(self.mode) else entry_kind(self.mode)
+
+    @property
     def is_link(self) -> bool:
-        return self.kind == "symlink"
+        return stat.S_ISLNK(self.mode)
 
     @property
     def changed_ns(self) -> int:
@@ -150,43 +155,41 @@ def _snapshot(root: Path, folders: Iterable[str]) -> dict[str, FileState]:
 
 
 def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
-    # The loop runs once per file: names bound locally, the tuple made without NamedTuple's __new__.
-    # A folder is told by the mode of the lstat every entry gets anyway: one method call less per file.
-    new, is_regular, is_dir, kind_of = tuple.__new__, stat.S_ISREG, stat.S_ISDIR, entry_kind
+    # The loop runs once per file, so it does as little as it can: names bound locally, the folder
+    # listed by name and each entry lstat-ed relative to the folder's descriptor (no DirEntry objects,
+    # no path joins), a folder told by its mode, and the tuple made without NamedTuple's __new__.
+    new, lstat, is_dir = tuple.__new__, os.lstat, stat.S_ISDIR
+    flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
     pending = [(folder, prefix)]
     while pending:
         path, rel = pending.pop()
         try:
-            entries = os.scandir(path)
+            fd = os.open(path, flags)
         except OSError:
             continue
-        with entries:
-            for entry in entries:
+        try:
+            names = os.listdir(fd)  # noqa: PTH208 (a descriptor: no pathlib form)
+            for name in names:
                 try:
-                    st = entry.stat(follow_symlinks=False)
+                    st = lstat(name, dir_fd=fd)
                 except OSError:
                     continue  # gone between listing and stat: not there after all
                 mode = st.st_mode
                 if is_dir(mode):
-                    pending.append((entry.path, rel + entry.name + "/"))
+                    pending.append((f"{path}/{name}", f"{rel}{name}/"))
                     continue
-                states[rel + entry.name] = new(
+                states[rel + name] = new(
                     FileState,
-                    (
-                        st.st_size,
-                        st.st_mtime_ns,
-                        st.st_ino,
-                        "file" if is_regular(mode) else kind_of(mode),
-                        st.st_ctime_ns,
-                        st.st_dev,
-                    ),
+                    (st.st_size, st.st_mtime_ns, st.st_ino, mode, st.st_ctime_ns, st.st_dev),
                 )
+        except OSError:
+            continue  # the folder cannot be listed (no read permission): nothing under it is seen
+        finally:
+            os.close(fd)
 
 
 def _state(st: os.stat_result) -> FileState:
-    mode = st.st_mode
-    kind = "file" if stat.S_ISREG(mode) else entry_kind(mode)
-    return FileState(st.st_size, st.st_mtime_ns, st.st_ino, kind, st.st_ctime_ns, st.st_dev)
+    return FileState(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode, st.st_ctime_ns, st.st_dev)
 
 
 def doubtful(states: dict[str, FileState], now_ns: int | None = None) -> list[str]:
@@ -197,7 +200,8 @@ def doubtful(states: dict[str, FileState], now_ns: int | None = None) -> list[st
     # now - max(mtime, ctime) < window, in C over every state (map, compress); few are that recent.
     values = states.values()
     changed = map(max, map(_MTIME, values), map(_CTIME, values))
-    return [p for p in compress(states, map(cutoff.__lt__, changed)) if states[p].kind == "file"]
+    regular = stat.S_ISREG
+    return [p for p in compress(states, map(cutoff.__lt__, changed)) if regular(states[p].mode)]
 
 
 def changed_paths(
