@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from paperlink.cli.settings import Settings, key_values, open_project_store, report_error, say
+from paperlink.core.model import model
 from paperlink.errors import PaperlinkError, UsageError
 
 TEXT, INT, SECONDS, FILE, PATH, FLAG, SWITCH = (
@@ -30,7 +30,7 @@ TEXT, INT, SECONDS, FILE, PATH, FLAG, SWITCH = (
 )
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class RunOption:
     """One option of ``paperlink run``. ``kind`` is how its value is read: TEXT, INT, SECONDS (a number
     above 0), PATH, FILE (a path that is not a directory), FLAG (no value) or SWITCH (``--x/--no-x``)."""

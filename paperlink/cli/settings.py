@@ -5,10 +5,10 @@ store, and reporting a :class:`PaperlinkError` (``paperlink run`` starts without
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paperlink.core.model import model
 from paperlink.errors import ExitCode, PaperlinkError, UsageError
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from paperlink.core.store import RecordStore
 
 
-@dataclass
+@model
 class Settings:
     """The options given before the command: ``--store``, ``-C/--project`` and ``--debug``."""
 

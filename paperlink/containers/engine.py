@@ -14,7 +14,6 @@ import os
 import re
 import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import docker
 import docker.errors
 from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
 
+from paperlink.core.model import model
 from paperlink.core.runcontext import ContainerRef
 from paperlink.errors import (
     ContainerError,
@@ -39,7 +39,7 @@ _START_HINT = (
 )
 
 
-@dataclass
+@model
 class Engine:
     """A connected engine: the SDK client and what it says about itself."""
 

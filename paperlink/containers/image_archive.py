@@ -7,11 +7,12 @@ annotation, since finished records are immutable; the store merges it back in wh
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any
 
 from paperlink.core.files import FileDigest
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.core.runcontext import ContainerRef
 from paperlink.core.store import RecordStore
@@ -20,7 +21,7 @@ from paperlink.errors import EngineUnavailable, UsageError
 ANNOTATION = "image"
 
 
-@dataclass
+@model
 class ImageResult:
     """What an image command did."""
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import docker
 import docker.errors
 
 from paperlink.containers.engine import Engine, engine_errors
+from paperlink.core.model import model
 from paperlink.core.signals import SignalTrap
 from paperlink.errors import (
     ContainerError,
@@ -23,7 +24,7 @@ from paperlink.errors import (
 STOP_GRACE_SECONDS = 3
 
 
-@dataclass
+@model
 class ContainerResult:
     """How a container run ended."""
 

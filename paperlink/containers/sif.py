@@ -20,11 +20,12 @@ import struct
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from paperlink.core.model import model
 from paperlink.errors import SifError
 
 _HEADER = struct.Struct("<32s10s3s3s16s8q")  # 128 bytes
@@ -64,7 +65,7 @@ ARCHES = {
 }
 
 
-@dataclass
+@model
 class SifObject:
     """One data object of a SIF image: its descriptor and the sha256 of its bytes."""
 
@@ -85,7 +86,7 @@ class SifObject:
     signature_entity: str | None = None  # the signer's key fingerprint, hex
 
 
-@dataclass
+@model
 class SifImage:
     """What identifies a SIF file: its sha256, its header and its objects."""
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any
 
 from paperlink.core.envpackages import MANAGER_TITLES, Environment
 from paperlink.core.envrecipes import package_changes
 from paperlink.core.files import FileDigest
+from paperlink.core.model import model
 from paperlink.core.records import Record
 
 
-@dataclass
+@model
 class Difference:
     section: str
     key: str
@@ -22,7 +23,7 @@ class Difference:
     right_source: str | None = None
 
 
-@dataclass
+@model
 class RecordDiff:
     left: str
     right: str

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.model import model
 from paperlink.errors import ConfigError, NotInProjectError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -27,7 +28,7 @@ DEFAULT_OUTPUT_DIRS = ("figures", "results")
 DEFAULT_MAX_STREAM_BYTES = 8 << 20
 
 
-@dataclass
+@model
 class Project:
     """A project's root folder and its settings."""
 

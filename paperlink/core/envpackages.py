@@ -12,10 +12,12 @@ import dataclasses
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.model import model
+from paperlink.core.patterns import LazyPattern
 from paperlink.core.redaction import redact_url
 from paperlink.core.serialize import canonical_json, from_dict
 
@@ -30,7 +32,7 @@ MANAGER_TITLES = {
 }
 
 
-@dataclass
+@model
 class Package:
     """One installed package as its manager names it."""
 
@@ -67,7 +69,7 @@ class Package:
         )
 
 
-@dataclass
+@model
 class EnvironmentFile:
     """A lock or environment file of the project (``uv.lock``, ``environment.yml``, ``Dockerfile``…)."""
 
@@ -76,7 +78,7 @@ class EnvironmentFile:
     size: int
 
 
-@dataclass
+@model
 class Environment:
     """Everything a run's environment was made of, by manager; ``sources`` says where each list came from
     (``host``, ``image sha256:…``, a conda prefix), ``conda_name`` the conda environment's name."""
@@ -176,12 +178,12 @@ def read_conda_meta(prefix: Path) -> tuple[list[Package], str | None]:
 
 
 # A private channel's token is part of its URL (…/t/<token>/channel/…): never recorded.
-_CONDA_TOKEN = re.compile(r"/t/[^/]+(?=/)")
+_CONDA_TOKEN = LazyPattern(r"/t/[^/]+(?=/)")
 
 
 def url_without_credentials(url: str) -> str:
     """A channel or package URL without its credentials: the user-info and conda's ``/t/<token>``."""
-    return _CONDA_TOKEN.sub("", redact_url(url))
+    return _CONDA_TOKEN.re.sub("", redact_url(url))
 
 
 def conda_environment_name(prefix: Path, default_env: str | None) -> str:
@@ -195,7 +197,7 @@ def conda_environment_name(prefix: Path, default_env: str | None) -> str:
 
 
 # -- dpkg -------------------------------------------------------------------------------------------
-_FIELD = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s?(.*)$")
+_FIELD = LazyPattern(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s?(.*)$")
 
 
 def parse_dpkg_status(text: str) -> list[Package]:
@@ -204,7 +206,7 @@ def parse_dpkg_status(text: str) -> list[Package]:
     for stanza in re.split(r"\n\s*\n", text):
         fields: dict[str, str] = {}
         for line in stanza.splitlines():
-            match = _FIELD.match(line)
+            match = _FIELD.re.match(line)
             if match:
                 fields[match.group(1).lower()] = match.group(2).strip()
         status = fields.get("status", "").split()
@@ -256,7 +258,7 @@ LOCK_FILE_PATTERNS = (
     "Singularity.*",
     "*.def",
 )
-_LOCK_FILE = re.compile(
+_LOCK_FILE = LazyPattern(
     "|".join(
         "(?:" + re.escape(p).replace(r"\*", ".*") + ")"
         for p in LOCK_FILE_PATTERNS  # fnmatch's `*` only
@@ -265,4 +267,4 @@ _LOCK_FILE = re.compile(
 
 
 def is_environment_file(name: str) -> bool:
-    return bool(_LOCK_FILE.fullmatch(name))
+    return bool(_LOCK_FILE.re.fullmatch(name))

@@ -8,10 +8,10 @@ image the run used, by digest, with the pip pins on top.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from paperlink.core.envpackages import MANAGERS, Environment, Package, sort_packages
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.errors import UsageError
 
@@ -149,7 +149,7 @@ def _dockerfile(
     return "\n".join(lines) + "\n"
 
 
-@dataclass
+@model
 class PackageChange:
     """One package that differs: ``left``/``right`` are its versions (None: not installed there)."""
 

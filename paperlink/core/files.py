@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from typing import Any
 
+from paperlink.core.model import model
 
-@dataclass
+
+@model
 class FileDigest:
     """A file a run read or wrote, with its content digests (absent when it could not be read).
 

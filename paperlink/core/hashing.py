@@ -13,8 +13,8 @@ import queue
 import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from paperlink.core.model import model
 from paperlink.errors import CaptureError
 
 CHUNK_SIZE = 1 << 20
@@ -26,7 +26,7 @@ QUEUE_DEPTH = 8
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Digests:
     """Size and the three digests of one file's content, as lowercase hex."""
 

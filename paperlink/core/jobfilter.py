@@ -6,12 +6,12 @@ It lives with the store, which runs the query; the recorder (:mod:`paperlink.rec
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from paperlink.core.patterns import LazyPattern
 from paperlink.errors import UsageError
 
-_JOB_REF = re.compile(r"^(?P<job>\d+(?:\+\d+)?)(?:_(?P<task>\d+))?(?:\.(?P<step>\w+))?$")
+_JOB_REF = LazyPattern(r"^(?P<job>\d+(?:\+\d+)?)(?:_(?P<task>\d+))?(?:\.(?P<step>\w+))?$")
 
 
 def job_filter(job: str) -> tuple[str, list[Any]]:
@@ -20,7 +20,7 @@ def job_filter(job: str) -> tuple[str, list[Any]]:
     ``ID`` names the job whose id or array id is ID (an array's id: all its tasks), ``ID_TASK`` one task
     of array ID, ``ID.STEP`` (or ``ID_TASK.STEP``) one step. Raises :class:`UsageError` for other text.
     """
-    found = _JOB_REF.match(job.strip())
+    found = _JOB_REF.re.match(job.strip())
     if not found:
         raise UsageError(
             f"--job {job!r} is not a Slurm job id",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from paperlink.core.config import Project
 from paperlink.core.loaders import load_json_file, load_yaml_file
+from paperlink.core.model import model
 from paperlink.errors import ConfigError
 
 DEFAULT_LICENSE = "cc-by-4.0"
@@ -28,7 +29,7 @@ _ARXIV = re.compile(
 )
 
 
-@dataclass
+@model
 class ArchiveMetadata:
     """Zenodo metadata plus where it came from and what is missing for publishing."""
 

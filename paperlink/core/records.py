@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from paperlink.core.files import FileDigest
+from paperlink.core.model import model
+from paperlink.core.patterns import LazyPattern
 from paperlink.core.runcontext import ContainerRef, MpiRun, SlurmJob
 from paperlink.core.serialize import canonical_json, from_dict, plain
 from paperlink.errors import UsageError
@@ -34,7 +35,7 @@ STATUS_KILLED = "killed"
 STATUS_INCOMPLETE = "incomplete"
 FINAL_STATUSES = (STATUS_FINISHED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_KILLED)
 
-_LABEL_RE = re.compile(r"^[^\s:?]{1,200}$")
+_LABEL_RE = LazyPattern(r"^[^\s:?]{1,200}$")
 
 
 def check_label(label: str) -> str:
@@ -43,7 +44,7 @@ def check_label(label: str) -> str:
     Labels are free text without whitespace, ``:`` or ``?``, which separate a label from a path in
     ``LABEL:PATH`` and ``LABEL?FRAGMENT`` references.
     """
-    if not _LABEL_RE.match(label):
+    if not _LABEL_RE.re.match(label):
         raise UsageError(
             f"invalid label {label!r}: a label is 1-200 characters without spaces, ':' or '?'",
             hint="choose a label such as 'fig3-baseline' or leave --label out for a timestamp label",
@@ -77,7 +78,7 @@ def time_ns(text: str) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-@dataclass
+@model
 class ParameterSource:
     """One place a parameter was set: a parameter file on the command line (``path``) or a ``key=value``
     argument. Sumatra's rule decides which one the program used: an argument overrides a file, and a
@@ -91,7 +92,7 @@ class ParameterSource:
         return f"file {self.path}" if self.source == "file" else self.source
 
 
-@dataclass
+@model
 class UntrackedFile:
     """A new file git does not ignore: named and measured; its content is in the diff only when it is
     text, small and does not look like a secret (``left_out`` says why not)."""
@@ -105,7 +106,7 @@ class UntrackedFile:
     left_out: str | None = None
 
 
-@dataclass
+@model
 class CodeVersion:
     """The code that ran: a git commit and, when the tree was dirty, the diff against it."""
 
@@ -122,14 +123,14 @@ class CodeVersion:
     main_script: FileDigest | None = None
 
 
-@dataclass
+@model
 class Executable:
     path: str | None = None
     name: str | None = None
     version: str | None = None
 
 
-@dataclass
+@model
 class Platform:
     hostname: str = ""
     user: str = ""
@@ -144,7 +145,7 @@ class Platform:
     python_executable: str = ""
 
 
-@dataclass
+@model
 class StreamInfo:
     """stdout or stderr: its full size and digest; the store keeps its head and tail."""
 
@@ -154,7 +155,7 @@ class StreamInfo:
     truncated: bool = False
 
 
-@dataclass
+@model
 class Outcome:
     status: str = STATUS_RUNNING
     exit_status: int | None = None
@@ -164,7 +165,7 @@ class Outcome:
     stderr: StreamInfo = field(default_factory=StreamInfo)
 
 
-@dataclass
+@model
 class PublishedFile:
     name: str
     md5: str | None = None
@@ -172,7 +173,7 @@ class PublishedFile:
     source_path: str | None = None
 
 
-@dataclass
+@model
 class Publication:
     """Where the record was archived (filled by the publish feature)."""
 
@@ -185,7 +186,7 @@ class Publication:
     files: list[PublishedFile] = field(default_factory=list)
 
 
-@dataclass
+@model
 class ImportedFrom:
     """Where an imported record (``kind = "imported"``) came from: another tool's record store, such as
     Sumatra's. The label stays the one that tool gave; this keeps what paperlink's own fields cannot hold."""
@@ -206,7 +207,7 @@ class ImportedFrom:
     )
 
 
-@dataclass
+@model
 class TraceInfo:
     """How a traced run (``paperlink run --trace``) saw its files; the record of an untraced run has none."""
 
@@ -222,7 +223,7 @@ class TraceInfo:
     left_out: list[str] = field(default_factory=list)  # what was not recorded, and why
 
 
-@dataclass
+@model
 class Ambiguity:
     """An output another run of the project may have written too: it changed while that run was running
     and neither declared it with ``--output``, or both wrote it. The record does not claim it alone."""
@@ -231,7 +232,7 @@ class Ambiguity:
     runs: list[str] = field(default_factory=list)  # labels of the other runs
 
 
-@dataclass
+@model
 class Record:
     """One run. ``label`` names it; everything but ``tags`` and ``reason`` is fixed once it is finished."""
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from paperlink.core.patterns import LazyPattern
+
 REDACTED = "<redacted>"
 MIN_HUNTED_LENGTH = 6
 
@@ -44,28 +46,25 @@ _SCHEME = r"(?:(?P<scheme>(?i:bearer|basic|digest|token|bot|negotiate|ntlm))[ \t
 _BARE = r"(?=(?P<bare>[^\s\"'&;,<>(){}\[\]=$][^\s\"'&;,<>(){}\[\]]*))(?P=bare)(?![(\[.\w]|[ \t]+<redacted>)"
 _QUOTED = r"(?P<quoted>\"[^\"\n]*\"|'[^'\n]*')"
 
-_PRIVATE_KEY = re.compile(
+_PRIVATE_KEY = LazyPattern(
     r"-----BEGIN (?P<kind>[A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END (?P=kind)PRIVATE KEY-----|\Z)"
 )
 # Anchored on the literal "://", which the regex engine finds fast; a scheme before it is not needed.
-_USERINFO = re.compile(r"://(?P<user>[^\s/?#@:\"'<>]*)(?::(?P<password>[^\s/?#@\"'<>]*))?@")
+_USERINFO = LazyPattern(r"://(?P<user>[^\s/?#@:\"'<>]*)(?::(?P<password>[^\s/?#@\"'<>]*))?@")
 # A secret by its form always has a secret-looking name, and every such name holds one of these words: the
 # rules start from where a word is found (one literal search per word on the lowered text, many times
 # faster than a case-insensitive pattern tried at every position of megabytes of output).
-_KEYWORDS = tuple(
-    re.compile(word)
-    for word in ("token", "secret", "pass", "credential", "private", "auth", "cookie", "key", "pw")
-)
-_NAME_REST = re.compile(r"[\w.-]*")
+_KEYWORDS = ("token", "secret", "pass", "credential", "private", "auth", "cookie", "key", "pw")
+_NAME_REST = LazyPattern(r"[\w.-]*")
 _SEP = r"(?P<sep>[ \t]*(?::(?!//)|=(?!=))[ \t]*)"
 # After a name at the start of a line (an HTTP header, a YAML or INI entry): the value is the rest of it.
-_LINE_REST = re.compile(r"(?P<sep>[ \t]*[:=][ \t]*)" + _SCHEME + r"(?P<rest>\S[^\n]*)")
+_LINE_REST = LazyPattern(r"(?P<sep>[ \t]*[:=][ \t]*)" + _SCHEME + r"(?P<rest>\S[^\n]*)")
 # After a name anywhere: name=value, name: value, "name": "value" (a URL's query, a log line, a shell line).
-_VALUE = re.compile(_SEP + _SCHEME + "(?:" + _QUOTED + "|" + _BARE + ")")
+_VALUE = LazyPattern(_SEP + _SCHEME + "(?:" + _QUOTED + "|" + _BARE + ")")
 # In code only a string literal counts: an unquoted name there is a variable, not a secret.
-_LITERAL_VALUE = re.compile(_SEP + _SCHEME + _QUOTED)
+_LITERAL_VALUE = LazyPattern(_SEP + _SCHEME + _QUOTED)
 # After an option in free text: --token VALUE (a shell command line in one argument).
-_OPTION_VALUE = re.compile(r"\s+(?P<value>[^\s\"'<>-][^\s\"'<>]*)")
+_OPTION_VALUE = LazyPattern(r"\s+(?P<value>[^\s\"'<>-][^\s\"'<>]*)")
 _LINE_LEAD = " \t>*-"
 
 
@@ -183,24 +182,36 @@ class Redactor:
         if not text:
             return text
         # The forms first: a known value replaced first could hide the name that marks a form.
-        text = _PRIVATE_KEY.sub(self._private_key, text)
-        text = _USERINFO.sub(self._userinfo, text)
+        text = self._keys_and_userinfo(text)
         text = self._named_forms(text)
         return self.literal(text)
 
     def code(self, text: str) -> str:
         """The rule for program source: as :meth:`text`, but only string literals count as values."""
-        text = _PRIVATE_KEY.sub(self._private_key, text)
-        text = _USERINFO.sub(self._userinfo, text)
+        text = self._keys_and_userinfo(text)
         text = self._named_forms(text, code=True)
         return self.literal(text)
+
+    def _keys_and_userinfo(self, text: str) -> str:
+        # Each pattern starts with a literal, looked for first: most text holds neither.
+        if "PRIVATE KEY-----" in text:
+            text = _PRIVATE_KEY.re.sub(self._private_key, text)
+        if "://" in text:
+            text = _USERINFO.re.sub(self._userinfo, text)
+        return text
 
     def _named_forms(self, text: str, *, code: bool = False) -> str:
         """Values taken out where a secret-looking name gives them (see the module docstring)."""
         low = text.lower()
         if len(low) != len(text):  # a character whose lower case is longer: keep positions aligned
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-        hits = sorted({hit.start() for word in _KEYWORDS for hit in word.finditer(low)})
+        starts: set[int] = set()
+        for word in _KEYWORDS:
+            at = low.find(word)
+            while at >= 0:
+                starts.add(at)
+                at = low.find(word, at + len(word))
+        hits = sorted(starts)
         pieces: list[str] = []
         done = 0
         for at in hits:
@@ -221,7 +232,7 @@ class Redactor:
         start = at
         while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
             start -= 1
-        end = _NAME_REST.match(text, at).end()  # type: ignore[union-attr]
+        end = _NAME_REST.re.match(text, at).end()  # type: ignore[union-attr]
         dashes = len(text[start:end]) - len(text[start:end].lstrip("-"))
         first = start + dashes
         if first >= end or not (text[first].isalpha() or text[first] == "_"):
@@ -237,18 +248,18 @@ class Redactor:
         if not code and not dashes:
             line = text.rfind("\n", 0, lead) + 1
             if not text[line:lead].strip(_LINE_LEAD):
-                entry = _LINE_REST.match(text, after)
+                entry = _LINE_REST.re.match(text, after)
                 if entry is not None:
                     rest = entry["rest"]
                     if not _worth_hiding(rest) or rest.startswith(REDACTED):
                         return None
                     return self._replacement(entry, "rest")
-        match = (_LITERAL_VALUE if code else _VALUE).match(text, after)
+        match = (_LITERAL_VALUE if code else _VALUE).re.match(text, after)
         if match is not None:
             group = "quoted" if match["quoted"] is not None else "bare"
             return self._replacement(match, group) if _worth_hiding(match[group]) else None
         if dashes >= 2 and not code:
-            option = _OPTION_VALUE.match(text, end)
+            option = _OPTION_VALUE.re.match(text, end)
             value = option["value"] if option is not None else REDACTED
             if option is not None and value != REDACTED and not _existing_path(value):
                 return self._replacement(option, "value")

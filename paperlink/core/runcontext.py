@@ -3,13 +3,14 @@ and the MPI launch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from paperlink.core.files import FileDigest
+from paperlink.core.model import model
 
 
-@dataclass
+@model
 class SifObjectRef:
     """One data object of a SIF image as a record keeps it: its descriptor and the sha256 of its bytes."""
 
@@ -27,7 +28,7 @@ class SifObjectRef:
     signature_entity: str | None = None  # the signer's key fingerprint, hex
 
 
-@dataclass
+@model
 class SifImageRef:
     """An Apptainer/Singularity image (SIF) a run used, by its exact bytes (``sha256``) and its header."""
 
@@ -51,7 +52,7 @@ class SifImageRef:
         return f"sha256:{self.sha256}"
 
 
-@dataclass
+@model
 class ContainerRef:
     """The image a run used, by identity (filled by the containers feature)."""
 
@@ -79,7 +80,7 @@ class ContainerRef:
     sif: SifImageRef | None = None  # the SIF image, for Apptainer/Singularity runs
 
 
-@dataclass
+@model
 class SlurmJob:
     """The Slurm job (and step and task) a run was made in, from ``scontrol show job`` or, where that
     failed, the job's ``SLURM_*`` variables (``source`` says which)."""
@@ -125,7 +126,7 @@ class SlurmJob:
         return self.memory_per_cpu_mib * (self.cpus_per_task or 1)
 
 
-@dataclass
+@model
 class MpiRun:
     """An MPI launch the run made (``mpirun -n 4 …``), or the rank paperlink itself ran as."""
 

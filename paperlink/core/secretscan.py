@@ -15,10 +15,10 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from paperlink.core.model import model
 from paperlink.core.redaction import hunted, secret_names
 
 CHUNK_SIZE = 1 << 20
@@ -29,7 +29,7 @@ class _Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Finding:
     file: str  # the uploaded file's name, and the member inside it when it is an archive
     line: int  # 1-based, in the file (or member) as uncompressed bytes

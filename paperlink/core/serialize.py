@@ -11,6 +11,8 @@ import types
 import typing
 from typing import Any, TypeVar
 
+from paperlink.core.patterns import LazyPattern
+
 
 @functools.cache
 def field_names(cls: type) -> tuple[str, ...]:
@@ -35,7 +37,7 @@ def canonical_json(data: Any, *, indent: int | None = None) -> str:
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     else:
         text = json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False)
-    if _SURROGATE.search(text):
+    if not text.isascii() and _SURROGATE.re.search(text):
         # Text from the OS (an argument, a symlink's target, an error naming a file) may carry bytes that
         # are not UTF-8 as lone surrogates, which no UTF-8 file or SQLite column can hold: each becomes
         # the text \xNN, as in FileDigest.path (file names keep their bytes in path_base64). Done before
@@ -44,12 +46,12 @@ def canonical_json(data: Any, *, indent: int | None = None) -> str:
     return text
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = LazyPattern("[\ud800-\udfff]")
 
 
 def _escape_text(value: Any) -> Any:
     if isinstance(value, str):
-        return _SURROGATE.sub(_escape_surrogate, value)
+        return _SURROGATE.re.sub(_escape_surrogate, value)
     if isinstance(value, dict):
         return {_escape_text(k): _escape_text(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

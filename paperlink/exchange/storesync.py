@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from paperlink.core.model import model
 from paperlink.core.store import RecordStore
 from paperlink.core.store.bulk import RECORD_COLUMNS
 from paperlink.exchange.transfer import admit_run
@@ -27,7 +28,7 @@ _DATA = RECORD_COLUMNS.split(", ").index("data")
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass
+@model
 class CopyResult:
     """What one direction of a copy did, by label (in the target)."""
 
@@ -51,7 +52,7 @@ class CopyResult:
         }
 
 
-@dataclass
+@model
 class _Index:
     """One store read in bulk: its run ids, tags, reasons and annotations. Labels are looked up only for
     the runs that differ (``resolve``), so comparing two big stores reads little more than their run_id

@@ -21,7 +21,7 @@ import os
 import shlex
 import subprocess
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 from paperlink.core.config import Project
 from paperlink.core.files import FileDigest
 from paperlink.core.hashing import digest_bytes, digest_file
+from paperlink.core.model import model
 from paperlink.core.records import (
     STATUS_FAILED,
     STATUS_FINISHED,
@@ -74,7 +75,7 @@ _VCS = {"GitRepository": "git", "MercurialRepository": "hg", "SubversionReposito
 _NO_DIGEST = {"", "IGNORE", "0" * 40}
 
 
-@dataclass
+@model
 class Converted:
     """One Sumatra record as paperlink stores it: the record, its blobs, its output and the original."""
 
@@ -85,7 +86,7 @@ class Converted:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
+@model
 class SumatraImportResult:
     """What ``import_sumatra`` did: labels added, labels already there, records not imported (one message
     each), and what the user should know about the ones imported."""

@@ -14,11 +14,11 @@ from __future__ import annotations
 import ast
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.model import model
 from paperlink.core.redaction import redact_url
 from paperlink.errors import ForeignStoreError, UsageError
 
@@ -61,7 +61,7 @@ JSON_KEYS = ("label", "timestamp", "executable", "repository", "main_file", "ver
 _EXPORT_HINT = "in the Sumatra project, 'smt export' writes .smt/records_export.json: import that"
 
 
-@dataclass
+@model
 class SumatraSource:
     """What was read: where from, its kind (``sqlite`` or ``json``) and the records as dicts."""
 

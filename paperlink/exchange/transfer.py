@@ -14,13 +14,14 @@ import base64
 import contextlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from paperlink.core.config import atomic_write_text
 from paperlink.core.envpackages import Environment
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.core.serialize import canonical_json
 from paperlink.core.store import RecordStore, StoreLocation
@@ -32,7 +33,7 @@ VERSION = 1
 _STREAMS = ("stdout", "stderr")
 
 
-@dataclass
+@model
 class ImportResult:
     """What ``import_records`` did: labels added, labels already there, and clashes left alone."""
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import yaml
 from pylatexenc.latexencode import unicode_to_latex
 
 from paperlink.core.config import Project
+from paperlink.core.model import model
 from paperlink.core.records import Publication, Record
 from paperlink.version import __version__
 
@@ -100,7 +101,7 @@ def bib_name(name: str) -> str:
     return f"{family}, {given}" if given else family
 
 
-@dataclass
+@model
 class Citation:
     """The descriptive part of an entry: who, what, which version (the same for every record)."""
 
@@ -112,7 +113,7 @@ class Citation:
     doi: str = ""
 
 
-@dataclass
+@model
 class BibEntry:
     kind: str
     key: str

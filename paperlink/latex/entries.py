@@ -3,10 +3,12 @@ in the order paperlink.sty reads them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from paperlink.core.model import model
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class FigureEntry:
     """One record output as the manuscript sees it."""
 
@@ -41,7 +43,7 @@ class FigureEntry:
         }
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class ValueEntry:
     """One named value a run produced."""
 
@@ -64,7 +66,7 @@ class ValueEntry:
         }
 
 
-@dataclass
+@model
 class LatexData:
     figures: list[FigureEntry] = field(default_factory=list)
     values: list[ValueEntry] = field(default_factory=list)

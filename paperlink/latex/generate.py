@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from urllib.parse import quote
 import jinja2
 
 from paperlink.core.config import Project, atomic_write_bytes, atomic_write_text
+from paperlink.core.model import model
 from paperlink.core.packagedata import latex_source, template_source
 from paperlink.core.paper_values import record_values
 from paperlink.core.publicurl import url_problem
@@ -41,7 +42,7 @@ BIB_FILE = "paperlink.bib"
 DATA_VERSION = 2
 
 
-@dataclass
+@model
 class Problem:
     """Something the manuscript uses that will not compile (or not match)."""
 
@@ -52,7 +53,7 @@ class Problem:
         return f"{self.use.file.name}:{self.use.line}: {self.message}"
 
 
-@dataclass
+@model
 class LatexResult:
     """What ``paperlink latex`` wrote and found."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.model import model
 from paperlink.errors import LatexError
 
 FIGURE_MACROS = ("plincludegraphics", "smtincludegraphics")
@@ -22,7 +23,7 @@ VALUE_MACROS = ("plvalue",)
 OTHER_MACROS = ("pldigest", "plrecordurl", "plenvironment", "plrerun")
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Reference:
     """``LABEL``, ``LABEL:PATH`` or ``LABEL?FRAGMENT``, parsed."""
 
@@ -49,7 +50,7 @@ class Reference:
         return self.label
 
 
-@dataclass(frozen=True)
+@model(frozen=True)
 class Use:
     """One macro in the manuscript: which, its reference and options, and where it stands."""
 

@@ -15,11 +15,12 @@ import io
 import re
 import shutil
 import tarfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from paperlink.core.config import atomic_write_bytes, atomic_write_text
+from paperlink.core.model import model
 from paperlink.errors import LatexError
 from paperlink.latex.bibliography import has_bibliography, make_bbl
 from paperlink.latex.entries import FigureEntry, LatexData
@@ -35,7 +36,7 @@ _INPUT = re.compile(
 )
 
 
-@dataclass
+@model
 class ManuscriptBundle:
     """What ``bundle_manuscript`` made: the folder, its .tar.gz, the files in it and notes for the author."""
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from paperlink.core.model import model
 from paperlink.errors import ZenodoError
 
 ProgressCallback = Callable[[int, int], None]
@@ -23,7 +23,7 @@ PRODUCTION_URL = "https://zenodo.org/api"
 SANDBOX_URL = "https://sandbox.zenodo.org/api"
 
 
-@dataclass
+@model
 class UploadedFile:
     name: str
     size: int
@@ -53,7 +53,7 @@ def public_http_url(url: str | None) -> str | None:
     return url
 
 
-@dataclass
+@model
 class Deposit:
     """A draft or published record as ``publish`` sees it, whichever API the server speaks.
 

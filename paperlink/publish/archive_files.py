@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.model import model
 from paperlink.core.records import Record, check_label
 from paperlink.core.safenames import safe_member_name
 from paperlink.errors import UnsafeArchive, UsageError
@@ -25,7 +26,7 @@ CRATE = "ro-crate-metadata.json"
 _HEX = re.compile(r"^[0-9a-f]{32,64}$")
 
 
-@dataclass
+@model
 class CrateIndex:
     """What the RO-Crate says about each file: per run label its outputs (by recorded path), records,
     code, diffs and image, and which files are the paper."""

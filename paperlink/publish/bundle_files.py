@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from paperlink.core.files import fit_file_name
+from paperlink.core.model import model
 from paperlink.core.records import Record
 
 
-@dataclass
+@model
 class BundleFile:
     name: str
     # output | record | code | diff | image | environment | environment-json | site | rocrate | readme
@@ -39,7 +40,7 @@ class BundleFile:
         }
 
 
-@dataclass
+@model
 class Bundle:
     records: list[Record]
     files: list[BundleFile]

@@ -4,10 +4,11 @@ and the publication annotation it leaves on each archived record."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from paperlink.core.model import model
 from paperlink.core.records import Publication, PublishedFile
 from paperlink.core.store import RecordStore
 from paperlink.publish.api import PRODUCTION_URL
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 UploadProgress = Callable[[str, int, int], None]
 
 
-@dataclass
+@model
 class PublishOptions:
     labels: list[str] = field(default_factory=list)
     all_records: bool = False
@@ -43,7 +44,7 @@ class PublishOptions:
     secrets: list[str] = field(default_factory=list)
 
 
-@dataclass
+@model
 class FileReport:
     name: str
     size: int
@@ -53,7 +54,7 @@ class FileReport:
     action: str  # planned | written | uploaded | skipped (already there with the same md5)
 
 
-@dataclass
+@model
 class PublishResult:
     target: str  # zenodo | directory | dry-run
     labels: list[str]

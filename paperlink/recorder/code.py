@@ -16,11 +16,11 @@ import os
 import stat
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from paperlink.core.hashing import digest_file
+from paperlink.core.model import model
 from paperlink.core.programs import which
 from paperlink.core.records import CodeVersion, UntrackedFile, format_time
 from paperlink.core.redaction import Redactor, redact_url
@@ -65,7 +65,7 @@ Hasher = Callable[[Path], str | None]
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
-@dataclass
+@model
 class CodeSnapshot:
     version: CodeVersion
     diff: bytes  # empty when the tree is clean

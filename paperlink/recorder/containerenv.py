@@ -8,10 +8,10 @@ No container engine is contacted here; this reads a few small files, so it is ch
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from paperlink.core.patterns import LazyPattern
 from paperlink.core.runcontext import ContainerRef
 
 _CGROUP_ENGINES = (
@@ -21,7 +21,7 @@ _CGROUP_ENGINES = (
     ("containerd", "containerd"),
     ("lxc", "lxc"),
 )
-_CONTAINERENV_LINE = re.compile(r'^(\w+)="(.*)"$')
+_CONTAINERENV_LINE = LazyPattern(r'^(\w+)="(.*)"$')
 
 
 def detect_host_container(
@@ -72,7 +72,7 @@ def _read_containerenv(path: Path) -> dict[str, str]:
     except OSError:
         return values
     for line in text.splitlines():
-        match = _CONTAINERENV_LINE.match(line.strip())
+        match = _CONTAINERENV_LINE.re.match(line.strip())
         if match:
             values[match.group(1)] = match.group(2)
     return values

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from paperlink.core.config import Project
 from paperlink.core.envpackages import Environment
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.recorder.envscan import EnvironmentCapture, capture_parts
 from paperlink.recorder.probe import Probe, resolve_program
 
 
-@dataclass
+@model
 class Rescan:
     """The environment found now, and the managers it covers (the project's ``[environment] capture``
     parts, and ``pip`` when the record has the interpreter's distributions)."""

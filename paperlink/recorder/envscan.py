@@ -15,11 +15,10 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,14 +34,10 @@ from paperlink.core.envpackages import (
     read_conda_meta,
     sort_packages,
 )
+from paperlink.core.model import model
+from paperlink.core.programs import which
 from paperlink.core.runcontext import ContainerRef
 from paperlink.errors import ConfigError, StoreFull
-from paperlink.recorder.julia_env import (
-    active_project,
-    find_manifest,
-    julia_minor_version,
-    read_manifest,
-)
 from paperlink.recorder.probe import ToolCache
 
 # What `[environment] capture` may name; all of them by default.
@@ -77,14 +72,14 @@ def capture_parts(settings: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(part) for part in chosen)
 
 
-@dataclass
+@model
 class _Found:
     packages: list[Package]
     stamp: Any
     extra: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@model
 class _Part:
     manager: str
     source: str
@@ -156,7 +151,7 @@ class EnvironmentCapture:
         return _Part("conda", str(prefix), f"env:conda:{prefix}", lambda s: s == now, scan)
 
     def _dpkg(self) -> _Part | None:
-        query = shutil.which("dpkg-query", path=os.environ.get("PATH"))
+        query = which("dpkg-query", path=os.environ.get("PATH"))
         if query is None or not DPKG_STATUS.is_file():
             return None
         now = _stamp(DPKG_STATUS)
@@ -168,7 +163,7 @@ class EnvironmentCapture:
         return _Part("dpkg", "host", "env:dpkg:host", lambda s: s == now, scan)
 
     def _r(self) -> _Part | None:
-        rscript = shutil.which("Rscript", path=self.environ.get("PATH"))
+        rscript = which("Rscript", path=self.environ.get("PATH"))
         if rscript is None:
             return None
         ident = _identity(rscript, self.environ, ("R_LIBS", "R_LIBS_USER", "R_LIBS_SITE"))
@@ -190,9 +185,11 @@ class EnvironmentCapture:
     def _julia(self, argv: list[str]) -> _Part | None:
         """Julia's packages from the active project's manifest (:mod:`paperlink.recorder.julia_env`):
         Julia is not started, only asked its version (once per binary) when the project needs it."""
-        julia = shutil.which("julia", path=self.environ.get("PATH"))
+        julia = which("julia", path=self.environ.get("PATH"))
         if julia is None:
             return None
+        from paperlink.recorder.julia_env import active_project, find_manifest, read_manifest
+
         version = functools.cache(lambda: self._julia_version(julia))
         project = active_project(argv, self.environ, self.cwd, version)
         manifest = None if project is None else find_manifest(project, version)
@@ -214,6 +211,8 @@ class EnvironmentCapture:
         cached = self.cache.cache_get(key)
         if cached is not None:
             return cached or None
+        from paperlink.recorder.julia_env import julia_minor_version
+
         minor = julia_minor_version(_output([julia, "--version"], self.environ) or "")
         self.cache.cache_put(key, minor or "")
         return minor

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.model import model
 from paperlink.core.records import Platform
 from paperlink.errors import ContainerError
 from paperlink.recorder.platform import version_flag
@@ -21,7 +21,7 @@ from paperlink.recorder.platform import version_flag
 _VERSION_SECONDS = 30
 
 
-@dataclass
+@model
 class Interpreter:
     """A program in the image: where it is and what its ``--version`` says (None: it would not say)."""
 

@@ -17,13 +17,13 @@ none.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from paperlink.core.config import parse_toml
 from paperlink.core.envpackages import Package, sort_packages
+from paperlink.core.patterns import LazyPattern
 
 PROJECT_NAMES = ("JuliaProject.toml", "Project.toml")
 # Julia's options that take their value as the next argument (`-t 4`, `--eval CODE`): skipped whole
@@ -32,7 +32,7 @@ _VALUE_OPTIONS = {
     "-e", "--eval", "-E", "--print", "-L", "--load", "-t", "--threads", "-p", "--procs",
     "-J", "--sysimage", "-C", "--cpu-target", "--machine-file", "--depot",
 }  # fmt: skip
-_VERSION = re.compile(r"julia version (\d+)\.(\d+)")
+_VERSION = LazyPattern(r"julia version (\d+)\.(\d+)")
 
 
 def project_option(argv: list[str]) -> tuple[str | None, str | None]:
@@ -57,7 +57,7 @@ def project_option(argv: list[str]) -> tuple[str | None, str | None]:
 
 def julia_minor_version(text: str) -> str | None:
     """``1.10`` from ``julia --version``'s ``julia version 1.10.4``."""
-    match = _VERSION.search(text)
+    match = _VERSION.re.search(text)
     return f"{match.group(1)}.{match.group(2)}" if match else None
 
 

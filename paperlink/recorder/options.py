@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, BinaryIO
 
 from paperlink.core.hashing import ProgressCallback
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.core.runcontext import ContainerRef
 
@@ -19,7 +20,7 @@ from paperlink.core.runcontext import ContainerRef
 ProgressFactory = Callable[[str], ProgressCallback | None]
 
 
-@dataclass
+@model
 class RunOptions:
     """One run's description and where its streams and progress go.
 
@@ -48,7 +49,7 @@ class RunOptions:
     trace: bool = False
 
 
-@dataclass
+@model
 class ContainerOptions:
     """The container a run uses: ``image`` (a tag, digest reference or image ID) or ``dockerfile`` to
     build, with ``build_args``; ``network`` (none unless named), ``memory`` and ``timeout`` limits;

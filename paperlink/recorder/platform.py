@@ -150,11 +150,15 @@ def collect_platform() -> Platform:
 
 
 def _user() -> str:
+    # getpass.getuser()'s answer, without importing getpass (and termios) on every run.
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if user := os.environ.get(name):
+            return user
     try:
-        import getpass
+        import pwd
 
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid with no entry (a container run as an arbitrary uid)
         return str(os.getuid())
 
 

@@ -19,12 +19,13 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from paperlink.core.config import Project
 from paperlink.core.files import FileDigest
+from paperlink.core.model import model
 from paperlink.core.paper_values import record_values
 from paperlink.core.records import STATUS_FINISHED, Record
 from paperlink.core.safenames import inside
@@ -41,7 +42,7 @@ NEW = "new"
 FAILED = "failed"  # the verdict of a re-execution that did not end as the original did
 
 
-@dataclass
+@model
 class OutputComparison:
     path: str
     status: str  # identical | different | missing | new
@@ -49,7 +50,7 @@ class OutputComparison:
     rerun_sha256: str | None = None
 
 
-@dataclass
+@model
 class ValueComparison:
     name: str
     status: str  # identical | different | missing | new
@@ -57,7 +58,7 @@ class ValueComparison:
     rerun: str | None = None
 
 
-@dataclass
+@model
 class RerunResult:
     original: str
     record: Record

@@ -14,6 +14,7 @@ import re
 import subprocess
 from collections.abc import Mapping
 
+from paperlink.core.patterns import LazyPattern
 from paperlink.core.programs import which
 from paperlink.core.runcontext import MpiRun, SlurmJob
 
@@ -22,9 +23,9 @@ SCONTROL_TIMEOUT_SECONDS = 10.0
 # A key of `scontrol show job -o`: a word at the start or after a space, then `=`. Keys hold `:` and `/`
 # (AllocNode:Sid, CPUs/Task); values may hold spaces (JobName, Reason, Comment), so a value runs up to
 # the next key.
-_KEY = re.compile(r"(?:^|(?<=\s))([A-Za-z][A-Za-z0-9_:/]*)=")
+_KEY = LazyPattern(r"(?:^|(?<=\s))([A-Za-z][A-Za-z0-9_:/]*)=")
 _NULL = {"", "(null)", "N/A", "None", "Unknown"}
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)$", re.IGNORECASE)
+_MEMORY = LazyPattern(r"^(\d+(?:\.\d+)?)([KMGTP]?)$", re.IGNORECASE)
 _MIB_PER_UNIT = {"K": 1 / 1024, "M": 1, "": 1, "G": 1024, "T": 1024**2, "P": 1024**3}
 
 
@@ -44,7 +45,7 @@ def parse_show_job(text: str, job_id: str | None = None) -> dict[str, str]:
 
 
 def _parse_line(line: str) -> dict[str, str]:
-    matches = list(_KEY.finditer(line))
+    matches = list(_KEY.re.finditer(line))
     fields: dict[str, str] = {}
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(line)
@@ -56,7 +57,7 @@ def memory_mib(text: str | None) -> int | None:
     """Slurm's memory amount (``500M``, ``2G``, a plain number of MiB) in MiB; None for 0 or unknown."""
     if not text:
         return None
-    found = _MEMORY.match(text.strip())
+    found = _MEMORY.re.match(text.strip())
     if not found:
         return None
     value = int(float(found.group(1)) * _MIB_PER_UNIT[found.group(2).upper()])

@@ -11,17 +11,18 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from paperlink.core.model import model
 from paperlink.recorder.tracing import FileTrace, is_pseudo
 
 if TYPE_CHECKING:
     from paperlink.core.store import RecordStore
 
 
-@dataclass
+@model
 class TracedFiles:
     """A trace sorted for the record: absolute paths, each list sorted."""
 
@@ -118,7 +119,7 @@ def _existing_files(path: str) -> list[str]:
 
 
 # -- summarising system files ----------------------------------------------------------------------------
-@dataclass
+@model
 class SystemSummary:
     """Files read outside the project, in a few lines: owning Debian packages, Python modules, folders."""
 

@@ -20,8 +20,10 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+
+from paperlink.core.model import model
 
 TRACED_SYSCALLS = (
     "open",
@@ -62,7 +64,7 @@ _ALL_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2})*")  # what -xx prints: every byte 
 _SIMPLE_ESCAPES = {"n": 10, "t": 9, "r": 13, "v": 11, "f": 12, "\\": 92, '"': 34}
 
 
-@dataclass
+@model
 class FileTrace:
     """What one traced command did to files; all paths absolute and normalised, as ``os.fsdecode`` gives."""
 

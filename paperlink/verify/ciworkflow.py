@@ -26,11 +26,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from paperlink.core.config import Project, atomic_write_bytes, atomic_write_text
+from paperlink.core.model import model
 from paperlink.core.packagedata import template_source
 from paperlink.core.store import RecordStore
 from paperlink.errors import PaperlinkError, UsageError
@@ -41,7 +41,7 @@ RECORDS_DIR = Path("paperlink-records")
 WHEEL_DIR = Path(".paperlink-ci")
 
 
-@dataclass
+@model
 class CISetup:
     """What ``write_ci`` wrote (paths relative to the project root) and the figures git does not track."""
 

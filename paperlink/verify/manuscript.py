@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from paperlink.core.config import Project
 from paperlink.core.files import FileDigest
 from paperlink.core.filestate import DigestCache
 from paperlink.core.hashing import Digests
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import (
@@ -57,7 +58,7 @@ _SEVERITY = {
 }
 
 
-@dataclass
+@model
 class Check:
     # disk | tex-digest | pdf | archive | download | image | rerun | value | attribution | environment
     # | archive-environment | environment-drift
@@ -71,7 +72,7 @@ class Check:
         return found if self.details is None else found | {"details": self.details}
 
 
-@dataclass
+@model
 class Item:
     """One figure or value the paper uses, and what each check found."""
 
@@ -99,7 +100,7 @@ class Item:
         )
 
 
-@dataclass
+@model
 class Report:
     source: str
     items: list[Item] = field(default_factory=list)

@@ -7,10 +7,10 @@ file a figure is; the state (OK / changed since the run / not archived) comes fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import RecordNotFound, UnresolvedReference
@@ -19,7 +19,7 @@ from paperlink.latex.references import DIGEST_MISMATCH, check_digest, resolve_ou
 from paperlink.web.outputs import STATE_MISSING, OutputView, output_views
 
 
-@dataclass
+@model
 class FigureView:
     """One output a manuscript uses, with every place it is used."""
 

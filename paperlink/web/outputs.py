@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from paperlink.core.files import FileDigest
 from paperlink.core.filestate import DigestCache
 from paperlink.core.hashing import Digests
+from paperlink.core.model import model
 from paperlink.core.records import Publication, Record
 from paperlink.core.store import RecordStore
 from paperlink.errors import CaptureError
@@ -34,7 +35,7 @@ STATE_NOT_ARCHIVED = "not-archived"
 STATE_AMBIGUOUS = "ambiguous"  # another run of the project may have written it (recorder.overlap)
 
 
-@dataclass
+@model
 class OutputView:
     """An output file with what the viewer knows about it now."""
 

@@ -11,7 +11,7 @@ import json
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from paperlink.core.compare import diff_records
 from paperlink.core.envpackages import MANAGER_TITLES, EnvironmentFile
 from paperlink.core.envrecipes import environment_of
 from paperlink.core.humanize import format_duration, format_size
+from paperlink.core.model import model
 from paperlink.core.records import Record
 from paperlink.core.store import RecordStore, RecordSummary
 from paperlink.errors import RecordNotFound, StoreError
@@ -83,7 +84,7 @@ def _json_value(value: Any) -> str:
 
 
 # -- the records page -----------------------------------------------------------------------------
-@dataclass
+@model
 class RecordQuery:
     """The search and filters of the records page, from its query string."""
 

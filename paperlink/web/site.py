@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from paperlink.core.model import model
 from paperlink.core.store import RecordStore
 from paperlink.errors import SecretFound, ViewerError
 from paperlink.web import outputs, pages
@@ -26,7 +26,7 @@ MARKER = ".paperlink-site"
 DEFAULT_MAX_FILE_BYTES = 100 << 20
 
 
-@dataclass
+@model
 class SiteSummary:
     folder: Path
     pages: int
