@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median, print_table, time_command_cpu
+from common import instructions, median, print_table, time_command_cpu
 
 SCRIPT = """\
 import pathlib
@@ -87,6 +87,16 @@ def main() -> None:
                 for _ in range(5)
             ]
             rows.append(_row("smt run script.py (Sumatra, 5 runs)", smt, bare))
+        # The same comparison in instructions, which do not vary with the machine's load: paperlink's
+        # own process (the command and git are its children, not counted) beside the floor's.
+        counts = [
+            (name, instructions(argv, cwd=root, env=base))
+            for name, argv in (
+                ("python3 -c pass", [python, "-c", "pass"]),
+                (f"python3 -c 'import {FLOOR_MODULES}'", floor),
+                ("paperlink run -q -- true (paperlink's process)", [paperlink, "run", "-q", "--", "true"]),
+            )
+        ]  # fmt: skip
     print_table(
         f"Capture overhead, median of {args.runs} (goal: at most 50 ms added); wall clock and CPU "
         "time (user + system, the command's processes included); the floor imports "
@@ -94,6 +104,12 @@ def main() -> None:
         ("command", "wall ms", "added", "CPU ms", "added"),
         rows,
     )
+    if all(count is not None for _, count in counts):
+        print_table(
+            "Instructions executed (valgrind --tool=callgrind; the same on a busy machine)",
+            ("process", "M instructions"),
+            [(name, f"{(count or 0) / 1e6:.1f}") for name, count in counts],
+        )
 
 
 def _row(

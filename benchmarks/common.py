@@ -49,3 +49,22 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
         print(line.format(*row))
+
+
+def instructions(
+    argv: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> int | None:
+    """Instructions the process itself executes (valgrind's callgrind; its children are not followed),
+    or None without valgrind. Unlike time, the count is the same run after run, whatever else the machine
+    is doing, so two versions of paperlink can be compared on a busy machine."""
+    import re
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        return None
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        cwd=cwd, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found.group(1)) if found else None
