@@ -93,7 +93,7 @@ def main() -> None:
             (name, instructions(argv, cwd=root, env=base))
             for name, argv in (
                 ("python3 -c pass", [python, "-c", "pass"]),
-                (f"python3 -c 'import {FLOOR_MODULES}'", floor),
+                ("the floor: python3 -c 'import …'", floor),
                 ("paperlink run -q -- true (paperlink's process)", [paperlink, "run", "-q", "--", "true"]),
             )
         ]  # fmt: skip
