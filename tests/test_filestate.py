@@ -154,3 +154,22 @@ def test_changed_paths_are_the_new_and_changed_ones_and_the_rewritten_doubtful_o
     digests = {"doubt": "sha-old", "doubt-same": "sha-kept", "gone": "sha-gone"}
     rehashed = {"doubt": "sha-new", "doubt-same": "sha-kept"}
     assert changed_paths(before, after, digests, rehashed.get) == ["doubt", "edited", "new"]
+
+
+def test_an_output_folder_that_is_a_link_is_followed_and_links_below_it_are_not(
+    tmp_path: Path,
+) -> None:
+    scratch = tmp_path / "scratch"
+    (scratch / "run1").mkdir(parents=True)
+    (scratch / "run1" / "a.dat").write_bytes(b"a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.txt").write_text("not an output")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "results").symlink_to(scratch)
+    (scratch / "outside").symlink_to(elsewhere)
+    states = snapshot_tree(project, ["results"])
+    assert set(states) == {"results/run1/a.dat", "results/outside"}
+    assert states["results/outside"].is_link and states["results/outside"].kind == "symlink"
+    assert states["results/run1/a.dat"].kind == "file"

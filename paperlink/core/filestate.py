@@ -164,7 +164,9 @@ def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
     while pending:
         path, rel = pending.pop()
         try:
-            fd = os.open(path, flags)
+            # Below the output folder (which may be a link to scratch space) a folder that became a link
+            # since its lstat is not followed out of the tree.
+            fd = os.open(path, flags if path == folder else flags | os.O_NOFOLLOW)
         except OSError:
             continue
         try:
