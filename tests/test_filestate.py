@@ -10,10 +10,11 @@ from helpers import REPO_ROOT
 from paperlink.core.filestate import (
     DOUBT_WINDOW_NS,
     DigestCache,
-    FileState,
     changed_paths,
     doubtful,
+    file_state,
     snapshot_tree,
+    state_kind,
 )
 from paperlink.core.hashing import digest_bytes
 from paperlink.core.store import RecordStore
@@ -64,7 +65,7 @@ def test_snapshot_and_changes(tmp_path: Path) -> None:
     (tmp_path / "figures" / "link").symlink_to("a.svg")
     before = snapshot_tree(tmp_path, ["figures", "missing"])
     assert set(before) == {"figures/a.svg", "figures/sub/b.svg", "figures/link"}
-    assert before["figures/link"].is_link
+    assert state_kind(before["figures/link"]) == "symlink"
     (tmp_path / "figures" / "sub" / "b.svg").write_text("bb")
     (tmp_path / "figures" / "c.svg").write_text("c")
     after = snapshot_tree(tmp_path, ["figures"])
@@ -75,7 +76,7 @@ def test_snapshot_and_changes(tmp_path: Path) -> None:
 
 
 def test_doubtful_path_compared_by_digest() -> None:
-    state = FileState(1, 5, 7)
+    state = file_state(1, 5, 7)
     assert changed_paths({"f": state}, {"f": state}, {"f": "old"}, lambda p: "new") == ["f"]
     assert changed_paths({"f": state}, {"f": state}, {"f": "same"}, lambda p: "same") == []
 
@@ -122,31 +123,31 @@ def test_doubtful_files_are_the_regular_ones_changed_within_the_window() -> None
     now = 10 * DOUBT_WINDOW_NS
     edge = now - DOUBT_WINDOW_NS
     states = {
-        "old": FileState(1, edge - 5, 1, REGULAR, edge - 5),
-        "at-the-edge": FileState(1, edge, 2, REGULAR, edge),
-        "written": FileState(1, edge + 1, 3, REGULAR, edge - 5),
-        "touched-back": FileState(
+        "old": file_state(1, edge - 5, 1, REGULAR, edge - 5),
+        "at-the-edge": file_state(1, edge, 2, REGULAR, edge),
+        "written": file_state(1, edge + 1, 3, REGULAR, edge - 5),
+        "touched-back": file_state(
             1, edge - 5, 4, REGULAR, now
         ),  # touch -d: only the ctime is recent
-        "pipe": FileState(0, now, 5, stat.S_IFIFO | 0o644, now),  # never opened
-        "link": FileState(3, now, 6, stat.S_IFLNK | 0o777, now),
+        "pipe": file_state(0, now, 5, stat.S_IFIFO | 0o644, now),  # never opened
+        "link": file_state(3, now, 6, stat.S_IFLNK | 0o777, now),
     }
     assert doubtful(states, now) == ["written", "touched-back"]
     assert doubtful({}, now) == []
 
 
 def test_changed_paths_are_the_new_and_changed_ones_and_the_rewritten_doubtful_ones() -> None:
-    same = FileState(1, 100, 1)
+    same = file_state(1, 100, 1)
     before = {
         "kept": same,
-        "edited": FileState(1, 100, 2),
+        "edited": file_state(1, 100, 2),
         "gone": same,
         "doubt": same,
         "doubt-same": same,
     }
     after = {
         "kept": same,
-        "edited": FileState(2, 200, 2),
+        "edited": file_state(2, 200, 2),
         "new": same,
         "doubt": same,
         "doubt-same": same,
@@ -171,5 +172,5 @@ def test_an_output_folder_that_is_a_link_is_followed_and_links_below_it_are_not(
     (scratch / "outside").symlink_to(elsewhere)
     states = snapshot_tree(project, ["results"])
     assert set(states) == {"results/run1/a.dat", "results/outside"}
-    assert states["results/outside"].is_link and states["results/outside"].kind == "symlink"
-    assert states["results/run1/a.dat"].kind == "file"
+    assert state_kind(states["results/outside"]) == "symlink"
+    assert state_kind(states["results/run1/a.dat"]) == "file"

@@ -18,7 +18,6 @@ from collections.abc import Callable, Collection, Iterable
 from itertools import compress
 from operator import itemgetter, ne
 from pathlib import Path
-from typing import NamedTuple
 
 from paperlink.core.config import Project
 from paperlink.core.files import encode_path
@@ -50,34 +49,31 @@ def entry_kind(mode: int) -> str:
     return "other"
 
 
-class FileState(NamedTuple):
-    """What an entry looked like at a snapshot (a tuple: comparing two is one C-level comparison)."""
-
-    size: int
-    mtime_ns: int
-    inode: int
-    mode: int = stat.S_IFREG | 0o644  # st_mode: the type (see kind) and the permissions
-    # A rewrite in place can put size and mtime back (cp -p, touch -d); the change time and the device
-    # show it all the same.
-    ctime_ns: int = 0
-    device: int = 0
-
-    @property
-    def kind(self) -> str:
-        """The entry's type as a record names it: file, symlink, directory, fifo, socket, …"""
-        return "file" if stat.S_ISREG(self.mode) else entry_kind(self.mode)
-
-    @property
-    def is_link(self) -> bool:
-        return stat.S_ISLNK(self.mode)
-
-    @property
-    def changed_ns(self) -> int:
-        """When the file last changed, by whichever of its times is later."""
-        return max(self.mtime_ns, self.ctime_ns)
+# What an entry looked like at a snapshot: (size, mtime_ns, inode, st_mode, ctime_ns, device). A plain
+# tuple: the walk makes one per file (a named tuple costs a second construction), and comparing two is one
+# C-level comparison. A rewrite in place can put size and mtime back (cp -p, touch -d); the change time and
+# the device show it all the same.
+FileState = tuple[int, int, int, int, int, int]
 
 
-_MTIME, _CTIME = itemgetter(1), itemgetter(4)  # FileState.mtime_ns and .ctime_ns, read in C
+def file_state(
+    size: int,
+    mtime_ns: int,
+    inode: int,
+    mode: int = stat.S_IFREG | 0o644,
+    ctime_ns: int = 0,
+    device: int = 0,
+) -> FileState:
+    return (size, mtime_ns, inode, mode, ctime_ns, device)
+
+
+def state_kind(state: FileState) -> str:
+    """The entry's type as a record names it: file, symlink, directory, fifo, socket, …"""
+    mode = state[3]
+    return "file" if stat.S_ISREG(mode) else entry_kind(mode)
+
+
+_MTIME, _CTIME = itemgetter(1), itemgetter(4)  # a FileState's mtime_ns and ctime_ns, read in C
 
 
 def check_output_dirs(project: Project) -> list[str]:
@@ -157,8 +153,8 @@ def _snapshot(root: Path, folders: Iterable[str]) -> dict[str, FileState]:
 def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
     # The loop runs once per file, so it does as little as it can: names bound locally, the folder
     # listed by name and each entry lstat-ed relative to the folder's descriptor (no DirEntry objects,
-    # no path joins), a folder told by its mode, and the tuple made without NamedTuple's __new__.
-    new, lstat, is_dir = tuple.__new__, os.lstat, stat.S_ISDIR
+    # no path joins), a folder told by its mode.
+    lstat, is_dir = os.lstat, stat.S_ISDIR
     flags = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
     pending = [(folder, prefix)]
     while pending:
@@ -180,9 +176,13 @@ def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
                 if is_dir(mode):
                     pending.append((f"{path}/{name}", f"{rel}{name}/"))
                     continue
-                states[rel + name] = new(
-                    FileState,
-                    (st.st_size, st.st_mtime_ns, st.st_ino, mode, st.st_ctime_ns, st.st_dev),
+                states[rel + name] = (
+                    st.st_size,
+                    st.st_mtime_ns,
+                    st.st_ino,
+                    mode,
+                    st.st_ctime_ns,
+                    st.st_dev,
                 )
         except OSError:
             continue  # the folder cannot be listed (no read permission): nothing under it is seen
@@ -191,7 +191,7 @@ def _walk(folder: str, prefix: str, states: dict[str, FileState]) -> None:
 
 
 def _state(st: os.stat_result) -> FileState:
-    return FileState(st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode, st.st_ctime_ns, st.st_dev)
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode, st.st_ctime_ns, st.st_dev)
 
 
 def doubtful(states: dict[str, FileState], now_ns: int | None = None) -> list[str]:
@@ -203,7 +203,7 @@ def doubtful(states: dict[str, FileState], now_ns: int | None = None) -> list[st
     values = states.values()
     changed = map(max, map(_MTIME, values), map(_CTIME, values))
     regular = stat.S_ISREG
-    return [p for p in compress(states, map(cutoff.__lt__, changed)) if regular(states[p].mode)]
+    return [p for p in compress(states, map(cutoff.__lt__, changed)) if regular(states[p][3])]
 
 
 def changed_paths(
