@@ -18,17 +18,15 @@ from collections.abc import Callable
 from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-if (
-    TYPE_CHECKING
-):  # in typing from Python 3.11; it only tells type checkers that model makes dataclasses
+T = TypeVar("T")
+
+# dataclass_transform (in typing from Python 3.11) only tells type checkers that model makes dataclasses.
+if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
 else:
 
     def dataclass_transform(**_: Any) -> Callable[[T], T]:
         return lambda decorated: decorated
-
-
-T = TypeVar("T")
 
 
 @overload

@@ -124,13 +124,13 @@ def snapshot_code(
     # in them, listing and parsing those would cost more than the rest of the run's start. Their tracked
     # files still count, asked for on their own (a listing without new files does not read the folders).
     outputs = [d for d in (os.path.normpath(d) for d in exclude) if d != "."]
+    status_args = ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", "."]
     commands = [
         ["rev-parse", "--show-toplevel", "--show-prefix"],
         ["log", "-1", "--format=%H%x00%ct"],
-        ["status", "--porcelain=v1", "-z", "--branch", "--untracked-files=all", "--", ".",
-         *(f":(exclude,literal){d}" for d in outputs)],
+        [*status_args, *(f":(exclude,literal){d}" for d in outputs)],
         ["config", "--get", "remote.origin.url"],
-    ]  # fmt: skip
+    ]
     if outputs:
         commands.append(
             ["status", "--porcelain=v1", "-z", "--untracked-files=no", "--",
@@ -146,7 +146,7 @@ def snapshot_code(
         commit, _, stamp = head.stdout.decode().strip().partition("\x00")
         commit_time = format_time(datetime.fromtimestamp(int(stamp), tz=timezone.utc))
     if status.returncode != 0 and outputs:  # a git older than 1.9 knows no ':(exclude)'
-        status = _git(root, *commands[2][: commands[2].index(".") + 1])
+        status = _git(root, *status_args)
     branch, untracked, changed = _parse_status(status.stdout)
     changed = changed or any(_parse_status(out.stdout)[2] for out in tracked_outputs)
     excluded = tuple(prefix + d.strip("/") + "/" for d in exclude)  # for that older git
