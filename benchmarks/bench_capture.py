@@ -62,17 +62,21 @@ def main() -> None:
         # The floor of any wrapper written in Python: a second interpreter that imports the standard
         # modules a record needs, beside the script's own.
         floor = [python, "-c", f"import {FLOOR_MODULES}"]
-        bare, wrapped, floors = [], [], []
+        # Below it, the start of an interpreter that imports nothing: what any Python wrapper costs.
+        empty = [python, "-c", "pass"]
+        bare, wrapped, floors, empties = [], [], [], []
         for _ in range(args.runs):
             bare.append(time_command_cpu([python, "script.py"], cwd=root, env=base))
             wrapped.append(time_command_cpu(wrap, cwd=root, env=base))
-            wrapper = time_command_cpu(floor, cwd=root, env=base)
-            script = time_command_cpu([python, "script.py"], cwd=root, env=base)
-            floors.append((wrapper[0] + script[0], wrapper[1] + script[1]))
+            for wrapper_argv, into in ((floor, floors), (empty, empties)):
+                wrapper = time_command_cpu(wrapper_argv, cwd=root, env=base)
+                script = time_command_cpu([python, "script.py"], cwd=root, env=base)
+                into.append((wrapper[0] + script[0], wrapper[1] + script[1]))
         rows = [_row("python3 script.py (bare)", bare, bare),
                 _row("paperlink run -- python3 script.py", wrapped, bare),
                 _row("  (first run, caches cold)", [first], bare),
-                _row("floor: python3 -c 'import …' + the script", floors, bare)]  # fmt: skip
+                _row("floor: python3 -c 'import …' + the script", floors, bare),
+                _row("python3 -c pass + the script", empties, bare)]  # fmt: skip
         if args.smt:
             smt_root = root / "smt"
             smt_root.mkdir()
