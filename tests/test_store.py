@@ -290,6 +290,7 @@ def test_older_store_is_migrated_in_place(location: str) -> None:
     # Make it a store of the first release: only migration 0001 applied (0003 remade digest_cache).
     raw_sql(location, "DROP INDEX records_for_list")
     raw_sql(location, "DROP INDEX records_running")
+    raw_sql(location, "DROP INDEX records_by_end")
     raw_sql(location, "DELETE FROM migrations WHERE name != '0001_initial'")
     with RecordStore(location) as store:
         assert store.schema_version == SCHEMA_VERSION
@@ -299,6 +300,28 @@ def test_older_store_is_migrated_in_place(location: str) -> None:
         assert store.cached_digests(["/x"])["/x"][:5] == (1, 2, 3, 4, 5)
     names = [row[0] for row in raw_sql(location, "SELECT name FROM migrations ORDER BY rowid")]
     assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_runs_that_ended_since_are_found_by_index(tmp_path: Path) -> None:
+    # Every run's finish asks which runs ended since it began (recorder.overlap), on stores of any size.
+    path = tmp_path / "s.sqlite"
+    with RecordStore.create(path) as store:
+        record = new_record("kept")
+        record.outcome.status = STATUS_FINISHED
+        record.end_time = "2026-11-22T10:05:00.000000Z"
+        store.add_record(record)
+        assert [row.label for row in store.overlapping("9999", (), "x", ended_since="0")] == [
+            "kept"
+        ]
+        assert store.overlapping("9999", (), "x", ended_since="9999") == []
+    db = sqlite3.connect(path)
+    plan = db.execute(
+        "EXPLAIN QUERY PLAN SELECT label FROM records WHERE label != ? AND (start_time >= ? "
+        "OR status = 'running' OR end_time >= ?)",
+        ("x", "a", "b"),
+    ).fetchall()
+    db.close()
+    assert "USING INDEX records_by_end" in str(plan) and "SCAN records" not in str(plan)
 
 
 def test_running_runs_are_found_through_their_own_index(tmp_path: Path) -> None:

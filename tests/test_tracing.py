@@ -11,15 +11,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
 import pytest
 from helpers import REPO_ROOT, paperlink_process, require, run_cli
 
-from paperlink.core.records import Record
+from paperlink.core.config import find_project
+from paperlink.core.files import FileDigest
+from paperlink.core.records import Outcome, Record, format_time, utc_now
 from paperlink.core.store import RecordStore
 from paperlink.recorder.overlap import OtherRun, attribute
+from paperlink.recorder.run import RunCapture, new_run_id
 from paperlink.recorder.tracing import parse_trace, split_args, unescape
 
 SCHEMA = json.loads((REPO_ROOT / "paperlink/core/schema/record-v1.json").read_text())
@@ -276,6 +280,28 @@ def test_file_written_while_another_run_ran_is_ambiguous_for_both(
     assert outputs(record_of("B")) == {"results/b.txt": ["A"]}
     shown = run_cli("show", "B").output
     assert "AMBIGUOUS: run(s) A ran at the same time and may have written it" in shown
+
+
+def test_run_that_began_earlier_but_wrote_its_row_later_is_seen(project_dir: Path) -> None:
+    # Found by the 64-run burst: a run whose start-up was slower began before this one but wrote its
+    # running row after this one had asked which runs were going on. Its start time is earlier, it was
+    # not running then: this run used to claim the file it wrote.
+    project = find_project(project_dir)
+    with RecordStore(project.store_path) as store:
+        me = RunCapture(project, store, ["true"])
+        me.begin()
+        slow = Record(label="slow", project=project.name, run_id=new_run_id(), argv=["write"],
+                      start_time=format_time(utc_now() - timedelta(seconds=30)))  # fmt: skip
+        store.start_record(slow, label_is_default=False)
+        (project_dir / "results").mkdir(exist_ok=True)
+        (project_dir / "results/slow.txt").write_text("slow")
+        slow.outputs = [FileDigest.at("results/slow.txt", size=4)]
+        slow.end_time = format_time(utc_now())
+        slow.outcome = Outcome(status="finished", exit_status=0)
+        store.finish_record(slow)
+        mine = me.finish(exit_status=0, status="finished")
+    assert outputs(mine) == {"results/slow.txt": ["slow"]}
+    assert outputs(record_of("slow")) == {"results/slow.txt": [mine.label]}
 
 
 def test_declared_output_is_its_runs_alone(project_dir: Path, tmp_path: Path) -> None:

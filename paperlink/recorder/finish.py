@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 
 from paperlink.core.files import FileDigest
-from paperlink.core.records import Ambiguity, Record, StreamInfo
+from paperlink.core.records import Ambiguity, Record, StreamInfo, format_time, parse_time
 from paperlink.errors import RunNotRecorded, StoreConflict, StoreFull
 from paperlink.recorder.outputs import change_time
 from paperlink.recorder.overlap import attribute, other_runs
@@ -110,8 +111,12 @@ class RecordFinishing(RunState):
         own: list[str],
     ) -> None:
         """Decide which changed files are this run's alone, against the runs that overlapped it."""
-        rows = self.store.overlapping(record.start_time, self._running_at_start, record.label)
-        others = other_runs(rows, record.project, self._running_at_start)
+        # Ended since this run began, allowing for another host's clock (a shared store).
+        ended_since = format_time(parse_time(record.start_time) - timedelta(seconds=2))
+        rows = self.store.overlapping(
+            record.start_time, self._running_at_start, record.label, ended_since=ended_since
+        )
+        others = other_runs(rows, record.project, self._running_at_start, self._rows_at_start)
         share = attribute(changed, own_declared=own, traced=self.tracer is not None, others=others)
         record.outputs = sorted(
             (item for item in outputs if item.path not in share.dropped),

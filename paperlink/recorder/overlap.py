@@ -99,17 +99,23 @@ def attribute(
 
 
 def other_runs(
-    rows: Iterable[OverlapRow], project: str, running_at_start: set[str]
+    rows: Iterable[OverlapRow],
+    project: str,
+    running_at_start: set[str],
+    rows_at_start: set[str],
 ) -> list[OtherRun]:
-    """The runs of ``project`` among ``rows`` that overlapped this one: those running when it started and
-    those that started since (a row running but dead counts only if it started since)."""
+    """The runs of ``project`` among ``rows`` that overlapped this one. ``running_at_start``: the rows
+    running, their process there, when it started; ``rows_at_start``: every row then marked running. A
+    row running but dead counts unless it was dead already then: one that was not marked running then
+    wrote its row since (its start time may still be earlier: its start-up was slower)."""
     found = []
     for row in rows:
         if row.project != project:
             continue
         running = row.stored_status == STATUS_RUNNING
         alive = running and row.status == STATUS_RUNNING
-        if running and not alive and row.label not in running_at_start and not row.started_since:
+        dead_before = row.label in rows_at_start and row.label not in running_at_start
+        if running and not alive and dead_before:
             continue  # died before this run started: it wrote nothing meanwhile
         found.append(
             OtherRun(

@@ -144,7 +144,8 @@ class RunCapture(InputDetection, OutputDetection, RecordFinishing):
         self._t0 = 0.0
         # Traces the command (paperlink run --trace); None after begin() if tracing is not possible here.
         self.tracer = tracer
-        self._running_at_start: set[str] = set()
+        self._running_at_start: set[str] = set()  # running rows whose process was there
+        self._rows_at_start: set[str] = set()  # every row marked running then, dead or alive
         self._blobs: list[tuple[bytes, str]] = []
         # Tool-cache entries learnt during the run, written in its last transaction.
         self._cache_rows: list[tuple[str, str]] = []
@@ -172,6 +173,9 @@ class RunCapture(InputDetection, OutputDetection, RecordFinishing):
             )
         self._skip = store_files(self.store.path, project.root)
         check_output_dirs(project)
+        # Runs of the project going on now may write into the same folders (paperlink.recorder.overlap).
+        # Asked before the output folders are read: a run that ends between the two is then still seen.
+        self._rows_at_start, self._running_at_start = self.store.running_now()
         if self.tracer is None:
             self._snapshot_before()
         # Arguments and parameters first: the secrets found there are then hunted in everything else.
@@ -268,8 +272,6 @@ class RunCapture(InputDetection, OutputDetection, RecordFinishing):
         )
         # Before the command runs, so that its record can be finished even if the command fills the disk.
         self.store.reserve_space()
-        # Runs of the project going on now may write into the same folders (paperlink.recorder.overlap).
-        self._running_at_start = self.store.running_labels()
         with self.store.transaction():  # one transaction: blobs and the running row
             for data, sha256 in self._blobs:
                 self.store.put_blob(data, sha256)

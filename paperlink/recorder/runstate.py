@@ -31,6 +31,7 @@ class RunState:
     _doubt: dict[str, str]
     _probe: Probe | None
     _running_at_start: set[str]
+    _rows_at_start: set[str]
     # Tool-cache entries learnt during the run, written in its last transaction.
     _cache_rows: list[tuple[str, str]]
 

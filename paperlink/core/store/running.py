@@ -32,7 +32,6 @@ class OverlapRow(NamedTuple):
     stored_status: str  # as written: 'running' until it finishes
     status: str  # as it is: 'incomplete' when a running row's process is gone
     start_time: str
-    started_since: bool
     project: str
     traced: bool
     declared: list[str]
@@ -62,25 +61,36 @@ class RunningRuns:
 
     def running_labels(self) -> set[str]:
         """Labels of the records whose run is going on now (running, with its process there)."""
-        return {
+        return self.running_now()[1]
+
+    def running_now(self) -> tuple[set[str], set[str]]:
+        """Labels of the records marked running, and of those among them whose process is there."""
+        processes = self.running_processes()
+        alive = {
             p.label
-            for p in self.running_processes()
+            for p in processes
             if effective_status(STATUS_RUNNING, p.host, p.pid, p.boot_id, p.proc_start)
             == STATUS_RUNNING
         }
+        return {p.label for p in processes}, alive
 
-    def overlapping(self, since: str, labels: Iterable[str], exclude: str) -> list[OverlapRow]:
-        """Records other than ``exclude`` that started at or after ``since`` or are among ``labels``
-        (those running when a run started): the runs that may have overlapped it. The few rows are read
-        whole and parsed here, the same on both back ends."""
+    def overlapping(
+        self, since: str, labels: Iterable[str], exclude: str, *, ended_since: str | None = None
+    ) -> list[OverlapRow]:
+        """Records other than ``exclude`` that may have overlapped a run: those that started at or after
+        ``since``, are among ``labels`` (those running when it started), are still marked running, or
+        ended at or after ``ended_since`` (default ``since``). A run that began before this one may write
+        its running row after this one looked: its end time still shows it. The few rows are read whole
+        and parsed here, the same on both back ends."""
         wanted = sorted(set(labels) - {exclude})
         marks = ",".join("?" * len(wanted))
         rows = self._read(
             "SELECT label, status, start_time, host, pid, boot_id, proc_start, data "
-            "FROM records WHERE label != ? AND (start_time >= ?"
+            "FROM records WHERE label != ? AND (start_time >= ? OR status = 'running' "
+            "OR end_time >= ?"
             + (f" OR label IN ({marks})" if wanted else "")  # only placeholders
             + ")",
-            (exclude, since, *wanted),
+            (exclude, since, ended_since or since, *wanted),
         )
         found = []
         for label, status, start, host, pid, boot, proc_start, data in rows:
@@ -93,7 +103,6 @@ class RunningRuns:
                     stored_status=status,
                     status=effective_status(status, host, pid, boot, proc_start),
                     start_time=start,
-                    started_since=start >= since,
                     project=str(item.get("project") or ""),
                     traced=bool(trace.get("tool")) and trace.get("error") is None,
                     declared=[str(p) for p in item.get("declared_outputs", [])],
