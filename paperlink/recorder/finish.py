@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from paperlink.core.files import FileDigest
+from paperlink.core.filestate import DOUBT_WINDOW_NS
 from paperlink.core.records import Ambiguity, Record, StreamInfo, format_time, parse_time
 from paperlink.errors import RunNotRecorded, StoreConflict, StoreFull
 from paperlink.recorder.outputs import change_time
@@ -112,7 +113,8 @@ class RecordFinishing(RunState):
     ) -> None:
         """Decide which changed files are this run's alone, against the runs that overlapped it."""
         # Ended since this run began, allowing for another host's clock (a shared store).
-        ended_since = format_time(parse_time(record.start_time) - timedelta(seconds=2))
+        margin = timedelta(microseconds=DOUBT_WINDOW_NS // 1000)
+        ended_since = format_time(parse_time(record.start_time) - margin)
         rows = self.store.overlapping(
             record.start_time, self._running_at_start, record.label, ended_since=ended_since
         )
