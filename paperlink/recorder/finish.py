@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from datetime import timedelta
 
 from paperlink.core.files import FileDigest
-from paperlink.core.filestate import DOUBT_WINDOW_NS
-from paperlink.core.records import Ambiguity, Record, StreamInfo, format_time, parse_time
+from paperlink.core.records import Ambiguity, Record, StreamInfo
 from paperlink.errors import RunNotRecorded, StoreConflict, StoreFull
 from paperlink.recorder.outputs import change_time
 from paperlink.recorder.overlap import attribute, other_runs
@@ -112,12 +110,9 @@ class RecordFinishing(RunState):
         own: list[str],
     ) -> None:
         """Decide which changed files are this run's alone, against the runs that overlapped it."""
-        # Ended since this run began, allowing for another host's clock (a shared store).
-        margin = timedelta(microseconds=DOUBT_WINDOW_NS // 1000)
-        ended_since = format_time(parse_time(record.start_time) - margin)
-        rows = self.store.overlapping(
-            record.start_time, self._running_at_start, record.label, ended_since=ended_since
-        )
+        # Also the runs that ended since this one began (no margin: a run that ended just before this one
+        # began, writing the same figure, did not overlap it).
+        rows = self.store.overlapping(record.start_time, self._running_at_start, record.label)
         others = other_runs(rows, record.project, self._running_at_start, self._rows_at_start)
         share = attribute(changed, own_declared=own, traced=self.tracer is not None, others=others)
         record.outputs = sorted(

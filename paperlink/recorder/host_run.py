@@ -78,36 +78,44 @@ def capture_run(
     # A program that cannot be executed is left to Popen, which says why (126/127), as untraced.
     if run.tracer is not None and Path(executable).is_file() and os.access(executable, os.X_OK):
         command = run.tracer.command(command)
-    try:
-        child = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=run.environ,
-        )
-    except OSError as exc:
+    received: list[int] = []
+    # Set before the child starts: a SIGTERM sent as soon as the command shows a sign of life must not
+    # find paperlink still without its handler (it would die unrecorded, the command left running).
+    trap = _forward_signals(received, traced=command[0] != executable)
+    failure: OSError | None = None
+    with trap:
+        try:
+            child = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=run.environ,
+            )
+        except OSError as exc:
+            failure = exc
+        else:
+            trap.attach(child)
+            assert child.stdout is not None and child.stderr is not None
+            pumps = [
+                tee(child.stdout, options.stdout_sink, out_keeper),
+                tee(child.stderr, options.stderr_sink, err_keeper),
+            ]
+            returncode = child.wait()
+            # What the command wrote last (its clean-up after Ctrl-C, say) is read to the end before
+            # the record is made, still inside the trap so that a second Ctrl-C cannot cut it short, and
+            # for a bounded time, since a background process the command started may hold the pipes.
+            complete = drain(pumps, DRAIN_SECONDS)
+    if failure is not None:
         code = (
             ExitCode.NOT_EXECUTABLE
-            if isinstance(exc, PermissionError)
+            if isinstance(failure, PermissionError)
             else ExitCode.COMMAND_NOT_FOUND
         )
         return run.finish(
             exit_status=code,
             status=STATUS_FAILED,
-            error=f"cannot execute {argv[0]}: {exc.strerror}",
+            error=f"cannot execute {argv[0]}: {failure.strerror}",
         )
-    assert child.stdout is not None and child.stderr is not None
-    pumps = [
-        tee(child.stdout, options.stdout_sink, out_keeper),
-        tee(child.stderr, options.stderr_sink, err_keeper),
-    ]
-    received: list[int] = []
-    with _forward_signals(child, received, traced=command[0] != executable):
-        returncode = child.wait()
-        # What the command wrote last (its clean-up after Ctrl-C, say) is read to the end before the
-        # record is made, still inside the trap so that a second Ctrl-C cannot cut it short, and for a
-        # bounded time, since a background process the command started may hold the pipes open.
-        complete = drain(pumps, DRAIN_SECONDS)
     status, exit_status, signal_number = _outcome(returncode, received)
     open_pipes = (
         f"stdout/stderr were still open {DRAIN_SECONDS:g} s after the command ended (a process it "
@@ -138,14 +146,21 @@ class _forward_signals(SignalTrap):
     child too, and Ctrl-C (which the terminal already sends to the child, in the same process group) does
     not kill paperlink before it has recorded how the child ended."""
 
-    def __init__(
-        self, child: subprocess.Popen[bytes], received: list[int], *, traced: bool = False
-    ) -> None:
+    def __init__(self, received: list[int], *, traced: bool = False) -> None:
         super().__init__(received)
-        self.child = child
+        self.child: subprocess.Popen[bytes] | None = None  # until attach()
         self.traced = traced  # the child is strace, which leaves fatal signals to the command (-I3)
 
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        """The child has started: a SIGTERM or SIGHUP that came while it was starting is passed on now."""
+        self.child = child
+        for number in self.received:
+            if number != signal.SIGINT:
+                self.handle(number)
+
     def handle(self, number: int) -> None:
+        if self.child is None:
+            return  # in received; attach() passes it on
         # A first SIGINT is not passed on: Ctrl-C, or a kill of the process group, has reached the child
         # already, and a second copy would interrupt its own clean-up and lose its last lines. Without a
         # terminal, a repeated SIGINT (`kill -INT` twice) is passed on, for a child that ignored the first.
