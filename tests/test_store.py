@@ -310,10 +310,10 @@ def test_runs_that_ended_since_are_found_by_index(tmp_path: Path) -> None:
         record.outcome.status = STATUS_FINISHED
         record.end_time = "2026-11-22T10:05:00.000000Z"
         store.add_record(record)
-        assert [row.label for row in store.overlapping("9999", (), "x", ended_since="0")] == [
-            "kept"
-        ]
-        assert store.overlapping("9999", (), "x", ended_since="9999") == []
+        # Began before the run that asks, ended after it began: found by its end time alone.
+        since = "2026-11-22T10:02:00.000000Z"
+        assert [row.label for row in store.overlapping(since, (), "x")] == ["kept"]
+        assert store.overlapping("2026-11-22T10:06:00.000000Z", (), "x") == []
     db = sqlite3.connect(path)
     plan = db.execute(
         "EXPLAIN QUERY PLAN SELECT label FROM records WHERE label != ? AND (start_time >= ? "
@@ -328,7 +328,7 @@ def test_running_runs_are_found_through_their_own_index(tmp_path: Path) -> None:
     # Every run asks which runs are going on: the answer must not scan every record of a large store.
     path = tmp_path / "s.sqlite"
     with RecordStore.create(path) as store:
-        assert store.running_labels() == set()
+        assert store.running_now() == (set(), set())
     db = sqlite3.connect(path)
     plan = db.execute(
         "EXPLAIN QUERY PLAN SELECT label, host, pid, boot_id, proc_start FROM records "

@@ -59,10 +59,6 @@ class RunningRuns:
         )
         return [RunningProcess(*row) for row in rows]
 
-    def running_labels(self) -> set[str]:
-        """Labels of the records whose run is going on now (running, with its process there)."""
-        return self.running_now()[1]
-
     def running_now(self) -> tuple[set[str], set[str]]:
         """Labels of the records marked running, and of those among them whose process is there."""
         processes = self.running_processes()
@@ -74,14 +70,12 @@ class RunningRuns:
         }
         return {p.label for p in processes}, alive
 
-    def overlapping(
-        self, since: str, labels: Iterable[str], exclude: str, *, ended_since: str | None = None
-    ) -> list[OverlapRow]:
-        """Records other than ``exclude`` that may have overlapped a run: those that started at or after
-        ``since``, are among ``labels`` (those running when it started), are still marked running, or
-        ended at or after ``ended_since`` (default ``since``). A run that began before this one may write
-        its running row after this one looked: its end time still shows it. The few rows are read whole
-        and parsed here, the same on both back ends."""
+    def overlapping(self, since: str, labels: Iterable[str], exclude: str) -> list[OverlapRow]:
+        """Records other than ``exclude`` that may have overlapped a run that began at ``since``: those
+        that started or ended since, are among ``labels`` (those running when it started) or are still
+        marked running. A run that began before this one may write its running row after this one
+        looked: its end time still shows it. The few rows are read whole and parsed here, the same on
+        both back ends."""
         wanted = sorted(set(labels) - {exclude})
         marks = ",".join("?" * len(wanted))
         rows = self._read(
@@ -90,7 +84,7 @@ class RunningRuns:
             "OR end_time >= ?"
             + (f" OR label IN ({marks})" if wanted else "")  # only placeholders
             + ")",
-            (exclude, since, ended_since or since, *wanted),
+            (exclude, since, since, *wanted),
         )
         found = []
         for label, status, start, host, pid, boot, proc_start, data in rows:
